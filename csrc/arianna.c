@@ -1,0 +1,1136 @@
+/*
+ * arianna.c — the InnerArianna inference core, in the llama2.c lineage.
+ *
+ * Top to bottom:
+ *   1. errors and file mapping
+ *   2. model files: header parsing, validation, weight pointers (v0, v1, v2)
+ *   3. the thread pool (persistent pthreads; zig cannot link OpenMP)
+ *   4. the forward pass (RMSNorm, RoPE, GQA attention, SwiGLU, fp32 KV cache)
+ *   5. sessions
+ *   6. the sampler (bias, repetition penalty, temperature, top-k, top-p,
+ *      entropy)
+ * The tokenizer lives in tokenizer.c and the SIMD loops in kernels_*.c.
+ */
+#include "arianna.h"
+#include "internal.h"
+#include "kernels.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#define AR_VERSION "0.1.0"
+
+/* ----------------------------------------------------------------------------
+ * 1. errors and file mapping */
+
+static _Thread_local char g_err_msg[512];
+static _Thread_local int g_err_code;
+
+int ar_fail(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err_msg, sizeof g_err_msg, fmt, ap);
+    va_end(ap);
+    g_err_code = code;
+    return code;
+}
+
+void ar_clear_error(void) {
+    g_err_msg[0] = '\0';
+    g_err_code = AR_OK;
+}
+
+const char *ar_last_error(void) { return g_err_msg; }
+int ar_last_error_code(void) { return g_err_code; }
+const char *ar_version(void) { return AR_VERSION; }
+const char *ar_kernel_name(void) {
+    kern_init();
+    return kern_name();
+}
+
+int ar_map_file(const char *path, ar_mapping *out) {
+    out->data = NULL;
+    out->size = 0;
+    if (!path) return ar_fail(AR_E_ARG, "no path given");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ar_fail(AR_E_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ar_fail(AR_E_IO, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ar_fail(AR_E_IO, "%s is not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return ar_fail(AR_E_FORMAT, "%s is empty", path);
+    }
+    /* The mapping is rounded to whole pages; the page size is asked for, not
+     * assumed (the Pi 5 kernel uses 16 KiB pages). */
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    size_t len = (size_t)st.st_size;
+    size_t maplen = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+    void *p = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return ar_fail(AR_E_IO, "cannot map %s: %s", path, strerror(e));
+    madvise(p, maplen, MADV_WILLNEED);
+    out->data = p;
+    out->size = len;
+    return AR_OK;
+}
+
+void ar_unmap_file(ar_mapping *m) {
+    if (!m->data) return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    size_t maplen = (m->size + (size_t)page - 1) / (size_t)page * (size_t)page;
+    munmap((void *)m->data, maplen);
+    m->data = NULL;
+    m->size = 0;
+}
+
+/* ----------------------------------------------------------------------------
+ * 2. model files
+ *
+ * v0 (legacy): 7 x int32 header; vocab_size < 0 means a separate classifier.
+ *   fp32: tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final,
+ *   two legacy RoPE tables (skipped), [wcls].
+ * v1: 256-byte header (magic "ak42", version, 7 x int32, shared flag at 36).
+ *   fp32: rms_att, rms_ffn, rms_final, tok_emb, wq, wk, wv, wo, w1, w2, w3, [wcls].
+ * v2 (Q8_0): as v1 with version 2 and int32 group_size at byte 37. fp32 norms,
+ *   then per tensor (all layers together) int8 values followed by fp32 scales.
+ */
+
+#define AR_MAGIC 0x616b3432u
+#define AR_HEADER_V1 256
+
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+} ar_config;
+
+/* A weight matrix for all layers: either fp32, or Q8_0 values + scales. */
+typedef struct {
+    const float *f;   /* fp32 values, or NULL          */
+    const int8_t *q;  /* Q8_0 values, or NULL          */
+    const float *s;   /* Q8_0 scales (one per group)   */
+} ar_tensor;
+
+typedef struct {
+    const float *rms_att, *rms_ffn, *rms_final;
+    ar_tensor tok_emb, wq, wk, wv, wo, w1, w2, w3, wcls;
+} ar_weights;
+
+typedef struct ar_pool ar_pool;
+
+struct ar_model {
+    ar_config cfg;
+    int format;          /* 0, 1, 2 */
+    int group_size;      /* Q8_0 only */
+    int shared_classifier;
+    int64_t n_params;
+    ar_mapping map;
+    ar_weights w;
+    float *rope_cos, *rope_sin; /* seq_len x head_size/2 */
+    float *scale_copies;        /* Q8_0 scales re-aligned when misaligned in the file */
+    ar_pool *pool;
+    pthread_mutex_t lock;       /* one forward pass at a time per model */
+};
+
+/* Bounds that keep every size computation far from overflow and reject
+ * absurd headers before anything is allocated. */
+#define MAX_DIM (1 << 16)
+#define MAX_HIDDEN (1 << 18)
+#define MAX_LAYERS 1024
+#define MAX_VOCAB (1 << 22)
+#define MAX_SEQ (1 << 20)
+
+static int read_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static int validate_config(const ar_config *c, const char *path) {
+    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->seq_len <= 0)
+        return ar_fail(AR_E_FORMAT,
+                       "%s: dims must be positive (dim %d, hidden %d, layers %d, heads %d, "
+                       "kv_heads %d, vocab %d, seq_len %d)",
+                       path, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                       c->vocab_size, c->seq_len);
+    if (c->dim > MAX_DIM || c->hidden_dim > MAX_HIDDEN || c->n_layers > MAX_LAYERS ||
+        c->vocab_size > MAX_VOCAB || c->seq_len > MAX_SEQ)
+        return ar_fail(AR_E_FORMAT, "%s: dims out of range (dim %d, hidden %d, layers %d, vocab %d, seq_len %d)",
+                       path, c->dim, c->hidden_dim, c->n_layers, c->vocab_size, c->seq_len);
+    if (c->n_heads > c->dim || c->dim % c->n_heads != 0)
+        return ar_fail(AR_E_FORMAT, "%s: dim %d is not a multiple of n_heads %d", path, c->dim, c->n_heads);
+    if ((c->dim / c->n_heads) % 2 != 0)
+        return ar_fail(AR_E_FORMAT, "%s: head size %d is odd (RoPE needs pairs)", path, c->dim / c->n_heads);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
+        return ar_fail(AR_E_FORMAT, "%s: n_kv_heads %d does not divide n_heads %d", path, c->n_kv_heads, c->n_heads);
+    return AR_OK;
+}
+
+/* Walks a mapped file, handing out consecutive tensors and checking bounds. */
+typedef struct {
+    const uint8_t *base;
+    size_t size, off;
+} cursor;
+
+static const float *take_f32(cursor *c, uint64_t count) {
+    uint64_t bytes = count * 4;
+    if (c->off > c->size || bytes > c->size - c->off) return NULL;
+    const float *p = (const float *)(c->base + c->off);
+    c->off += bytes;
+    return p;
+}
+
+static int take_q8(cursor *c, uint64_t count, int gs, ar_tensor *t, float **scale_copy) {
+    if (c->off > c->size || count > c->size - c->off) return -1;
+    t->q = (const int8_t *)(c->base + c->off);
+    c->off += count;
+    uint64_t ns = count / (uint64_t)gs, bytes = ns * 4;
+    if (c->off > c->size || bytes > c->size - c->off) return -1;
+    const uint8_t *sp = c->base + c->off;
+    c->off += bytes;
+    if (((uintptr_t)sp & 3u) == 0) {
+        t->s = (const float *)sp;
+    } else {
+        /* int8 runs of odd length leave the scales unaligned: copy them. */
+        memcpy(*scale_copy, sp, bytes);
+        t->s = *scale_copy;
+        *scale_copy += ns;
+    }
+    return 0;
+}
+
+/* Expected byte size of the whole file for a given header. */
+static uint64_t expected_size(const ar_config *c, int format, int gs, int shared) {
+    uint64_t D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size, S = c->seq_len;
+    uint64_t hs = D / c->n_heads, KV = hs * c->n_kv_heads;
+    uint64_t norms = L * D * 2 + D;
+    uint64_t mats[] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D,
+                       shared ? 0 : V * D};
+    uint64_t total = 0;
+    if (format == 2) {
+        total = AR_HEADER_V1 + norms * 4;
+        for (int i = 0; i < 9; i++) total += mats[i] + mats[i] / gs * 4;
+        return total;
+    }
+    for (int i = 0; i < 9; i++) total += mats[i];
+    total += norms;
+    if (format == 0) return 28 + (total + S * hs) * 4; /* + two RoPE tables of S*hs/2 */
+    return AR_HEADER_V1 + total * 4;
+}
+
+static int parse_header(ar_model *m, const char *path) {
+    const uint8_t *p = m->map.data;
+    size_t n = m->map.size;
+    ar_config *c = &m->cfg;
+    uint32_t magic = 0;
+    if (n >= 4) memcpy(&magic, p, 4);
+    if (magic == AR_MAGIC) {
+        if (n < AR_HEADER_V1)
+            return ar_fail(AR_E_FORMAT, "%s: truncated header (%zu of %d bytes)", path, n, AR_HEADER_V1);
+        int version = read_i32(p + 4);
+        if (version != 1 && version != 2)
+            return ar_fail(AR_E_FORMAT, "%s: unsupported version %d (expected 1 or 2)", path, version);
+        int *dims = &c->dim;
+        for (int i = 0; i < 7; i++) dims[i] = read_i32(p + 8 + 4 * i);
+        if (p[36] > 1) return ar_fail(AR_E_FORMAT, "%s: shared_classifier flag is %d", path, p[36]);
+        m->format = version;
+        m->shared_classifier = p[36];
+        m->group_size = version == 2 ? read_i32(p + 37) : 0;
+    } else {
+        if (n < 28) return ar_fail(AR_E_FORMAT, "%s: too short for any model header (%zu bytes)", path, n);
+        int *dims = &c->dim;
+        for (int i = 0; i < 7; i++) dims[i] = read_i32(p + 4 * i);
+        m->format = 0;
+        m->shared_classifier = c->vocab_size > 0;
+        if (c->vocab_size < 0 && c->vocab_size != INT32_MIN) c->vocab_size = -c->vocab_size;
+    }
+    int rc = validate_config(c, path);
+    if (rc) return rc;
+    if (m->format == 2) {
+        int gs = m->group_size;
+        /* llama2.c's runq.c quietly misbehaves when hidden_dim % gs != 0: refuse. */
+        if (gs <= 0 || gs > c->dim || c->dim % gs != 0 || c->hidden_dim % gs != 0)
+            return ar_fail(AR_E_FORMAT, "%s: Q8_0 group size %d must divide dim %d and hidden_dim %d", path, gs,
+                           c->dim, c->hidden_dim);
+    }
+    uint64_t want = expected_size(c, m->format, m->group_size, m->shared_classifier);
+    if (want != n)
+        return ar_fail(AR_E_FORMAT, "%s: size is %zu bytes but the header (v%d, dim %d, layers %d, vocab %d) needs %llu",
+                       path, n, m->format, c->dim, c->n_layers, c->vocab_size, (unsigned long long)want);
+    return AR_OK;
+}
+
+static int map_weights(ar_model *m) {
+    ar_config *c = &m->cfg;
+    ar_weights *w = &m->w;
+    uint64_t D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size, S = c->seq_len;
+    uint64_t hs = D / c->n_heads, KV = hs * c->n_kv_heads;
+    cursor cur = {m->map.data, m->map.size, m->format == 0 ? 28 : AR_HEADER_V1};
+    int ok = 1;
+#define F32(dst, count) ok = ok && ((dst) = take_f32(&cur, (count))) != NULL
+    if (m->format == 0) {
+        F32(w->tok_emb.f, V * D);
+        F32(w->rms_att, L * D);
+        F32(w->wq.f, L * D * D);
+        F32(w->wk.f, L * KV * D);
+        F32(w->wv.f, L * KV * D);
+        F32(w->wo.f, L * D * D);
+        F32(w->rms_ffn, L * D);
+        F32(w->w1.f, L * H * D);
+        F32(w->w2.f, L * D * H);
+        F32(w->w3.f, L * H * D);
+        F32(w->rms_final, D);
+        ok = ok && take_f32(&cur, S * hs) != NULL; /* legacy RoPE tables, unused */
+        if (m->shared_classifier) w->wcls = w->tok_emb;
+        else F32(w->wcls.f, V * D);
+    } else if (m->format == 1) {
+        F32(w->rms_att, L * D);
+        F32(w->rms_ffn, L * D);
+        F32(w->rms_final, D);
+        F32(w->tok_emb.f, V * D);
+        F32(w->wq.f, L * D * D);
+        F32(w->wk.f, L * KV * D);
+        F32(w->wv.f, L * KV * D);
+        F32(w->wo.f, L * D * D);
+        F32(w->w1.f, L * H * D);
+        F32(w->w2.f, L * D * H);
+        F32(w->w3.f, L * H * D);
+        if (m->shared_classifier) w->wcls = w->tok_emb;
+        else F32(w->wcls.f, V * D);
+    } else {
+        int gs = m->group_size;
+        F32(w->rms_att, L * D);
+        F32(w->rms_ffn, L * D);
+        F32(w->rms_final, D);
+        uint64_t counts[9] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D,
+                              V * D};
+        ar_tensor *ts[9] = {&w->tok_emb, &w->wq, &w->wk, &w->wv, &w->wo, &w->w1, &w->w2, &w->w3, &w->wcls};
+        uint64_t total_scales = 0;
+        for (int i = 0; i < 9; i++) total_scales += counts[i] / gs;
+        m->scale_copies = malloc(total_scales * sizeof(float));
+        if (!m->scale_copies) return ar_fail(AR_E_NOMEM, "out of memory for Q8_0 scales");
+        float *copy = m->scale_copies;
+        int n_tensors = m->shared_classifier ? 8 : 9;
+        for (int i = 0; i < n_tensors && ok; i++) ok = take_q8(&cur, counts[i], gs, ts[i], &copy) == 0;
+        if (m->shared_classifier) w->wcls = w->tok_emb;
+    }
+#undef F32
+    /* parse_header checked the exact size, so this only guards the arithmetic. */
+    if (!ok || cur.off != cur.size) return ar_fail(AR_E_FORMAT, "model file layout does not match its header");
+    return AR_OK;
+}
+
+/* RoPE rotation tables, computed exactly as llama2.c does per step so greedy
+ * decoding stays token-identical to its `run`. */
+static int build_rope(ar_model *m) {
+    int hs = m->cfg.dim / m->cfg.n_heads, half = hs / 2;
+    size_t n = (size_t)m->cfg.seq_len * half;
+    m->rope_cos = malloc(n * sizeof(float));
+    m->rope_sin = malloc(n * sizeof(float));
+    if (!m->rope_cos || !m->rope_sin) return ar_fail(AR_E_NOMEM, "out of memory for RoPE tables");
+    for (int pos = 0; pos < m->cfg.seq_len; pos++) {
+        for (int i = 0; i < half; i++) {
+            float freq = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
+            float val = pos * freq;
+            m->rope_cos[(size_t)pos * half + i] = cosf(val);
+            m->rope_sin[(size_t)pos * half + i] = sinf(val);
+        }
+    }
+    return AR_OK;
+}
+
+static ar_pool *pool_new(int n_threads);
+static void pool_free(ar_pool *p);
+static int pool_size(const ar_pool *p);
+
+ar_model *ar_model_open(const char *path, int n_threads) {
+    ar_clear_error();
+    kern_init();
+    ar_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        ar_fail(AR_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    if (ar_map_file(path, &m->map) || parse_header(m, path) || map_weights(m) || build_rope(m)) goto fail;
+    {
+        const ar_config *c = &m->cfg;
+        int64_t D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+        int64_t KV = D / c->n_heads * c->n_kv_heads;
+        m->n_params = V * D + L * (2 * D * D + 2 * KV * D + 3 * H * D + 2 * D) + D + (m->shared_classifier ? 0 : V * D);
+    }
+    if (n_threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = cpus > 0 ? (int)cpus : 1;
+    }
+    if (n_threads > 64) n_threads = 64;
+    m->pool = pool_new(n_threads);
+    if (!m->pool) {
+        ar_fail(AR_E_NOMEM, "cannot start %d threads", n_threads);
+        goto fail;
+    }
+    return m;
+fail:
+    ar_model_free(m);
+    return NULL;
+}
+
+void ar_model_free(ar_model *m) {
+    if (!m) return;
+    pool_free(m->pool);
+    ar_unmap_file(&m->map);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    free(m->scale_copies);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+int64_t ar_model_info(const ar_model *m, int key) {
+    if (!m) return -1;
+    const ar_config *c = &m->cfg;
+    switch (key) {
+    case AR_INFO_DIM: return c->dim;
+    case AR_INFO_HIDDEN_DIM: return c->hidden_dim;
+    case AR_INFO_N_LAYERS: return c->n_layers;
+    case AR_INFO_N_HEADS: return c->n_heads;
+    case AR_INFO_N_KV_HEADS: return c->n_kv_heads;
+    case AR_INFO_VOCAB_SIZE: return c->vocab_size;
+    case AR_INFO_SEQ_LEN: return c->seq_len;
+    case AR_INFO_FORMAT: return m->format;
+    case AR_INFO_GROUP_SIZE: return m->group_size;
+    case AR_INFO_SHARED_CLASSIFIER: return m->shared_classifier;
+    case AR_INFO_N_PARAMS: return m->n_params;
+    case AR_INFO_FILE_BYTES: return (int64_t)m->map.size;
+    case AR_INFO_N_THREADS: return pool_size(m->pool);
+    default: return -1;
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * 3. the thread pool
+ *
+ * The caller's thread is worker 0; n-1 pthreads wait for work. A forward pass
+ * dispatches ~6 jobs per layer, a few microseconds each on small models, so
+ * waking sleepers through a condition variable every time would cost more than
+ * the work. Workers therefore spin on a generation counter for a while after
+ * each job and only then sleep; between replies they are asleep.
+ */
+
+typedef void (*ar_job_fn)(void *ctx, int ti, int nt);
+
+struct ar_pool {
+    int n; /* total threads, including the caller */
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint generation;
+    atomic_int pending;
+    atomic_bool stop;
+    ar_job_fn fn;
+    void *ctx;
+};
+
+typedef struct {
+    ar_pool *pool;
+    int ti;
+} worker_arg;
+
+#define SPIN_ROUNDS 20000 /* ~50-100 us of polling before sleeping */
+
+static void *worker_main(void *arg) {
+    worker_arg *wa = arg;
+    ar_pool *p = wa->pool;
+    int ti = wa->ti;
+    free(wa);
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+               !atomic_load_explicit(&p->stop, memory_order_relaxed) && spins < SPIN_ROUNDS) {
+            cpu_relax();
+            spins++;
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+                   !atomic_load_explicit(&p->stop, memory_order_relaxed))
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return NULL;
+        seen = g;
+        p->fn(p->ctx, ti, p->n);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+    }
+}
+
+static ar_pool *pool_new(int n_threads) {
+    ar_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!p->threads) goto fail;
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa) goto fail_started;
+        wa->pool = p;
+        wa->ti = i;
+        if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            goto fail_started;
+        }
+        continue;
+    fail_started:
+        p->n = i; /* only threads 1..i-1 exist: stop and join those */
+        pool_free(p);
+        return NULL;
+    }
+    return p;
+fail:
+    free(p->threads);
+    free(p);
+    return NULL;
+}
+
+static void pool_free(ar_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, true);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p);
+}
+
+static int pool_size(const ar_pool *p) { return p ? p->n : 0; }
+
+/* Run fn(ctx, ti, n) on every thread and wait for all of them. */
+static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx) {
+    if (p->n == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(ctx, 0, p->n);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+}
+
+/* Rows [r0, r1) of `rows` for thread ti of nt, in blocks of 4 rows so that
+ * threads never share a cache line of output. */
+static void split_rows(int rows, int ti, int nt, int *r0, int *r1) {
+    int blocks = (rows + 3) / 4;
+    int b0 = (int)((int64_t)blocks * ti / nt), b1 = (int)((int64_t)blocks * (ti + 1) / nt);
+    *r0 = b0 * 4 < rows ? b0 * 4 : rows;
+    *r1 = b1 * 4 < rows ? b1 * 4 : rows;
+}
+
+/* ----------------------------------------------------------------------------
+ * 4. the forward pass */
+
+struct ar_session {
+    ar_model *m;
+    int pos;
+    float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
+    int8_t *xq;          /* quantized activation (Q8_0 path)  */
+    float *xs;           /* its scales                        */
+    float *key_cache, *value_cache; /* layers x seq_len x kv_dim */
+};
+
+/* One matrix-vector job: up to three matrices of the same layer applied to
+ * the same input (q/k/v, or w1/w3), their rows split across threads. */
+typedef struct {
+    const ar_model *m;
+    const ar_session *s;
+    const float *x;             /* fp32 input (fp32 formats)        */
+    int n;                      /* input length                     */
+    int count;
+    const ar_tensor *t[3];
+    uint64_t offset[3];         /* element offset of this layer     */
+    float *out[3];
+    int rows[3];
+    int swiglu;                 /* out[0] = silu(out[0]) * out[1]   */
+} matvec_job;
+
+static void matvec_part(const matvec_job *j, int k, int r0, int r1) {
+    const ar_tensor *t = j->t[k];
+    if (t->f) {
+        kern_matvec_f32(j->out[k], j->x, t->f + j->offset[k], j->n, r0, r1);
+    } else {
+        int gs = j->m->group_size;
+        kern_matvec_q8(j->out[k], j->s->xq, j->s->xs, t->q + j->offset[k], t->s + j->offset[k] / gs, j->n, gs, r0,
+                       r1);
+    }
+}
+
+static void matvec_worker(void *ctx, int ti, int nt) {
+    const matvec_job *j = ctx;
+    if (j->swiglu) {
+        /* w1 and w3 share a row range so each thread can gate its own rows. */
+        int r0, r1;
+        split_rows(j->rows[0], ti, nt, &r0, &r1);
+        if (r0 >= r1) return;
+        matvec_part(j, 0, r0, r1);
+        matvec_part(j, 1, r0, r1);
+        float *a = j->out[0], *b = j->out[1];
+        for (int i = r0; i < r1; i++) {
+            float v = a[i];
+            a[i] = v / (1.0f + expf(-v)) * b[i];
+        }
+        return;
+    }
+    /* Otherwise split the concatenated rows of all matrices evenly. */
+    int total = 0;
+    for (int k = 0; k < j->count; k++) total += j->rows[k];
+    int r0, r1;
+    split_rows(total, ti, nt, &r0, &r1);
+    int base = 0;
+    for (int k = 0; k < j->count; k++) {
+        int a = r0 > base ? r0 - base : 0, b = r1 - base < j->rows[k] ? r1 - base : j->rows[k];
+        if (a < b) matvec_part(j, k, a, b);
+        base += j->rows[k];
+    }
+}
+
+/* Prepare the input (quantize for Q8_0), then run the job on the pool. */
+static void run_matvec(ar_session *s, matvec_job *j) {
+    if (s->m->format == 2) kern_quantize_q8(s->xq, s->xs, j->x, j->n, s->m->group_size);
+    pool_run(s->m->pool, matvec_worker, j);
+}
+
+static void rmsnorm(float *o, const float *x, const float *w, int n) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += x[j] * x[j];
+    ss = 1.0f / sqrtf(ss / n + 1e-5f);
+    for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+static void softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+typedef struct {
+    ar_session *s;
+    int layer;
+} attention_job;
+
+/* Multi-head attention with grouped KV heads; heads are split across threads. */
+static void attention_worker(void *ctx, int ti, int nt) {
+    attention_job *j = ctx;
+    ar_session *s = j->s;
+    const ar_config *c = &s->m->cfg;
+    int hs = c->dim / c->n_heads, kv_dim = hs * c->n_kv_heads, kv_mul = c->n_heads / c->n_kv_heads;
+    int pos = s->pos;
+    size_t loff = (size_t)j->layer * c->seq_len * kv_dim;
+    float inv_sqrt = 1.0f / sqrtf((float)hs);
+    int h0 = c->n_heads * ti / nt, h1 = c->n_heads * (ti + 1) / nt;
+    for (int h = h0; h < h1; h++) {
+        const float *q = s->q + h * hs;
+        float *att = s->att + (size_t)h * c->seq_len;
+        const float *kbase = s->key_cache + loff + (h / kv_mul) * hs;
+        for (int t = 0; t <= pos; t++) att[t] = kern_dot_f32(q, kbase + (size_t)t * kv_dim, hs) * inv_sqrt;
+        softmax(att, pos + 1);
+        float *xb = s->xb + h * hs;
+        memset(xb, 0, hs * sizeof(float));
+        const float *vbase = s->value_cache + loff + (h / kv_mul) * hs;
+        for (int t = 0; t <= pos; t++) kern_axpy_f32(xb, att[t], vbase + (size_t)t * kv_dim, hs);
+    }
+}
+
+static void embed(ar_session *s, int token) {
+    const ar_model *m = s->m;
+    int D = m->cfg.dim;
+    const ar_tensor *e = &m->w.tok_emb;
+    if (e->f) {
+        memcpy(s->x, e->f + (size_t)token * D, D * sizeof(float));
+    } else {
+        int gs = m->group_size;
+        const int8_t *q = e->q + (size_t)token * D;
+        const float *sc = e->s + (size_t)token * D / gs;
+        for (int i = 0; i < D; i++) s->x[i] = q[i] * sc[i / gs];
+    }
+}
+
+/* Run one token at s->pos; computes logits only when asked (prefill skips the
+ * classifier, the biggest matrix of a small-vocabulary model). */
+static void forward(ar_session *s, int token, int want_logits) {
+    ar_model *m = s->m;
+    const ar_config *c = &m->cfg;
+    const ar_weights *w = &m->w;
+    int D = c->dim, H = c->hidden_dim, hs = D / c->n_heads, kv_dim = hs * c->n_kv_heads, half = hs / 2;
+    int pos = s->pos;
+    embed(s, token);
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t kv_off = ((size_t)l * c->seq_len + pos) * kv_dim;
+        float *k = s->key_cache + kv_off, *v = s->value_cache + kv_off;
+
+        rmsnorm(s->xb, s->x, w->rms_att + (size_t)l * D, D);
+        matvec_job qkv = {.m = m, .s = s, .x = s->xb, .n = D, .count = 3,
+                          .t = {&w->wq, &w->wk, &w->wv},
+                          .offset = {(uint64_t)l * D * D, (uint64_t)l * kv_dim * D, (uint64_t)l * kv_dim * D},
+                          .out = {s->q, k, v}, .rows = {D, kv_dim, kv_dim}};
+        run_matvec(s, &qkv);
+
+        /* RoPE: rotate each (even, odd) pair of every query and key head. */
+        const float *fc = m->rope_cos + (size_t)pos * half, *fs = m->rope_sin + (size_t)pos * half;
+        for (int i = 0; i < D; i += 2) {
+            int p = (i % hs) / 2;
+            float fcr = fc[p], fci = fs[p];
+            float q0 = s->q[i], q1 = s->q[i + 1];
+            s->q[i] = q0 * fcr - q1 * fci;
+            s->q[i + 1] = q0 * fci + q1 * fcr;
+            if (i < kv_dim) {
+                float k0 = k[i], k1 = k[i + 1];
+                k[i] = k0 * fcr - k1 * fci;
+                k[i + 1] = k0 * fci + k1 * fcr;
+            }
+        }
+
+        attention_job aj = {s, l};
+        pool_run(m->pool, attention_worker, &aj);
+
+        matvec_job wo = {.m = m, .s = s, .x = s->xb, .n = D, .count = 1, .t = {&w->wo},
+                         .offset = {(uint64_t)l * D * D}, .out = {s->xb2}, .rows = {D}};
+        run_matvec(s, &wo);
+        for (int i = 0; i < D; i++) s->x[i] += s->xb2[i];
+
+        rmsnorm(s->xb, s->x, w->rms_ffn + (size_t)l * D, D);
+        matvec_job ffn_in = {.m = m, .s = s, .x = s->xb, .n = D, .count = 2, .t = {&w->w1, &w->w3},
+                             .offset = {(uint64_t)l * H * D, (uint64_t)l * H * D},
+                             .out = {s->hb, s->hb2}, .rows = {H, H}, .swiglu = 1};
+        run_matvec(s, &ffn_in);
+        matvec_job ffn_out = {.m = m, .s = s, .x = s->hb, .n = H, .count = 1, .t = {&w->w2},
+                              .offset = {(uint64_t)l * D * H}, .out = {s->xb}, .rows = {D}};
+        run_matvec(s, &ffn_out);
+        for (int i = 0; i < D; i++) s->x[i] += s->xb[i];
+    }
+    if (want_logits) {
+        rmsnorm(s->x, s->x, w->rms_final, D);
+        matvec_job cls = {.m = m, .s = s, .x = s->x, .n = D, .count = 1, .t = {&w->wcls}, .offset = {0},
+                          .out = {s->logits}, .rows = {c->vocab_size}};
+        run_matvec(s, &cls);
+    }
+    s->pos++;
+}
+
+/* ----------------------------------------------------------------------------
+ * 5. sessions */
+
+ar_session *ar_session_new(ar_model *m) {
+    ar_clear_error();
+    if (!m) {
+        ar_fail(AR_E_ARG, "no model");
+        return NULL;
+    }
+    const ar_config *c = &m->cfg;
+    ar_session *s = calloc(1, sizeof *s);
+    if (!s) goto nomem;
+    s->m = m;
+    size_t D = c->dim, H = c->hidden_dim, kv_dim = D / c->n_heads * c->n_kv_heads;
+    size_t cache = (size_t)c->n_layers * c->seq_len * kv_dim;
+    s->x = calloc(D, sizeof(float));
+    s->xb = calloc(D, sizeof(float));
+    s->xb2 = calloc(D, sizeof(float));
+    s->hb = calloc(H, sizeof(float));
+    s->hb2 = calloc(H, sizeof(float));
+    s->q = calloc(D, sizeof(float));
+    s->att = calloc((size_t)c->n_heads * c->seq_len, sizeof(float));
+    s->logits = calloc((size_t)c->vocab_size, sizeof(float));
+    s->xq = calloc(H > D ? H : D, 1);
+    s->xs = calloc(H > D ? H : D, sizeof(float));
+    s->key_cache = calloc(cache, sizeof(float));
+    s->value_cache = calloc(cache, sizeof(float));
+    if (!s->x || !s->xb || !s->xb2 || !s->hb || !s->hb2 || !s->q || !s->att || !s->logits || !s->xq || !s->xs ||
+        !s->key_cache || !s->value_cache) {
+        ar_session_free(s);
+        goto nomem;
+    }
+    return s;
+nomem:
+    ar_fail(AR_E_NOMEM, "out of memory for a session (KV cache of %d layers x %d positions)", c->n_layers,
+            c->seq_len);
+    return NULL;
+}
+
+void ar_session_free(ar_session *s) {
+    if (!s) return;
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->hb);
+    free(s->hb2);
+    free(s->q);
+    free(s->att);
+    free(s->logits);
+    free(s->xq);
+    free(s->xs);
+    free(s->key_cache);
+    free(s->value_cache);
+    free(s);
+}
+
+void ar_session_reset(ar_session *s) {
+    if (s) s->pos = 0;
+}
+
+int ar_session_pos(const ar_session *s) { return s ? s->pos : AR_E_ARG; }
+
+int ar_session_truncate(ar_session *s, int pos) {
+    ar_clear_error();
+    if (!s) return ar_fail(AR_E_ARG, "no session");
+    if (pos < 0 || pos > s->pos) return ar_fail(AR_E_ARG, "cannot truncate to %d (position is %d)", pos, s->pos);
+    s->pos = pos;
+    return pos;
+}
+
+static int check_tokens(const ar_session *s, const int32_t *tokens, int n) {
+    if (!s) return ar_fail(AR_E_ARG, "no session");
+    if (n < 0 || (n > 0 && !tokens)) return ar_fail(AR_E_ARG, "bad token array");
+    if (n > s->m->cfg.seq_len - s->pos)
+        return ar_fail(AR_E_CONTEXT, "context full: %d tokens at position %d exceed seq_len %d", n, s->pos,
+                       s->m->cfg.seq_len);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->m->cfg.vocab_size)
+            return ar_fail(AR_E_ARG, "token %d at index %d is outside the vocabulary (%d)", tokens[i], i,
+                           s->m->cfg.vocab_size);
+    return AR_OK;
+}
+
+int ar_session_prefill(ar_session *s, const int32_t *tokens, int n) {
+    ar_clear_error();
+    int rc = check_tokens(s, tokens, n);
+    if (rc) return rc;
+    pthread_mutex_lock(&s->m->lock);
+    for (int i = 0; i < n; i++) forward(s, tokens[i], i == n - 1);
+    pthread_mutex_unlock(&s->m->lock);
+    return s->pos;
+}
+
+int ar_session_forward(ar_session *s, int token) {
+    int32_t t = token;
+    return ar_session_prefill(s, &t, 1);
+}
+
+float *ar_session_logits(ar_session *s) { return s ? s->logits : NULL; }
+
+/* ----------------------------------------------------------------------------
+ * 6. the sampler */
+
+typedef struct {
+    float p;
+    int id;
+} prob_index;
+
+struct ar_sampler {
+    int vocab;
+    uint64_t rng;
+    float temperature, topp, repeat_penalty;
+    int topk, repeat_window;
+    int32_t *bias_ids;
+    float *bias_w;
+    int n_bias;
+    int32_t *history; /* ring of the last repeat_window tokens */
+    int hist_len, hist_head;
+    uint32_t *seen;   /* stamp per token, to penalise each token once */
+    uint32_t stamp;
+    prob_index *cand;
+    float last_entropy;
+};
+
+#define MAX_WINDOW 4096
+
+ar_sampler *ar_sampler_new(int vocab_size, uint64_t seed) {
+    ar_clear_error();
+    if (vocab_size <= 0 || vocab_size > MAX_VOCAB) {
+        ar_fail(AR_E_ARG, "bad vocab size %d", vocab_size);
+        return NULL;
+    }
+    ar_sampler *sp = calloc(1, sizeof *sp);
+    if (!sp) goto nomem;
+    sp->vocab = vocab_size;
+    sp->history = calloc(MAX_WINDOW, sizeof(int32_t));
+    sp->seen = calloc((size_t)vocab_size, sizeof(uint32_t));
+    sp->cand = calloc((size_t)vocab_size, sizeof(prob_index));
+    if (!sp->history || !sp->seen || !sp->cand) {
+        ar_sampler_free(sp);
+        goto nomem;
+    }
+    ar_sampler_seed(sp, seed);
+    ar_sampler_config(sp, 1.0f, 0.9f, 0, 1.0f, 64);
+    sp->last_entropy = 0.5f;
+    return sp;
+nomem:
+    ar_fail(AR_E_NOMEM, "out of memory for a sampler");
+    return NULL;
+}
+
+void ar_sampler_free(ar_sampler *sp) {
+    if (!sp) return;
+    free(sp->bias_ids);
+    free(sp->bias_w);
+    free(sp->history);
+    free(sp->seen);
+    free(sp->cand);
+    free(sp);
+}
+
+void ar_sampler_seed(ar_sampler *sp, uint64_t seed) {
+    /* xorshift* must never hold 0; mix the seed so nearby seeds diverge. */
+    if (sp) sp->rng = (seed ^ 0x9E3779B97F4A7C15ull) | 1ull;
+}
+
+static float random_f32(ar_sampler *sp) {
+    sp->rng ^= sp->rng >> 12;
+    sp->rng ^= sp->rng << 25;
+    sp->rng ^= sp->rng >> 27;
+    return (float)((sp->rng * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
+}
+
+int ar_sampler_config(ar_sampler *sp, float temperature, float topp, int topk, float repeat_penalty,
+                      int repeat_window) {
+    ar_clear_error();
+    if (!sp) return ar_fail(AR_E_ARG, "no sampler");
+    if (!(temperature >= 0.0f) || !isfinite(temperature) || !(topp >= 0.0f) || !isfinite(topp) || topk < 0 ||
+        !(repeat_penalty > 0.0f) || !isfinite(repeat_penalty) || repeat_window < 0 || repeat_window > MAX_WINDOW)
+        return ar_fail(AR_E_ARG, "bad sampler settings (temperature %g, top_p %g, top_k %d, penalty %g, window %d)",
+                       temperature, topp, topk, repeat_penalty, repeat_window);
+    sp->temperature = temperature;
+    sp->topp = topp;
+    sp->topk = topk;
+    sp->repeat_penalty = repeat_penalty;
+    if (repeat_window != sp->repeat_window) sp->hist_len = sp->hist_head = 0;
+    sp->repeat_window = repeat_window;
+    return AR_OK;
+}
+
+int ar_sampler_set_bias(ar_sampler *sp, const int32_t *ids, const float *weights, int n) {
+    ar_clear_error();
+    if (!sp) return ar_fail(AR_E_ARG, "no sampler");
+    if (n < 0 || (n > 0 && (!ids || !weights))) return ar_fail(AR_E_ARG, "bad bias arrays");
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= sp->vocab)
+            return ar_fail(AR_E_ARG, "bias token %d is outside the vocabulary (%d)", ids[i], sp->vocab);
+        if (!isfinite(weights[i])) return ar_fail(AR_E_ARG, "bias weight for token %d is not finite", ids[i]);
+    }
+    int32_t *ni = NULL;
+    float *nw = NULL;
+    if (n > 0) {
+        ni = malloc((size_t)n * sizeof *ni);
+        nw = malloc((size_t)n * sizeof *nw);
+        if (!ni || !nw) {
+            free(ni);
+            free(nw);
+            return ar_fail(AR_E_NOMEM, "out of memory for %d bias entries", n);
+        }
+        memcpy(ni, ids, (size_t)n * sizeof *ni);
+        memcpy(nw, weights, (size_t)n * sizeof *nw);
+    }
+    free(sp->bias_ids);
+    free(sp->bias_w);
+    sp->bias_ids = ni;
+    sp->bias_w = nw;
+    sp->n_bias = n;
+    return AR_OK;
+}
+
+static void history_push(ar_sampler *sp, int token) {
+    if (sp->repeat_window == 0) return;
+    sp->history[sp->hist_head] = token;
+    sp->hist_head = (sp->hist_head + 1) % sp->repeat_window;
+    if (sp->hist_len < sp->repeat_window) sp->hist_len++;
+}
+
+int ar_sampler_observe(ar_sampler *sp, const int32_t *tokens, int n) {
+    ar_clear_error();
+    if (!sp) return ar_fail(AR_E_ARG, "no sampler");
+    if (n == 0 && !tokens) {
+        sp->hist_len = sp->hist_head = 0;
+        return AR_OK;
+    }
+    if (n < 0 || !tokens) return ar_fail(AR_E_ARG, "bad token array");
+    for (int i = 0; i < n; i++)
+        if (tokens[i] >= 0 && tokens[i] < sp->vocab) history_push(sp, tokens[i]);
+    return AR_OK;
+}
+
+static int cmp_prob_desc(const void *a, const void *b) {
+    float pa = ((const prob_index *)a)->p, pb = ((const prob_index *)b)->p;
+    return pa > pb ? -1 : pa < pb ? 1 : 0;
+}
+
+/* Normalised Shannon entropy of p[0..n): H / ln(n), 0 for a single candidate. */
+static float entropy_of(const prob_index *c, int n) {
+    if (n <= 1) return 0.0f;
+    double h = 0.0;
+    for (int i = 0; i < n; i++)
+        if (c[i].p > 0.0f) h -= c[i].p * log(c[i].p);
+    float e = (float)(h / log((double)n));
+    return e < 0.0f ? 0.0f : e > 1.0f ? 1.0f : e;
+}
+
+/* Min-heap sift for top-k selection over candidates. */
+static void sift_down(prob_index *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l].p < h[m].p) m = l;
+        if (r < n && h[r].p < h[m].p) m = r;
+        if (m == i) return;
+        prob_index t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+int ar_sampler_sample(ar_sampler *sp, float *logits) {
+    ar_clear_error();
+    if (!sp || !logits) return ar_fail(AR_E_ARG, "no sampler or logits");
+    int V = sp->vocab;
+    for (int i = 0; i < sp->n_bias; i++) logits[sp->bias_ids[i]] += sp->bias_w[i];
+    if (sp->repeat_penalty != 1.0f && sp->hist_len > 0) {
+        if (++sp->stamp == 0) { /* wrapped: clear the stamps once */
+            memset(sp->seen, 0, (size_t)V * sizeof *sp->seen);
+            sp->stamp = 1;
+        }
+        for (int i = 0; i < sp->hist_len; i++) {
+            int t = sp->history[i];
+            if (sp->seen[t] == sp->stamp) continue;
+            sp->seen[t] = sp->stamp;
+            logits[t] = logits[t] > 0 ? logits[t] / sp->repeat_penalty : logits[t] * sp->repeat_penalty;
+        }
+    }
+    int next;
+    prob_index *c = sp->cand;
+    if (sp->temperature == 0.0f) {
+        /* Greedy: the first maximum, as llama2.c's argmax. The entropy at
+         * temperature 1 comes from one pass: with e_i = exp(l_i - max) and
+         * Z = sum e_i, H = ln Z - sum(e_i (l_i - max)) / Z. */
+        next = 0;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[next]) next = i;
+        float mx = logits[next];
+        double z = 0.0, s = 0.0;
+        for (int i = 0; i < V; i++) {
+            float d = logits[i] - mx, e = expf(d);
+            z += e;
+            s += e * d;
+        }
+        float h = V > 1 ? (float)((log(z) - s / z) / log((double)V)) : 0.0f;
+        sp->last_entropy = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
+    } else {
+        for (int i = 0; i < V; i++) logits[i] /= sp->temperature;
+        softmax(logits, V);
+        int n = V;
+        for (int i = 0; i < V; i++) c[i] = (prob_index){logits[i], i};
+        if (sp->topk > 0 && sp->topk < n) {
+            /* Keep the k largest with a min-heap of size k. */
+            int k = sp->topk;
+            for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+            for (int i = k; i < n; i++)
+                if (c[i].p > c[0].p) {
+                    c[0] = c[i];
+                    sift_down(c, k, 0);
+                }
+            n = k;
+            float kept = 0.0f;
+            for (int i = 0; i < n; i++) kept += c[i].p;
+            for (int i = 0; i < n; i++) c[i].p /= kept;
+        }
+        if (sp->topp > 0.0f && sp->topp < 1.0f) {
+            /* Tokens below (1-topp)/(n-1) can never be in the nucleus: drop
+             * them before sorting (llama2.c's trick). */
+            float cutoff = (1.0f - sp->topp) / (float)(n > 1 ? n - 1 : 1);
+            int m = 0;
+            for (int i = 0; i < n; i++)
+                if (c[i].p >= cutoff) c[m++] = c[i];
+            if (m == 0) m = 1; /* cannot happen: the max is >= 1/n >= cutoff */
+            qsort(c, (size_t)m, sizeof *c, cmp_prob_desc);
+            float cum = 0.0f;
+            int last = m - 1;
+            for (int i = 0; i < m; i++) {
+                cum += c[i].p;
+                if (cum > sp->topp) {
+                    last = i;
+                    break;
+                }
+            }
+            n = last + 1;
+        }
+        float total = 0.0f;
+        for (int i = 0; i < n; i++) total += c[i].p;
+        for (int i = 0; i < n; i++) c[i].p /= total;
+        sp->last_entropy = entropy_of(c, n);
+        float r = random_f32(sp), cdf = 0.0f;
+        next = c[n - 1].id; /* in case rounding leaves r above the last cdf */
+        for (int i = 0; i < n; i++) {
+            cdf += c[i].p;
+            if (r < cdf) {
+                next = c[i].id;
+                break;
+            }
+        }
+    }
+    history_push(sp, next);
+    return next;
+}
+
+float ar_sampler_last_entropy(const ar_sampler *sp) { return sp ? sp->last_entropy : 0.0f; }
+
+int ar_session_step(ar_session *s, ar_sampler *sp, int token) {
+    if (!sp) return ar_fail(AR_E_ARG, "no sampler");
+    if (s && sp->vocab != s->m->cfg.vocab_size)
+        return ar_fail(AR_E_ARG, "sampler vocab %d does not match the model's %d", sp->vocab, s->m->cfg.vocab_size);
+    int rc = ar_session_forward(s, token);
+    if (rc < 0) return rc;
+    return ar_sampler_sample(sp, s->logits);
+}

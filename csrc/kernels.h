@@ -1,0 +1,52 @@
+/*
+ * kernels.h — the hot loops of the core, one implementation per architecture.
+ *
+ * kernels_scalar.c defines the portable scalar_* versions (always built: they
+ * are the fallback and the reference the kernel tests compare against).
+ * Exactly one architecture file defines the kern_* entry points the core calls:
+ *   kernels_x86.c   AVX2 + FMA (falls back to scalar_* without __AVX2__)
+ *   kernels_neon.c  aarch64 NEON fp32 + int8; int8 via sdot when the CPU has
+ *                   dotprod (chosen once in kern_init from getauxval), else
+ *                   widening multiplies (Cortex-A72 / Pi 4)
+ *   kernels_generic.c  forwards to scalar_* (any other architecture)
+ *
+ * Matrices are row-major (out, in). A matvec computes rows [r0, r1) only, so
+ * the thread pool can split the rows among workers.
+ *
+ * Q8_0: a tensor of `rows * n` int8 values is cut into groups of `gs`
+ * consecutive values (gs divides n, so a group never spans two rows), each
+ * with one fp32 scale; value = q * scale. Row r, group g has scale
+ * s[r * (n / gs) + g]. Activations are quantized the same way.
+ */
+#ifndef ARIANNA_KERNELS_H
+#define ARIANNA_KERNELS_H
+
+#include <stdint.h>
+
+/* Pick the variants for this CPU (idempotent). Call before any kern_*. */
+void kern_init(void);
+/* "scalar", "avx2", "neon" or "neon-dotprod". */
+const char *kern_name(void);
+
+/* out[r] = sum_j w[r*n + j] * x[j] for r in [r0, r1). */
+void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
+/* Q8_0 x Q8_0 with int32 accumulation inside each group:
+ * out[r] = sum_g xs[g] * ws[r*(n/gs)+g] * sum_{j in g} xq[j] * wq[r*n + j]. */
+void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1);
+/* Quantize x[n] into q[n] and s[n/gs]: s = max|x| / 127, q = round(x / s). */
+void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
+/* sum_j a[j] * b[j] */
+float kern_dot_f32(const float *a, const float *b, int n);
+/* y[j] += a * x[j] */
+void kern_axpy_f32(float *y, float a, const float *x, int n);
+
+/* Portable reference versions, same contracts. */
+void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
+void scalar_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                      const int8_t *wq, const float *ws, int n, int gs, int r0, int r1);
+void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
+float scalar_dot_f32(const float *a, const float *b, int n);
+void scalar_axpy_f32(float *y, float a, const float *x, int n);
+
+#endif /* ARIANNA_KERNELS_H */
