@@ -343,6 +343,12 @@ static int map_weights(ar_model *m) {
         int n_tensors = m->shared_classifier ? 8 : 9;
         for (int i = 0; i < n_tensors && ok; i++) ok = take_q8(&cur, counts[i], gs, ts[i], &copy) == 0;
         if (m->shared_classifier) w->wcls = w->tok_emb;
+        /* Symmetric Q8_0 never produces -128, and the SIMD kernels rely on
+         * that (|q| <= 127 keeps the x86 sign trick and the int16 pair sums
+         * exact): refuse a file that has one rather than compute wrong sums. */
+        for (int i = 0; i < n_tensors && ok; i++)
+            for (uint64_t k = 0; k < counts[i]; k++)
+                if (ts[i]->q[k] == INT8_MIN) return ar_fail(AR_E_FORMAT, "Q8_0 tensor %d holds the value -128", i);
     }
 #undef F32
     /* parse_header checked the exact size, so this only guards the arithmetic. */

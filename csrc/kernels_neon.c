@@ -1,0 +1,221 @@
+/*
+ * kernels_neon.c — aarch64 kernels: NEON fp32, and Q8_0 int8 two ways:
+ *   sdot (vdotq_s32, the dotprod extension: Cortex-A76 / Pi 5 and newer)
+ *   widening multiplies (vmull_s8 + vpadalq_s16: Cortex-A72 / Pi 4)
+ *
+ * A sdot instruction is SIGILL on a Pi 4, so unless the whole file is built
+ * for dotprod (-mcpu=cortex-a76: __ARM_FEATURE_DOTPROD), only the sdot
+ * functions get the extension, through a target attribute, and kern_init
+ * picks them once from the kernel's hwcaps.
+ *
+ * Decode is memory-bandwidth bound, so the matvecs keep the loads streaming:
+ * four rows per pass share each load of x and give independent accumulator
+ * chains (the A72's FMA latency is 7 cycles).
+ */
+#include <arm_neon.h>
+#include <stdatomic.h>
+#include <sys/auxv.h>
+
+#include "kernels.h"
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  /* linux arch/arm64 uapi hwcap.h */
+#endif
+
+/* Functions that may use sdot. gcc's arm_neon.h declares vdotq_s32 for
+ * armv8.2-a+dotprod and inlines it only into a superset, which is sound:
+ * dotprod exists only on v8.2 and later cores. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define DOTPROD
+#elif defined(__clang__)
+#define DOTPROD __attribute__((target("dotprod")))
+#else
+#define DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+
+#if defined(__ARM_FEATURE_DOTPROD)
+void kern_init(void) {}  /* the build already requires dotprod */
+static inline int sdot_on(void) { return 1; }
+#else
+/* Set once by kern_init; every call writes the same value, and the atomic
+ * keeps a kern_init racing a matvec on another thread well defined. Before
+ * kern_init the widening path runs, which is correct on every aarch64. */
+static atomic_int use_sdot;
+
+void kern_init(void) {
+    int dp = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    atomic_store_explicit(&use_sdot, dp, memory_order_relaxed);
+}
+static inline int sdot_on(void) { return atomic_load_explicit(&use_sdot, memory_order_relaxed); }
+#endif
+
+const char *kern_name(void) { return sdot_on() ? "neon-dotprod" : "neon"; }
+
+/* ---- fp32 ---------------------------------------------------------------- */
+
+/* Rows [r, r + R): R is a constant at every call site, so the compiler
+ * unrolls the k-loops and keeps the accumulators in registers. Two per row:
+ * eight chains for R = 4. */
+static inline __attribute__((always_inline))
+void matvec_f32_rows(float *out, const float *x, const float *w, int n, int r, const int R) {
+    float32x4_t a0[4], a1[4];
+    for (int k = 0; k < R; k++) a0[k] = a1[k] = vdupq_n_f32(0.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        float32x4_t x0 = vld1q_f32(x + j), x1 = vld1q_f32(x + j + 4);
+        for (int k = 0; k < R; k++) {
+            const float *row = w + (long)(r + k) * n + j;
+            a0[k] = vfmaq_f32(a0[k], vld1q_f32(row), x0);
+            a1[k] = vfmaq_f32(a1[k], vld1q_f32(row + 4), x1);
+        }
+    }
+    if (j + 4 <= n) {
+        float32x4_t x0 = vld1q_f32(x + j);
+        for (int k = 0; k < R; k++) a0[k] = vfmaq_f32(a0[k], vld1q_f32(w + (long)(r + k) * n + j), x0);
+        j += 4;
+    }
+    for (int k = 0; k < R; k++) {
+        float sum = vaddvq_f32(vaddq_f32(a0[k], a1[k]));
+        for (int t = j; t < n; t++) sum += w[(long)(r + k) * n + t] * x[t];
+        out[r + k] = sum;
+    }
+}
+
+void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) matvec_f32_rows(out, x, w, n, r, 4);
+    for (; r < r1; r++) matvec_f32_rows(out, x, w, n, r, 1);
+}
+
+float kern_dot_f32(const float *a, const float *b, int n) {
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        acc0 = vfmaq_f32(acc0, vld1q_f32(a + j), vld1q_f32(b + j));
+        acc1 = vfmaq_f32(acc1, vld1q_f32(a + j + 4), vld1q_f32(b + j + 4));
+    }
+    if (j + 4 <= n) {
+        acc0 = vfmaq_f32(acc0, vld1q_f32(a + j), vld1q_f32(b + j));
+        j += 4;
+    }
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
+    for (; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+void kern_axpy_f32(float *y, float a, const float *x, int n) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) vst1q_f32(y + j, vfmaq_n_f32(vld1q_f32(y + j), vld1q_f32(x + j), a));
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+/* ---- Q8_0 ---------------------------------------------------------------- */
+/*
+ * Both paths below have the same shape for rows [r, r + R) when gs is a
+ * multiple of 16: per group, 16 int8 products at a time go into exact int32
+ * lanes (< 2^24, so exact in fp32 too); the group's lanes are then scaled into
+ * fp32 lanes, which are summed once per row at the end. They differ only in
+ * how 16 products reach the int32 lanes.
+ */
+
+/* Widening: 8 products into int16 lanes, the other 8 added on top (two
+ * products of [-127, 127] stay within int16), then pairwise into int32. */
+static inline __attribute__((always_inline))
+void q8_rows_widen(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
+                   const float *ws, int n, int gs, int r, const int R) {
+    int groups = n / gs;
+    float32x4_t acc[4];
+    for (int k = 0; k < R; k++) acc[k] = vdupq_n_f32(0.0f);
+    for (int g = 0; g < groups; g++) {
+        int32x4_t isum[4];
+        for (int k = 0; k < R; k++) isum[k] = vdupq_n_s32(0);
+        for (int j = g * gs; j < (g + 1) * gs; j += 16) {
+            int8x16_t xv = vld1q_s8(xq + j);
+            for (int k = 0; k < R; k++) {
+                int8x16_t wv = vld1q_s8(wq + (long)(r + k) * n + j);
+                int16x8_t p = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+                p = vmlal_high_s8(p, xv, wv);
+                isum[k] = vpadalq_s16(isum[k], p);
+            }
+        }
+        for (int k = 0; k < R; k++)
+            acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(isum[k]), xs[g] * ws[(long)(r + k) * groups + g]);
+    }
+    for (int k = 0; k < R; k++) out[r + k] = vaddvq_f32(acc[k]);
+}
+
+/* sdot: each int32 lane takes the sum of 4 adjacent products directly. */
+DOTPROD static inline __attribute__((always_inline))
+void q8_rows_sdot(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
+                  const float *ws, int n, int gs, int r, const int R) {
+    int groups = n / gs;
+    float32x4_t acc[4];
+    for (int k = 0; k < R; k++) acc[k] = vdupq_n_f32(0.0f);
+    for (int g = 0; g < groups; g++) {
+        int32x4_t isum[4];
+        for (int k = 0; k < R; k++) isum[k] = vdupq_n_s32(0);
+        for (int j = g * gs; j < (g + 1) * gs; j += 16) {
+            int8x16_t xv = vld1q_s8(xq + j);
+            for (int k = 0; k < R; k++)
+                isum[k] = vdotq_s32(isum[k], xv, vld1q_s8(wq + (long)(r + k) * n + j));
+        }
+        for (int k = 0; k < R; k++)
+            acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(isum[k]), xs[g] * ws[(long)(r + k) * groups + g]);
+    }
+    for (int k = 0; k < R; k++) out[r + k] = vaddvq_f32(acc[k]);
+}
+
+static void matvec_q8_widen(float *out, const int8_t *xq, const float *xs,
+                            const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) q8_rows_widen(out, xq, xs, wq, ws, n, gs, r, 4);
+    for (; r < r1; r++) q8_rows_widen(out, xq, xs, wq, ws, n, gs, r, 1);
+}
+
+DOTPROD static void matvec_q8_sdot(float *out, const int8_t *xq, const float *xs,
+                                   const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) q8_rows_sdot(out, xq, xs, wq, ws, n, gs, r, 4);
+    for (; r < r1; r++) q8_rows_sdot(out, xq, xs, wq, ws, n, gs, r, 1);
+}
+
+void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    if (gs % 16 != 0)  /* odd group sizes are rare: correct, not fast */
+        scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
+    else if (sdot_on())
+        matvec_q8_sdot(out, xq, xs, wq, ws, n, gs, r0, r1);
+    else
+        matvec_q8_widen(out, xq, xs, wq, ws, n, gs, r0, r1);
+}
+
+/* Bit-identical to scalar_quantize_q8: max is order-free (the "nm" forms skip
+ * a NaN like fmaxf does), the division is the same IEEE operation, and
+ * clamping to integers before vcvtaq (round half away from zero, as roundf)
+ * gives what rounding before clamping gives. */
+void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
+    if (gs % 8 != 0) {
+        scalar_quantize_q8(q, s, x, n, gs);
+        return;
+    }
+    for (int g = 0; g < n / gs; g++) {
+        const float *xg = x + (long)g * gs;
+        int8_t *qg = q + (long)g * gs;
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int j = 0; j < gs; j += 4) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(xg + j)));
+        float scale = vmaxnmvq_f32(m) / 127.0f;
+        s[g] = scale;
+        if (!(scale > 0.0f)) {
+            for (int j = 0; j < gs; j++) qg[j] = 0;
+            continue;
+        }
+        float32x4_t sv = vdupq_n_f32(scale), lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+        for (int j = 0; j < gs; j += 8) {
+            float32x4_t v0 = vdivq_f32(vld1q_f32(xg + j), sv);
+            float32x4_t v1 = vdivq_f32(vld1q_f32(xg + j + 4), sv);
+            int32x4_t i0 = vcvtaq_s32_f32(vminnmq_f32(vmaxnmq_f32(v0, lo), hi));
+            int32x4_t i1 = vcvtaq_s32_f32(vminnmq_f32(vmaxnmq_f32(v1, lo), hi));
+            vst1_s8(qg + j, vmovn_s16(vcombine_s16(vmovn_s32(i0), vmovn_s32(i1))));
+        }
+    }
+}

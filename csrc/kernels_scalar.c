@@ -1,0 +1,63 @@
+/*
+ * kernels_scalar.c — the portable kernels: the fallback on every CPU and the
+ * reference the kernel tests compare the SIMD versions against. Clarity over
+ * speed: one accumulator, left-to-right order.
+ */
+#include <math.h>
+
+#include "kernels.h"
+
+void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const float *row = w + (long)r * n;
+        float sum = 0.0f;
+        for (int j = 0; j < n; j++) sum += row[j] * x[j];
+        out[r] = sum;
+    }
+}
+
+void scalar_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                      const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    int groups = n / gs;
+    for (int r = r0; r < r1; r++) {
+        const int8_t *row = wq + (long)r * n;
+        const float *rs = ws + (long)r * groups;
+        float sum = 0.0f;
+        for (int g = 0; g < groups; g++) {
+            /* exact inside a group: |q| <= 127, so even a 64k-wide group fits int32 */
+            int32_t isum = 0;
+            for (int j = g * gs; j < (g + 1) * gs; j++) isum += (int32_t)xq[j] * row[j];
+            sum += (float)isum * xs[g] * rs[g];
+        }
+        out[r] = sum;
+    }
+}
+
+/* Rounds half away from zero (roundf), like llama2.c's runq.c. The SIMD
+ * versions reproduce this exactly: same division, same rounding, same clamp. */
+void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
+    for (int g = 0; g < n / gs; g++) {
+        const float *xg = x + (long)g * gs;
+        int8_t *qg = q + (long)g * gs;
+        float amax = 0.0f;
+        for (int j = 0; j < gs; j++) amax = fmaxf(amax, fabsf(xg[j]));
+        float scale = amax / 127.0f;
+        s[g] = scale;
+        for (int j = 0; j < gs; j++) {
+            /* an all-zero group keeps scale 0 and q 0 instead of dividing by 0 */
+            float v = scale > 0.0f ? roundf(xg[j] / scale) : 0.0f;
+            /* x / (amax / 127) can land a hair above 127 after rounding */
+            qg[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
+        }
+    }
+}
+
+float scalar_dot_f32(const float *a, const float *b, int n) {
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+void scalar_axpy_f32(float *y, float a, const float *x, int n) {
+    for (int j = 0; j < n; j++) y[j] += a * x[j];
+}

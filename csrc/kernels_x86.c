@@ -1,0 +1,195 @@
+/*
+ * kernels_x86.c — x86-64 kernels: AVX2 + FMA when the compiler targets them
+ * (-march=haswell or newer, -mavx2 -mfma), otherwise the scalar versions.
+ *
+ * Decode is memory-bandwidth bound, so the matvecs are shaped to keep the
+ * loads streaming: four rows per pass share each load of x and give four
+ * independent FMA chains; everything is unaligned loads (rows of odd widths
+ * start anywhere).
+ */
+#include "kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+#include <immintrin.h>
+
+void kern_init(void) {}  /* chosen at compile time: nothing to detect */
+const char *kern_name(void) { return "avx2"; }
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hmax_ps(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* ---- fp32 ---------------------------------------------------------------- */
+
+/* Rows [r, r + R): R is a constant at every call site, so the compiler
+ * unrolls the k-loops and keeps acc[] in registers. */
+static inline __attribute__((always_inline))
+void matvec_f32_rows(float *out, const float *x, const float *w, int n, int r, const int R) {
+    __m256 acc[4];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 xv = _mm256_loadu_ps(x + j);
+        for (int k = 0; k < R; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (long)(r + k) * n + j), xv, acc[k]);
+    }
+    for (int k = 0; k < R; k++) {
+        float sum = hsum_ps(acc[k]);
+        for (int t = j; t < n; t++) sum += w[(long)(r + k) * n + t] * x[t];
+        out[r + k] = sum;
+    }
+}
+
+void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) matvec_f32_rows(out, x, w, n, r, 4);
+    for (; r < r1; r++) matvec_f32_rows(out, x, w, n, r, 1);
+}
+
+float kern_dot_f32(const float *a, const float *b, int n) {
+    /* two chains so the FMA latency overlaps (attention dots are short) */
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
+    }
+    if (j + 8 <= n) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+        j += 8;
+    }
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+void kern_axpy_f32(float *y, float a, const float *x, int n) {
+    __m256 av = _mm256_set1_ps(a);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+/* ---- Q8_0 ---------------------------------------------------------------- */
+
+/* 32 int8 products summed into 8 int32 lanes. maddubs wants unsigned x
+ * signed, so move x's sign onto w: |x| * (w * sign(x)) == x * w. Each int16
+ * pair sum is at most 2 * 127 * 127 = 32258, so maddubs never saturates as
+ * long as the values are Q8_0's [-127, 127] (the quantizer never writes -128). */
+static inline __m256i dot32_i8(__m256i x, __m256i w) {
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* Rows [r, r + R) when gs is a multiple of 32. A group's int32 lanes stay
+ * exact (< 2^24, so exact in fp32 too); each group is then scaled into fp32
+ * lanes, and the lanes are summed once per row at the end. */
+static inline __attribute__((always_inline))
+void matvec_q8_rows(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
+                    const float *ws, int n, int gs, int r, const int R) {
+    int groups = n / gs;
+    __m256 acc[4];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        __m256i isum[4];
+        for (int k = 0; k < R; k++) isum[k] = _mm256_setzero_si256();
+        for (int j = g * gs; j < (g + 1) * gs; j += 32) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + j));
+            for (int k = 0; k < R; k++) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j));
+                isum[k] = _mm256_add_epi32(isum[k], dot32_i8(xv, wv));
+            }
+        }
+        for (int k = 0; k < R; k++) {
+            __m256 scale = _mm256_set1_ps(xs[g] * ws[(long)(r + k) * groups + g]);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k]), scale, acc[k]);
+        }
+    }
+    for (int k = 0; k < R; k++) out[r + k] = hsum_ps(acc[k]);
+}
+
+void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    if (gs % 32 != 0) {  /* odd group sizes are rare: correct, not fast */
+        scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
+        return;
+    }
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) matvec_q8_rows(out, xq, xs, wq, ws, n, gs, r, 4);
+    for (; r < r1; r++) matvec_q8_rows(out, xq, xs, wq, ws, n, gs, r, 1);
+}
+
+/* roundf() in SIMD: _mm256_round_ps only rounds half to even, so truncate and
+ * step one away from zero when the dropped fraction is >= 0.5 (v - trunc(v)
+ * is exact for |v| < 2^23). */
+static inline __m256 round_half_away(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    __m256 away = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(sign, v));  /* copysign(1, v) */
+    return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), away));
+}
+
+/* Bit-identical to scalar_quantize_q8: max is order-free, and the division,
+ * rounding and clamp are the same IEEE operations. */
+void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
+    if (gs % 8 != 0) {
+        scalar_quantize_q8(q, s, x, n, gs);
+        return;
+    }
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int g = 0; g < n / gs; g++) {
+        const float *xg = x + (long)g * gs;
+        int8_t *qg = q + (long)g * gs;
+        __m256 m = _mm256_setzero_ps();
+        /* max_ps returns its second operand on NaN: x first, so a NaN is
+         * skipped the way fmaxf skips it */
+        for (int j = 0; j < gs; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xg + j)), m);
+        float scale = hmax_ps(m) / 127.0f;
+        s[g] = scale;
+        if (!(scale > 0.0f)) {
+            for (int j = 0; j < gs; j++) qg[j] = 0;
+            continue;
+        }
+        __m256 sv = _mm256_set1_ps(scale);
+        for (int j = 0; j < gs; j += 8) {
+            __m256 v = round_half_away(_mm256_div_ps(_mm256_loadu_ps(xg + j), sv));
+            v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+            __m256i i32 = _mm256_cvtps_epi32(v);  /* already integral: exact */
+            __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+            _mm_storel_epi64((__m128i *)(qg + j), _mm_packs_epi16(i16, i16));
+        }
+    }
+}
+
+#else /* no AVX2 + FMA: the portable versions */
+
+void kern_init(void) {}
+const char *kern_name(void) { return "scalar"; }
+
+void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1) {
+    scalar_matvec_f32(out, x, w, n, r0, r1);
+}
+void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
+}
+void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
+    scalar_quantize_q8(q, s, x, n, gs);
+}
+float kern_dot_f32(const float *a, const float *b, int n) { return scalar_dot_f32(a, b, n); }
+void kern_axpy_f32(float *y, float a, const float *x, int n) { scalar_axpy_f32(y, a, x, n); }
+
+#endif

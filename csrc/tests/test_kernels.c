@@ -1,0 +1,263 @@
+/*
+ * test_kernels.c — every kern_* against scalar_* (and fp32 against a double
+ * reference) on random data: many widths, group sizes, partial row ranges.
+ *
+ *   cc -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -I csrc \
+ *      csrc/tests/test_kernels.c csrc/kernels_scalar.c csrc/kernels_x86.c -lm
+ *
+ * Tolerances are relative to the sum of the absolute terms (a dot product's
+ * natural error scale, which stays meaningful when the terms cancel):
+ * fp32 1e-5 against double; Q8_0 1e-4 against scalar_matvec_q8 (the int32
+ * group sums are exact, only the fp32 scaling order differs). Quantization
+ * must be bit-identical to scalar.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what, int n, int gs, int r0, int r1) {
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    fprintf(stderr, "FAIL %s n=%d gs=%d rows=[%d,%d)\n", what, n, gs, r0, r1);
+}
+
+/* xorshift32: deterministic, so a failure reproduces */
+static uint32_t rng_state = 0x2545f491u;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+static float frand(void) { return (float)((rng() >> 8) / 16777216.0 * 2.0 - 1.0); }  /* [-1, 1) */
+
+static float *rand_floats(long n) {
+    float *v = malloc(n * sizeof(float));
+    for (long i = 0; i < n; i++) v[i] = frand();
+    return v;
+}
+
+/* out[] starts as NaN: rows outside [r0, r1) must stay untouched */
+static float *nan_floats(int n) {
+    float *v = malloc(n * sizeof(float));
+    for (int i = 0; i < n; i++) v[i] = NAN;
+    return v;
+}
+
+static int outside_untouched(const float *out, int rows, int r0, int r1) {
+    for (int r = 0; r < rows; r++)
+        if ((r < r0 || r >= r1) && !isnan(out[r])) return 0;
+    return 1;
+}
+
+/* Row ranges that are not the whole matrix, with odd counts and odd starts. */
+#define ROWS 23
+static const int ranges[][2] = {{0, ROWS}, {0, 1}, {1, 8}, {3, 16}, {5, 6}, {7, 22}, {18, 23}};
+#define NRANGES (int)(sizeof(ranges) / sizeof(ranges[0]))
+
+static void test_matvec_f32(int n) {
+    float *x = rand_floats(n), *w = rand_floats((long)ROWS * n);
+    for (int t = 0; t < NRANGES; t++) {
+        int r0 = ranges[t][0], r1 = ranges[t][1];
+        float *got = nan_floats(ROWS), *ref = nan_floats(ROWS);
+        kern_matvec_f32(got, x, w, n, r0, r1);
+        scalar_matvec_f32(ref, x, w, n, r0, r1);
+        int ok_k = outside_untouched(got, ROWS, r0, r1), ok_s = outside_untouched(ref, ROWS, r0, r1);
+        for (int r = r0; r < r1; r++) {
+            double exact = 0, mag = 0;
+            for (int j = 0; j < n; j++) {
+                exact += (double)w[(long)r * n + j] * x[j];
+                mag += fabs((double)w[(long)r * n + j] * x[j]);
+            }
+            ok_k &= fabs(got[r] - exact) <= 1e-5 * mag;
+            ok_s &= fabs(ref[r] - exact) <= 1e-5 * mag;
+        }
+        check(ok_k, "kern_matvec_f32", n, 0, r0, r1);
+        check(ok_s, "scalar_matvec_f32", n, 0, r0, r1);
+        free(got);
+        free(ref);
+    }
+    free(x);
+    free(w);
+}
+
+static void test_dot_axpy(int n) {
+    float *a = rand_floats(n), *b = rand_floats(n);
+    double exact = 0, mag = 0;
+    for (int j = 0; j < n; j++) {
+        exact += (double)a[j] * b[j];
+        mag += fabs((double)a[j] * b[j]);
+    }
+    check(fabs(kern_dot_f32(a, b, n) - exact) <= 1e-5 * mag, "kern_dot_f32", n, 0, 0, 1);
+    check(fabs(scalar_dot_f32(a, b, n) - exact) <= 1e-5 * mag, "scalar_dot_f32", n, 0, 0, 1);
+
+    /* y += s * x, one rounding (FMA) or two: within 2 ulps of the exact value */
+    float s = frand(), *y = malloc(n * sizeof(float)), *ys = malloc(n * sizeof(float));
+    memcpy(y, b, n * sizeof(float));
+    memcpy(ys, b, n * sizeof(float));
+    kern_axpy_f32(y, s, a, n);
+    scalar_axpy_f32(ys, s, a, n);
+    int ok_k = 1, ok_s = 1;
+    for (int j = 0; j < n; j++) {
+        double e = b[j] + (double)s * a[j], tol = 2.4e-7 * (fabs(b[j]) + fabs((double)s * a[j]));
+        ok_k &= fabs(y[j] - e) <= tol;
+        ok_s &= fabs(ys[j] - e) <= tol;
+    }
+    check(ok_k, "kern_axpy_f32", n, 0, 0, 1);
+    check(ok_s, "scalar_axpy_f32", n, 0, 0, 1);
+    free(a);
+    free(b);
+    free(y);
+    free(ys);
+}
+
+/* kern_quantize_q8 == scalar_quantize_q8 bit for bit, and the scalar one
+ * reconstructs every value within half a step. */
+static void check_quantize(const float *x, int n, int gs, const char *what) {
+    int8_t *qk = malloc(n), *qs = malloc(n);
+    float *sk = malloc(n / gs * sizeof(float)), *ss = malloc(n / gs * sizeof(float));
+    kern_quantize_q8(qk, sk, x, n, gs);
+    scalar_quantize_q8(qs, ss, x, n, gs);
+    check(memcmp(qk, qs, n) == 0 && memcmp(sk, ss, n / gs * sizeof(float)) == 0, what, n, gs, 0, 1);
+    int ok = 1;
+    for (int j = 0; j < n; j++) {
+        float scale = ss[j / gs];
+        ok &= qs[j] != -128;
+        ok &= fabsf(qs[j] * scale - x[j]) <= 0.5f * scale * 1.0001f;
+    }
+    check(ok, "scalar_quantize_q8 accuracy", n, gs, 0, 1);
+    free(qk);
+    free(qs);
+    free(sk);
+    free(ss);
+}
+
+static void test_q8(int n, int gs) {
+    int groups = n / gs;
+    float *x = rand_floats(n), *w = rand_floats((long)ROWS * n);
+    for (int j = 0; j < gs; j++) x[j] = 0.0f;  /* an all-zero group: scale 0, q 0 */
+    check_quantize(x, n, gs, "kern_quantize_q8");
+
+    int8_t *xq = malloc(n), *wq = malloc((long)ROWS * n);
+    float *xs = malloc(groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
+    scalar_quantize_q8(xq, xs, x, n, gs);
+    scalar_quantize_q8(wq, ws, w, ROWS * n, gs);
+    check(xs[0] == 0.0f, "zero group has scale 0", n, gs, 0, 1);
+    for (int t = 0; t < NRANGES; t++) {
+        int r0 = ranges[t][0], r1 = ranges[t][1];
+        float *got = nan_floats(ROWS), *ref = nan_floats(ROWS);
+        kern_matvec_q8(got, xq, xs, wq, ws, n, gs, r0, r1);
+        scalar_matvec_q8(ref, xq, xs, wq, ws, n, gs, r0, r1);
+        int ok_k = outside_untouched(got, ROWS, r0, r1), ok_s = outside_untouched(ref, ROWS, r0, r1);
+        for (int r = r0; r < r1; r++) {
+            double exact = 0, mag = 0;
+            for (int g = 0; g < groups; g++) {
+                long isum = 0;
+                for (int j = g * gs; j < (g + 1) * gs; j++) isum += xq[j] * wq[(long)r * n + j];
+                double term = (double)isum * xs[g] * ws[(long)r * groups + g];
+                exact += term;
+                mag += fabs(term);
+            }
+            ok_k &= fabs(got[r] - ref[r]) <= 1e-4 * mag;
+            ok_s &= fabs(ref[r] - exact) <= 1e-5 * mag;
+        }
+        check(ok_k, "kern_matvec_q8", n, gs, r0, r1);
+        check(ok_s, "scalar_matvec_q8", n, gs, r0, r1);
+        free(got);
+        free(ref);
+    }
+    free(x);
+    free(w);
+    free(xq);
+    free(wq);
+    free(xs);
+    free(ws);
+}
+
+/* Extremes: every product is +-127 * 127, the largest the int16 pair sums
+ * inside the int8 kernels must hold without saturating. */
+static void test_q8_extremes(int n, int gs) {
+    int groups = n / gs;
+    int8_t *xq = malloc(n), *wq = malloc((long)ROWS * n);
+    float *xs = malloc(groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
+    for (int j = 0; j < n; j++) xq[j] = (j & 1) ? -127 : 127;
+    for (long i = 0; i < (long)ROWS * n; i++) {
+        int r = (int)(i / n), j = (int)(i % n);
+        /* row 0: products all +127*127; row 1: all -127*127; others mixed */
+        wq[i] = r == 0 ? xq[j] : r == 1 ? -xq[j] : ((rng() & 1) ? 127 : -127);
+    }
+    for (int g = 0; g < groups; g++) xs[g] = 1.0f;
+    for (long i = 0; i < (long)ROWS * groups; i++) ws[i] = 1.0f;
+    float *got = nan_floats(ROWS), *ref = nan_floats(ROWS);
+    kern_matvec_q8(got, xq, xs, wq, ws, n, gs, 0, ROWS);
+    scalar_matvec_q8(ref, xq, xs, wq, ws, n, gs, 0, ROWS);
+    int ok = got[0] == 16129.0f * n && got[1] == -16129.0f * n;
+    for (int r = 0; r < ROWS; r++) ok &= got[r] == ref[r];  /* small integers: exact */
+    check(ok, "kern_matvec_q8 extremes", n, gs, 0, ROWS);
+    free(xq);
+    free(wq);
+    free(xs);
+    free(ws);
+    free(got);
+    free(ref);
+}
+
+/* Ties: with max|x| = 127 the scale is exactly 1, so x/scale == x and x.5
+ * must round away from zero (roundf), not to even. */
+static void test_quantize_ties(int gs) {
+    float *x = malloc(2 * gs * sizeof(float));
+    static const float ties[] = {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 126.5f, -126.5f,
+                                 0.49999997f, -0.49999997f, 3.0f, -0.0f};
+    x[0] = 127.0f;
+    for (int j = 1; j < gs; j++) x[j] = ties[(j - 1) % 12];
+    for (int j = gs; j < 2 * gs; j++) x[j] = -0.0f;  /* a group of (negative) zeros */
+    check_quantize(x, 2 * gs, gs, "kern_quantize_q8 ties");
+    int8_t q[128];
+    float s[2];
+    kern_quantize_q8(q, s, x, 2 * gs, gs);
+    static const int8_t want[] = {1, -1, 2, -2, 3, -3, 127, -127, 0, 0, 3, 0};
+    int ok = s[0] == 1.0f && q[0] == 127 && s[1] == 0.0f;
+    for (int j = 1; j < gs; j++) ok &= q[j] == want[(j - 1) % 12];
+    for (int j = gs; j < 2 * gs; j++) ok &= q[j] == 0;
+    check(ok, "kern_quantize_q8 rounds half away", 2 * gs, gs, 0, 1);
+    free(x);
+}
+
+int main(void) {
+    kern_init();
+    kern_init();  /* idempotent */
+    printf("kern_name: %s\n", kern_name());
+
+    static const int f32_sizes[] = {1, 3, 8, 13, 16, 32, 48, 64, 96, 100, 288, 768, 1000, 1001, 2048};
+    for (size_t i = 0; i < sizeof(f32_sizes) / sizeof(f32_sizes[0]); i++) {
+        test_matvec_f32(f32_sizes[i]);
+        test_dot_axpy(f32_sizes[i]);
+    }
+
+    static const int q8_sizes[] = {8, 16, 32, 48, 64, 96, 288, 768, 2048};
+    static const int group_sizes[] = {8, 16, 32, 48, 64};
+    for (size_t i = 0; i < sizeof(q8_sizes) / sizeof(q8_sizes[0]); i++)
+        for (size_t k = 0; k < sizeof(group_sizes) / sizeof(group_sizes[0]); k++) {
+            int n = q8_sizes[i], gs = group_sizes[k];
+            if (n % gs != 0) continue;
+            test_q8(n, gs);
+            test_q8_extremes(n, gs);
+        }
+    for (size_t k = 0; k < sizeof(group_sizes) / sizeof(group_sizes[0]); k++) test_quantize_ties(group_sizes[k]);
+
+    /* odd group sizes take the fallback paths */
+    test_q8(36, 12);
+    test_q8(15, 5);
+    test_quantize_ties(4);
+
+    printf("kernels: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
