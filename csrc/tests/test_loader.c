@@ -132,6 +132,8 @@ int main(void) {
     expect_rejected("v2 group size > dim", b, n2, AR_E_FORMAT);
     memcpy(b, v2, n2); set_i32(b, 37, 12);
     expect_rejected("v2 group size not dividing dim", b, n2, AR_E_FORMAT);
+    memcpy(b, v2, n2); b[256 + (2 * 2 * 32 + 32) * 4] = 0x80; /* first int8 of tok_emb */
+    expect_rejected("v2 int8 value -128", b, n2, AR_E_FORMAT);
     memcpy(b, v0, n0); set_i32(b, 20, (int32_t)0x80000000);
     expect_rejected("v0 vocab INT_MIN", b, n0, AR_E_FORMAT);
 
