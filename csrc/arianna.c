@@ -133,11 +133,13 @@ typedef struct {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
 } ar_config;
 
-/* A weight matrix for all layers: either fp32, or Q8_0 values + scales. */
+/* A weight matrix for all layers: fp32 with the layers back to back, or
+ * Q8_0, where llama2.c stores every layer as its own tensor (its int8 values,
+ * then its scales), so each layer has its own pair of pointers. */
 typedef struct {
-    const float *f;   /* fp32 values, or NULL          */
-    const int8_t *q;  /* Q8_0 values, or NULL          */
-    const float *s;   /* Q8_0 scales (one per group)   */
+    const float *f;    /* fp32 values, or NULL                     */
+    const int8_t **q;  /* Q8_0 values of each layer, or NULL       */
+    const float **s;   /* Q8_0 scales of each layer (one per group) */
 } ar_tensor;
 
 typedef struct {
@@ -157,6 +159,7 @@ struct ar_model {
     ar_weights w;
     float *rope_cos, *rope_sin; /* seq_len x head_size/2 */
     float *scale_copies;        /* Q8_0 scales re-aligned when misaligned in the file */
+    const void **q8_pointers;   /* storage for the per-layer pointers of ar_tensor */
     ar_pool *pool;
     pthread_mutex_t lock;       /* one forward pass at a time per model */
 };
@@ -210,20 +213,20 @@ static const float *take_f32(cursor *c, uint64_t count) {
     return p;
 }
 
-static int take_q8(cursor *c, uint64_t count, int gs, ar_tensor *t, float **scale_copy) {
+static int take_q8(cursor *c, uint64_t count, int gs, const int8_t **q, const float **s, float **scale_copy) {
     if (c->off > c->size || count > c->size - c->off) return -1;
-    t->q = (const int8_t *)(c->base + c->off);
+    *q = (const int8_t *)(c->base + c->off);
     c->off += count;
     uint64_t ns = count / (uint64_t)gs, bytes = ns * 4;
     if (c->off > c->size || bytes > c->size - c->off) return -1;
     const uint8_t *sp = c->base + c->off;
     c->off += bytes;
     if (((uintptr_t)sp & 3u) == 0) {
-        t->s = (const float *)sp;
+        *s = (const float *)sp;
     } else {
         /* int8 runs of odd length leave the scales unaligned: copy them. */
         memcpy(*scale_copy, sp, bytes);
-        t->s = *scale_copy;
+        *s = *scale_copy;
         *scale_copy += ns;
     }
     return 0;
@@ -332,23 +335,37 @@ static int map_weights(ar_model *m) {
         F32(w->rms_att, L * D);
         F32(w->rms_ffn, L * D);
         F32(w->rms_final, D);
-        uint64_t counts[9] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D,
-                              V * D};
+        /* Per-layer element counts and how many layers each kind has. */
+        uint64_t counts[9] = {V * D, D * D, KV * D, KV * D, D * D, H * D, D * H, H * D, V * D};
+        uint64_t layers[9] = {1, L, L, L, L, L, L, L, 1};
         ar_tensor *ts[9] = {&w->tok_emb, &w->wq, &w->wk, &w->wv, &w->wo, &w->w1, &w->w2, &w->w3, &w->wcls};
-        uint64_t total_scales = 0;
-        for (int i = 0; i < 9; i++) total_scales += counts[i] / gs;
+        uint64_t total_scales = 0, total_layers = 0;
+        for (int i = 0; i < 9; i++) {
+            total_scales += layers[i] * counts[i] / gs;
+            total_layers += layers[i];
+        }
         m->scale_copies = malloc(total_scales * sizeof(float));
-        if (!m->scale_copies) return ar_fail(AR_E_NOMEM, "out of memory for Q8_0 scales");
+        m->q8_pointers = malloc(total_layers * 2 * sizeof(void *));
+        if (!m->scale_copies || !m->q8_pointers) return ar_fail(AR_E_NOMEM, "out of memory for Q8_0 tables");
         float *copy = m->scale_copies;
+        const void **slot = m->q8_pointers;
         int n_tensors = m->shared_classifier ? 8 : 9;
-        for (int i = 0; i < n_tensors && ok; i++) ok = take_q8(&cur, counts[i], gs, ts[i], &copy) == 0;
+        for (int i = 0; i < n_tensors && ok; i++) {
+            ts[i]->q = (const int8_t **)slot;
+            ts[i]->s = (const float **)(slot + layers[i]);
+            slot += 2 * layers[i];
+            for (uint64_t l = 0; l < layers[i] && ok; l++)
+                ok = take_q8(&cur, counts[i], gs, &ts[i]->q[l], &ts[i]->s[l], &copy) == 0;
+        }
         if (m->shared_classifier) w->wcls = w->tok_emb;
         /* Symmetric Q8_0 never produces -128, and the SIMD kernels rely on
          * that (|q| <= 127 keeps the x86 sign trick and the int16 pair sums
          * exact): refuse a file that has one rather than compute wrong sums. */
         for (int i = 0; i < n_tensors && ok; i++)
-            for (uint64_t k = 0; k < counts[i]; k++)
-                if (ts[i]->q[k] == INT8_MIN) return ar_fail(AR_E_FORMAT, "Q8_0 tensor %d holds the value -128", i);
+            for (uint64_t l = 0; l < layers[i]; l++)
+                for (uint64_t k = 0; k < counts[i]; k++)
+                    if (ts[i]->q[l][k] == INT8_MIN)
+                        return ar_fail(AR_E_FORMAT, "Q8_0 tensor %d, layer %d holds the value -128", i, (int)l);
     }
 #undef F32
     /* parse_header checked the exact size, so this only guards the arithmetic. */
@@ -418,6 +435,7 @@ void ar_model_free(ar_model *m) {
     free(m->rope_cos);
     free(m->rope_sin);
     free(m->scale_copies);
+    free(m->q8_pointers);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -594,7 +612,7 @@ typedef struct {
     int n;                      /* input length                     */
     int count;
     const ar_tensor *t[3];
-    uint64_t offset[3];         /* element offset of this layer     */
+    int layer;
     float *out[3];
     int rows[3];
     int swiglu;                 /* out[0] = silu(out[0]) * out[1]   */
@@ -602,13 +620,11 @@ typedef struct {
 
 static void matvec_part(const matvec_job *j, int k, int r0, int r1) {
     const ar_tensor *t = j->t[k];
-    if (t->f) {
-        kern_matvec_f32(j->out[k], j->x, t->f + j->offset[k], j->n, r0, r1);
-    } else {
-        int gs = j->m->group_size;
-        kern_matvec_q8(j->out[k], j->s->xq, j->s->xs, t->q + j->offset[k], t->s + j->offset[k] / gs, j->n, gs, r0,
+    if (t->f)
+        kern_matvec_f32(j->out[k], j->x, t->f + (size_t)j->layer * j->rows[k] * j->n, j->n, r0, r1);
+    else
+        kern_matvec_q8(j->out[k], j->s->xq, j->s->xs, t->q[j->layer], t->s[j->layer], j->n, j->m->group_size, r0,
                        r1);
-    }
 }
 
 static void matvec_worker(void *ctx, int ti, int nt) {
@@ -701,8 +717,8 @@ static void embed(ar_session *s, int token) {
         memcpy(s->x, e->f + (size_t)token * D, D * sizeof(float));
     } else {
         int gs = m->group_size;
-        const int8_t *q = e->q + (size_t)token * D;
-        const float *sc = e->s + (size_t)token * D / gs;
+        const int8_t *q = e->q[0] + (size_t)token * D;
+        const float *sc = e->s[0] + (size_t)token * D / gs;
         for (int i = 0; i < D; i++) s->x[i] = q[i] * sc[i / gs];
     }
 }
@@ -723,7 +739,7 @@ static void forward(ar_session *s, int token, int want_logits) {
         rmsnorm(s->xb, s->x, w->rms_att + (size_t)l * D, D);
         matvec_job qkv = {.m = m, .s = s, .x = s->xb, .n = D, .count = 3,
                           .t = {&w->wq, &w->wk, &w->wv},
-                          .offset = {(uint64_t)l * D * D, (uint64_t)l * kv_dim * D, (uint64_t)l * kv_dim * D},
+                          .layer = l,
                           .out = {s->q, k, v}, .rows = {D, kv_dim, kv_dim}};
         run_matvec(s, &qkv);
 
@@ -746,23 +762,23 @@ static void forward(ar_session *s, int token, int want_logits) {
         pool_run(m->pool, attention_worker, &aj);
 
         matvec_job wo = {.m = m, .s = s, .x = s->xb, .n = D, .count = 1, .t = {&w->wo},
-                         .offset = {(uint64_t)l * D * D}, .out = {s->xb2}, .rows = {D}};
+                         .layer = l, .out = {s->xb2}, .rows = {D}};
         run_matvec(s, &wo);
         for (int i = 0; i < D; i++) s->x[i] += s->xb2[i];
 
         rmsnorm(s->xb, s->x, w->rms_ffn + (size_t)l * D, D);
         matvec_job ffn_in = {.m = m, .s = s, .x = s->xb, .n = D, .count = 2, .t = {&w->w1, &w->w3},
-                             .offset = {(uint64_t)l * H * D, (uint64_t)l * H * D},
+                             .layer = l,
                              .out = {s->hb, s->hb2}, .rows = {H, H}, .swiglu = 1};
         run_matvec(s, &ffn_in);
         matvec_job ffn_out = {.m = m, .s = s, .x = s->hb, .n = H, .count = 1, .t = {&w->w2},
-                              .offset = {(uint64_t)l * D * H}, .out = {s->xb}, .rows = {D}};
+                              .layer = l, .out = {s->xb}, .rows = {D}};
         run_matvec(s, &ffn_out);
         for (int i = 0; i < D; i++) s->x[i] += s->xb[i];
     }
     if (want_logits) {
         rmsnorm(s->x, s->x, w->rms_final, D);
-        matvec_job cls = {.m = m, .s = s, .x = s->x, .n = D, .count = 1, .t = {&w->wcls}, .offset = {0},
+        matvec_job cls = {.m = m, .s = s, .x = s->x, .n = D, .count = 1, .t = {&w->wcls}, .layer = 0,
                           .out = {s->logits}, .rows = {c->vocab_size}};
         run_matvec(s, &cls);
     }
@@ -931,8 +947,13 @@ void ar_sampler_free(ar_sampler *sp) {
 }
 
 void ar_sampler_seed(ar_sampler *sp, uint64_t seed) {
-    /* xorshift* must never hold 0; mix the seed so nearby seeds diverge. */
-    if (sp) sp->rng = (seed ^ 0x9E3779B97F4A7C15ull) | 1ull;
+    /* splitmix64 spreads nearby seeds apart; xorshift* must never hold 0. */
+    if (!sp) return;
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    sp->rng = z ? z : 0x9E3779B97F4A7C15ull;
 }
 
 static float random_f32(ar_sampler *sp) {

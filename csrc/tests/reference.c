@@ -93,8 +93,12 @@ int ref_write_model(const char *path, const ref_config *c, int format, int gs, i
         const float *mats[9] = {emb, wq, wk, wv, wo, w1, w2, w3, wcls};
         size_t counts[9] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D, V * D};
         for (int i = 0; i < (shared ? 8 : 9); i++) {
-            if (format == 1) fwrite(mats[i], 4, counts[i], f);
-            else write_q8(f, mats[i], counts[i], gs);
+            if (format == 1) {
+                fwrite(mats[i], 4, counts[i], f);
+            } else { /* llama2.c quantizes each layer as its own tensor */
+                size_t layers = (i == 0 || i == 8) ? 1 : L;
+                for (size_t l = 0; l < layers; l++) write_q8(f, mats[i] + l * (counts[i] / layers), counts[i] / layers, gs);
+            }
         }
     }
     float *all[] = {rms_att, rms_ffn, rms_final, emb, wq, wk, wv, wo, w1, w2, w3, wcls};
@@ -124,11 +128,15 @@ static float *read_f32(FILE *f, size_t n) {
     return v;
 }
 
-static void read_tensor(FILE *f, ref_tensor *t, size_t n, int format, int gs) {
+/* Read n values in `layers` equal parts; Q8_0 parts each carry their scales. */
+static void read_tensor(FILE *f, ref_tensor *t, size_t n, size_t layers, int format, int gs) {
     if (format == 2) {
+        size_t per = n / layers;
         t->q = malloc(n);
         t->s = malloc(n / gs * sizeof(float));
-        if (fread(t->q, 1, n, f) != n || fread(t->s, 4, n / gs, f) != n / gs) abort();
+        for (size_t l = 0; l < layers; l++)
+            if (fread(t->q + l * per, 1, per, f) != per || fread(t->s + l * per / gs, 4, per / gs, f) != per / gs)
+                abort();
     } else {
         t->f = read_f32(f, n);
     }
@@ -181,7 +189,8 @@ ref_model *ref_open(const char *path) {
         m->rms_final = read_f32(f, D);
         ref_tensor *ts[9] = {&m->emb, &m->wq, &m->wk, &m->wv, &m->wo, &m->w1, &m->w2, &m->w3, &m->wcls};
         size_t counts[9] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D, V * D};
-        for (int i = 0; i < (shared ? 8 : 9); i++) read_tensor(f, ts[i], counts[i], m->format, m->gs);
+        for (int i = 0; i < (shared ? 8 : 9); i++)
+            read_tensor(f, ts[i], counts[i], (i == 0 || i == 8) ? 1 : L, m->format, m->gs);
         if (shared) m->wcls = m->emb;
     }
     fclose(f);
