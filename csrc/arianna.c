@@ -1154,6 +1154,7 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
 float ar_sampler_last_entropy(const ar_sampler *sp) { return sp ? sp->last_entropy : 0.0f; }
 
 int ar_session_step(ar_session *s, ar_sampler *sp, int token) {
+    ar_clear_error();
     if (!sp) return ar_fail(AR_E_ARG, "no sampler");
     if (s && sp->vocab != s->m->cfg.vocab_size)
         return ar_fail(AR_E_ARG, "sampler vocab %d does not match the model's %d", sp->vocab, s->m->cfg.vocab_size);

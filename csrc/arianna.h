@@ -142,7 +142,8 @@ AR_EXPORT void ar_tokenizer_free(ar_tokenizer *t);
 AR_EXPORT int ar_tokenizer_vocab_size(const ar_tokenizer *t);
 /* BPE-encode UTF-8 text (len bytes; len < 0 means NUL-terminated) into out.
  * bos/eos (0 or 1) add ids 1/2. Returns the number of tokens, or AR_E_BUFFER
- * if more than max_out are needed. A prefix space is added as llama2.c does. */
+ * if more than max_out are needed; len + 3 is always enough. A prefix space
+ * is added as llama2.c does. */
 AR_EXPORT int ar_tokenizer_encode(ar_tokenizer *t, const char *text, int len,
                                   int bos, int eos, int32_t *out, int max_out);
 /* The raw piece of a token (no BOS-space or byte handling); returns its
@@ -157,7 +158,9 @@ AR_EXPORT ar_decoder *ar_decoder_new(const ar_tokenizer *t);
 AR_EXPORT void ar_decoder_free(ar_decoder *d);
 AR_EXPORT void ar_decoder_reset(ar_decoder *d);
 /* Push token `id` that followed `prev`; writes the completed text to out and
- * returns its byte length (may be 0), or AR_E_BUFFER if cap < 64. */
+ * returns its byte length (may be 0). Returns AR_E_BUFFER if cap < 64 or the
+ * text does not fit (at most 3 x (piece length + 3) bytes, when every byte is
+ * invalid); then nothing is consumed and the call can be retried with more. */
 AR_EXPORT int ar_decoder_push(ar_decoder *d, int prev, int id, char *out, int cap);
 /* Emit what is still held back (invalid bytes become U+FFFD). */
 AR_EXPORT int ar_decoder_flush(ar_decoder *d, char *out, int cap);
