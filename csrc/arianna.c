@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -565,7 +566,8 @@ static void pool_free(ar_pool *p) {
 
 static int pool_size(const ar_pool *p) { return p ? p->n : 0; }
 
-/* Run fn(ctx, ti, n) on every thread and wait for all of them. */
+/* Run fn(ctx, ti, n) on every thread and wait for all of them. The caller
+ * spins briefly, then yields its core so a worker sharing it can finish. */
 static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx) {
     if (p->n == 1) {
         fn(ctx, 0, 1);
@@ -579,87 +581,126 @@ static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
+    }
 }
 
-/* Rows [r0, r1) of `rows` for thread ti of nt, in blocks of 4 rows so that
- * threads never share a cache line of output. */
-static void split_rows(int rows, int ti, int nt, int *r0, int *r1) {
-    int blocks = (rows + 3) / 4;
-    int b0 = (int)((int64_t)blocks * ti / nt), b1 = (int)((int64_t)blocks * (ti + 1) / nt);
-    *r0 = b0 * 4 < rows ? b0 * 4 : rows;
-    *r1 = b1 * 4 < rows ? b1 * 4 : rows;
+/* Work is shared out dynamically: each thread takes the next chunk of rows
+ * (or heads) from an atomic counter until none are left. A static split would
+ * make every job wait for its slowest thread, and on a device where Bun, HTTP
+ * and SQLite share the cores, a descheduled worker would stall every token.
+ * Chunks are multiples of 16 rows, so no two threads write one cache line. */
+static int chunk_rows(int rows, int nt) {
+    int chunk = (rows + nt * 4 - 1) / (nt * 4);
+    return (chunk + 15) / 16 * 16;
 }
 
 /* ----------------------------------------------------------------------------
  * 4. the forward pass */
 
+/* Prefill runs the prompt in blocks of up to AR_BATCH tokens: each block of
+ * weight rows is read from memory once and used for every token of the block
+ * while it sits in cache, instead of once per token. Decode is a block of 1.
+ * Every row is still computed by the same kernel call on the same input, so
+ * the results are bit-identical to running the tokens one by one. */
+#define AR_BATCH 16
+#define ROW_BLOCK 16
+
 struct ar_session {
     ar_model *m;
     int pos;
-    float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
-    int8_t *xq;          /* quantized activation (Q8_0 path)  */
-    float *xs;           /* its scales                        */
+    /* activations of up to AR_BATCH tokens, token after token */
+    float *x, *xb, *xb2, *hb, *hb2, *q;
+    float *att;          /* n_heads x seq_len attention scores           */
+    float *logits;       /* vocab_size                                   */
+    int8_t *xq;          /* the current matvec input in Q8_0, per token  */
+    float *xs;           /* and its scales                               */
     float *key_cache, *value_cache; /* layers x seq_len x kv_dim */
 };
 
-/* One matrix-vector job: up to three matrices of the same layer applied to
- * the same input (q/k/v, or w1/w3), their rows split across threads. */
+/* One matrix job: up to three matrices of the same layer applied to the same
+ * T inputs (q/k/v, or w1/w3); their rows are split across threads. Output k
+ * of token t is out[k] + t * rows[k] (so K and V land straight in the cache). */
 typedef struct {
     const ar_model *m;
-    const ar_session *s;
-    const float *x;             /* fp32 input (fp32 formats)        */
-    int n;                      /* input length                     */
+    const float *x;             /* T fp32 inputs of length n            */
+    const int8_t *xq;           /* their Q8_0 form (Q8_0 models)        */
+    const float *xs;
+    int n, T;
     int count;
     const ar_tensor *t[3];
     int layer;
     float *out[3];
     int rows[3];
-    int swiglu;                 /* out[0] = silu(out[0]) * out[1]   */
+    int swiglu;                 /* out[0] = silu(out[0]) * out[1]       */
+    atomic_int next_chunk;      /* the work counter the threads share   */
 } matvec_job;
 
 static void matvec_part(const matvec_job *j, int k, int r0, int r1) {
     const ar_tensor *t = j->t[k];
-    if (t->f)
-        kern_matvec_f32(j->out[k], j->x, t->f + (size_t)j->layer * j->rows[k] * j->n, j->n, r0, r1);
-    else
-        kern_matvec_q8(j->out[k], j->s->xq, j->s->xs, t->q[j->layer], t->s[j->layer], j->n, j->m->group_size, r0,
-                       r1);
+    int n = j->n, gs = j->m->group_size, step = j->T == 1 ? r1 - r0 : ROW_BLOCK;
+    for (int rb = r0; rb < r1; rb += step) {
+        int re = rb + step < r1 ? rb + step : r1;
+        for (int tok = 0; tok < j->T; tok++) {
+            float *out = j->out[k] + (size_t)tok * j->rows[k];
+            if (t->f)
+                kern_matvec_f32(out, j->x + (size_t)tok * n, t->f + (size_t)j->layer * j->rows[k] * n, n, rb, re);
+            else
+                kern_matvec_q8(out, j->xq + (size_t)tok * n, j->xs + (size_t)tok * (n / gs), t->q[j->layer],
+                               t->s[j->layer], n, gs, rb, re);
+        }
+    }
 }
 
 static void matvec_worker(void *ctx, int ti, int nt) {
-    const matvec_job *j = ctx;
+    matvec_job *j = ctx;
     if (j->swiglu) {
-        /* w1 and w3 share a row range so each thread can gate its own rows. */
-        int r0, r1;
-        split_rows(j->rows[0], ti, nt, &r0, &r1);
-        if (r0 >= r1) return;
-        matvec_part(j, 0, r0, r1);
-        matvec_part(j, 1, r0, r1);
-        float *a = j->out[0], *b = j->out[1];
-        for (int i = r0; i < r1; i++) {
-            float v = a[i];
-            a[i] = v / (1.0f + expf(-v)) * b[i];
+        /* w1 and w3 share each chunk of rows so a thread can gate its own rows. */
+        int chunk = chunk_rows(j->rows[0], nt);
+        for (;;) {
+            int r0 = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed) * chunk;
+            if (r0 >= j->rows[0]) return;
+            int r1 = r0 + chunk < j->rows[0] ? r0 + chunk : j->rows[0];
+            matvec_part(j, 0, r0, r1);
+            matvec_part(j, 1, r0, r1);
+            for (int tok = 0; tok < j->T; tok++) {
+                float *a = j->out[0] + (size_t)tok * j->rows[0], *b = j->out[1] + (size_t)tok * j->rows[1];
+                for (int i = r0; i < r1; i++) {
+                    float v = a[i];
+                    a[i] = v / (1.0f + expf(-v)) * b[i];
+                }
+            }
         }
-        return;
     }
-    /* Otherwise split the concatenated rows of all matrices evenly. */
+    /* Otherwise chunk the concatenated rows of all the job's matrices. */
     int total = 0;
     for (int k = 0; k < j->count; k++) total += j->rows[k];
-    int r0, r1;
-    split_rows(total, ti, nt, &r0, &r1);
-    int base = 0;
-    for (int k = 0; k < j->count; k++) {
-        int a = r0 > base ? r0 - base : 0, b = r1 - base < j->rows[k] ? r1 - base : j->rows[k];
-        if (a < b) matvec_part(j, k, a, b);
-        base += j->rows[k];
+    int chunk = chunk_rows(total, nt);
+    for (;;) {
+        int r0 = atomic_fetch_add_explicit(&j->next_chunk, 1, memory_order_relaxed) * chunk;
+        if (r0 >= total) return;
+        int r1 = r0 + chunk < total ? r0 + chunk : total, base = 0;
+        for (int k = 0; k < j->count; k++) {
+            int a = r0 > base ? r0 - base : 0, b = r1 - base < j->rows[k] ? r1 - base : j->rows[k];
+            if (a < b) matvec_part(j, k, a, b);
+            base += j->rows[k];
+        }
     }
 }
 
-/* Prepare the input (quantize for Q8_0), then run the job on the pool. */
+/* Quantize the inputs for Q8_0 models, then run the job on the pool. */
 static void run_matvec(ar_session *s, matvec_job *j) {
-    if (s->m->format == 2) kern_quantize_q8(s->xq, s->xs, j->x, j->n, s->m->group_size);
-    pool_run(s->m->pool, matvec_worker, j);
+    const ar_model *m = s->m;
+    if (m->format == 2) {
+        for (int tok = 0; tok < j->T; tok++)
+            kern_quantize_q8(s->xq + (size_t)tok * j->n, s->xs + (size_t)tok * (j->n / m->group_size),
+                             j->x + (size_t)tok * j->n, j->n, m->group_size);
+        j->xq = s->xq;
+        j->xs = s->xs;
+    }
+    pool_run(m->pool, matvec_worker, j);
 }
 
 static void rmsnorm(float *o, const float *x, const float *w, int n) {
@@ -683,106 +724,116 @@ static void softmax(float *x, int n) {
 
 typedef struct {
     ar_session *s;
-    int layer;
+    int layer, T;
+    atomic_int next_head;
 } attention_job;
 
-/* Multi-head attention with grouped KV heads; heads are split across threads. */
+/* Causal multi-head attention with grouped KV heads for the T tokens of a
+ * block (token t sits at s->pos + t and sees positions 0..s->pos + t); heads
+ * are split across threads. */
 static void attention_worker(void *ctx, int ti, int nt) {
     attention_job *j = ctx;
     ar_session *s = j->s;
     const ar_config *c = &s->m->cfg;
-    int hs = c->dim / c->n_heads, kv_dim = hs * c->n_kv_heads, kv_mul = c->n_heads / c->n_kv_heads;
-    int pos = s->pos;
+    int D = c->dim, hs = D / c->n_heads, kv_dim = hs * c->n_kv_heads, kv_mul = c->n_heads / c->n_kv_heads;
     size_t loff = (size_t)j->layer * c->seq_len * kv_dim;
     float inv_sqrt = 1.0f / sqrtf((float)hs);
-    int h0 = c->n_heads * ti / nt, h1 = c->n_heads * (ti + 1) / nt;
-    for (int h = h0; h < h1; h++) {
-        const float *q = s->q + h * hs;
-        float *att = s->att + (size_t)h * c->seq_len;
-        const float *kbase = s->key_cache + loff + (h / kv_mul) * hs;
-        for (int t = 0; t <= pos; t++) att[t] = kern_dot_f32(q, kbase + (size_t)t * kv_dim, hs) * inv_sqrt;
-        softmax(att, pos + 1);
-        float *xb = s->xb + h * hs;
-        memset(xb, 0, hs * sizeof(float));
-        const float *vbase = s->value_cache + loff + (h / kv_mul) * hs;
-        for (int t = 0; t <= pos; t++) kern_axpy_f32(xb, att[t], vbase + (size_t)t * kv_dim, hs);
+    for (int h; (h = atomic_fetch_add_explicit(&j->next_head, 1, memory_order_relaxed)) < c->n_heads;) {
+        for (int tok = 0; tok < j->T; tok++) {
+            int pos = s->pos + tok;
+            const float *q = s->q + (size_t)tok * D + h * hs;
+            float *att = s->att + (size_t)h * c->seq_len;
+            const float *kbase = s->key_cache + loff + (h / kv_mul) * hs;
+            for (int t = 0; t <= pos; t++) att[t] = kern_dot_f32(q, kbase + (size_t)t * kv_dim, hs) * inv_sqrt;
+            softmax(att, pos + 1);
+            float *xb = s->xb + (size_t)tok * D + h * hs;
+            memset(xb, 0, hs * sizeof(float));
+            const float *vbase = s->value_cache + loff + (h / kv_mul) * hs;
+            for (int t = 0; t <= pos; t++) kern_axpy_f32(xb, att[t], vbase + (size_t)t * kv_dim, hs);
+        }
     }
 }
 
-static void embed(ar_session *s, int token) {
+static void embed(ar_session *s, float *x, int token) {
     const ar_model *m = s->m;
     int D = m->cfg.dim;
     const ar_tensor *e = &m->w.tok_emb;
     if (e->f) {
-        memcpy(s->x, e->f + (size_t)token * D, D * sizeof(float));
+        memcpy(x, e->f + (size_t)token * D, D * sizeof(float));
     } else {
         int gs = m->group_size;
         const int8_t *q = e->q[0] + (size_t)token * D;
         const float *sc = e->s[0] + (size_t)token * D / gs;
-        for (int i = 0; i < D; i++) s->x[i] = q[i] * sc[i / gs];
+        for (int i = 0; i < D; i++) x[i] = q[i] * sc[i / gs];
     }
 }
 
-/* Run one token at s->pos; computes logits only when asked (prefill skips the
- * classifier, the biggest matrix of a small-vocabulary model). */
-static void forward(ar_session *s, int token, int want_logits) {
+/* RoPE: rotate each (even, odd) pair of every query and key head by its
+ * position's angle. */
+static void rope(const ar_model *m, float *q, float *k, int pos) {
+    const ar_config *c = &m->cfg;
+    int hs = c->dim / c->n_heads, kv_dim = hs * c->n_kv_heads, half = hs / 2;
+    const float *fc = m->rope_cos + (size_t)pos * half, *fs = m->rope_sin + (size_t)pos * half;
+    for (int i = 0; i < c->dim; i += 2) {
+        int p = (i % hs) / 2;
+        float fcr = fc[p], fci = fs[p];
+        float q0 = q[i], q1 = q[i + 1];
+        q[i] = q0 * fcr - q1 * fci;
+        q[i + 1] = q0 * fci + q1 * fcr;
+        if (i < kv_dim) {
+            float k0 = k[i], k1 = k[i + 1];
+            k[i] = k0 * fcr - k1 * fci;
+            k[i + 1] = k0 * fci + k1 * fcr;
+        }
+    }
+}
+
+/* Run T (<= AR_BATCH) tokens at positions s->pos.. ; computes the logits of
+ * the last one only when asked (prefill skips the classifier, the biggest
+ * matrix of a small-vocabulary model). */
+static void forward(ar_session *s, const int32_t *tokens, int T, int want_logits) {
     ar_model *m = s->m;
     const ar_config *c = &m->cfg;
     const ar_weights *w = &m->w;
-    int D = c->dim, H = c->hidden_dim, hs = D / c->n_heads, kv_dim = hs * c->n_kv_heads, half = hs / 2;
-    int pos = s->pos;
-    embed(s, token);
+    int D = c->dim, H = c->hidden_dim, kv_dim = D / c->n_heads * c->n_kv_heads;
+    for (int t = 0; t < T; t++) embed(s, s->x + (size_t)t * D, tokens[t]);
     for (int l = 0; l < c->n_layers; l++) {
-        size_t kv_off = ((size_t)l * c->seq_len + pos) * kv_dim;
+        size_t kv_off = ((size_t)l * c->seq_len + s->pos) * kv_dim;
         float *k = s->key_cache + kv_off, *v = s->value_cache + kv_off;
 
-        rmsnorm(s->xb, s->x, w->rms_att + (size_t)l * D, D);
-        matvec_job qkv = {.m = m, .s = s, .x = s->xb, .n = D, .count = 3,
-                          .t = {&w->wq, &w->wk, &w->wv},
-                          .layer = l,
-                          .out = {s->q, k, v}, .rows = {D, kv_dim, kv_dim}};
+        for (int t = 0; t < T; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, w->rms_att + (size_t)l * D, D);
+        matvec_job qkv = {.m = m, .x = s->xb, .n = D, .T = T, .count = 3, .t = {&w->wq, &w->wk, &w->wv},
+                          .layer = l, .out = {s->q, k, v}, .rows = {D, kv_dim, kv_dim}};
         run_matvec(s, &qkv);
+        for (int t = 0; t < T; t++) rope(m, s->q + (size_t)t * D, k + (size_t)t * kv_dim, s->pos + t);
 
-        /* RoPE: rotate each (even, odd) pair of every query and key head. */
-        const float *fc = m->rope_cos + (size_t)pos * half, *fs = m->rope_sin + (size_t)pos * half;
-        for (int i = 0; i < D; i += 2) {
-            int p = (i % hs) / 2;
-            float fcr = fc[p], fci = fs[p];
-            float q0 = s->q[i], q1 = s->q[i + 1];
-            s->q[i] = q0 * fcr - q1 * fci;
-            s->q[i + 1] = q0 * fci + q1 * fcr;
-            if (i < kv_dim) {
-                float k0 = k[i], k1 = k[i + 1];
-                k[i] = k0 * fcr - k1 * fci;
-                k[i + 1] = k0 * fci + k1 * fcr;
-            }
-        }
-
-        attention_job aj = {s, l};
+        attention_job aj = {.s = s, .layer = l, .T = T};
         pool_run(m->pool, attention_worker, &aj);
 
-        matvec_job wo = {.m = m, .s = s, .x = s->xb, .n = D, .count = 1, .t = {&w->wo},
-                         .layer = l, .out = {s->xb2}, .rows = {D}};
+        matvec_job wo = {.m = m, .x = s->xb, .n = D, .T = T, .count = 1, .t = {&w->wo}, .layer = l,
+                         .out = {s->xb2}, .rows = {D}};
         run_matvec(s, &wo);
-        for (int i = 0; i < D; i++) s->x[i] += s->xb2[i];
+        for (size_t i = 0; i < (size_t)T * D; i++) s->x[i] += s->xb2[i];
 
-        rmsnorm(s->xb, s->x, w->rms_ffn + (size_t)l * D, D);
-        matvec_job ffn_in = {.m = m, .s = s, .x = s->xb, .n = D, .count = 2, .t = {&w->w1, &w->w3},
-                             .layer = l,
+        for (int t = 0; t < T; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, w->rms_ffn + (size_t)l * D, D);
+        matvec_job ffn_in = {.m = m, .x = s->xb, .n = D, .T = T, .count = 2, .t = {&w->w1, &w->w3}, .layer = l,
                              .out = {s->hb, s->hb2}, .rows = {H, H}, .swiglu = 1};
         run_matvec(s, &ffn_in);
-        matvec_job ffn_out = {.m = m, .s = s, .x = s->hb, .n = H, .count = 1, .t = {&w->w2},
-                              .layer = l, .out = {s->xb}, .rows = {D}};
+        matvec_job ffn_out = {.m = m, .x = s->hb, .n = H, .T = T, .count = 1, .t = {&w->w2}, .layer = l,
+                              .out = {s->xb}, .rows = {D}};
         run_matvec(s, &ffn_out);
-        for (int i = 0; i < D; i++) s->x[i] += s->xb[i];
+        for (size_t i = 0; i < (size_t)T * D; i++) s->x[i] += s->xb[i];
     }
     if (want_logits) {
-        rmsnorm(s->x, s->x, w->rms_final, D);
-        matvec_job cls = {.m = m, .s = s, .x = s->x, .n = D, .count = 1, .t = {&w->wcls}, .layer = 0,
+        float *last = s->x + (size_t)(T - 1) * D;
+        rmsnorm(last, last, w->rms_final, D);
+        matvec_job cls = {.m = m, .x = last, .n = D, .T = 1, .count = 1, .t = {&w->wcls}, .layer = 0,
                           .out = {s->logits}, .rows = {c->vocab_size}};
         run_matvec(s, &cls);
     }
-    s->pos++;
+    s->pos += T;
 }
 
 /* ----------------------------------------------------------------------------
@@ -800,16 +851,17 @@ ar_session *ar_session_new(ar_model *m) {
     s->m = m;
     size_t D = c->dim, H = c->hidden_dim, kv_dim = D / c->n_heads * c->n_kv_heads;
     size_t cache = (size_t)c->n_layers * c->seq_len * kv_dim;
-    s->x = calloc(D, sizeof(float));
-    s->xb = calloc(D, sizeof(float));
-    s->xb2 = calloc(D, sizeof(float));
-    s->hb = calloc(H, sizeof(float));
-    s->hb2 = calloc(H, sizeof(float));
-    s->q = calloc(D, sizeof(float));
+    size_t B = AR_BATCH, widest = H > D ? H : D;
+    s->x = calloc(B * D, sizeof(float));
+    s->xb = calloc(B * D, sizeof(float));
+    s->xb2 = calloc(B * D, sizeof(float));
+    s->hb = calloc(B * H, sizeof(float));
+    s->hb2 = calloc(B * H, sizeof(float));
+    s->q = calloc(B * D, sizeof(float));
     s->att = calloc((size_t)c->n_heads * c->seq_len, sizeof(float));
     s->logits = calloc((size_t)c->vocab_size, sizeof(float));
-    s->xq = calloc(H > D ? H : D, 1);
-    s->xs = calloc(H > D ? H : D, sizeof(float));
+    s->xq = calloc(B * widest, 1);
+    s->xs = calloc(B * widest, sizeof(float));
     s->key_cache = calloc(cache, sizeof(float));
     s->value_cache = calloc(cache, sizeof(float));
     if (!s->x || !s->xb || !s->xb2 || !s->hb || !s->hb2 || !s->q || !s->att || !s->logits || !s->xq || !s->xs ||
@@ -873,7 +925,10 @@ int ar_session_prefill(ar_session *s, const int32_t *tokens, int n) {
     int rc = check_tokens(s, tokens, n);
     if (rc) return rc;
     pthread_mutex_lock(&s->m->lock);
-    for (int i = 0; i < n; i++) forward(s, tokens[i], i == n - 1);
+    for (int i = 0; i < n; i += AR_BATCH) {
+        int T = n - i < AR_BATCH ? n - i : AR_BATCH;
+        forward(s, tokens + i, T, i + T == n);
+    }
     pthread_mutex_unlock(&s->m->lock);
     return s->pos;
 }
