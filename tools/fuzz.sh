@@ -14,7 +14,7 @@ mkdir -p "$out/corpus/loader" "$out/corpus/tokenizer"
 total=0
 for target in "$out"/fuzz_*; do
   name=$(basename "$target")
-  [ "$name" = fuzz_seeds ] && continue
+  case "$name" in fuzz_seeds | *.*) continue ;; esac # the seed writer, logs
   corpus="$out/corpus/${name#fuzz_}"
   mkdir -p "$corpus"
   echo "fuzz: $name for ${seconds}s"
