@@ -2,12 +2,11 @@
  * kernels_x86.c — x86-64 kernels: AVX2 + FMA when the compiler targets them
  * (-march=haswell or newer, -mavx2 -mfma), otherwise the scalar versions.
  *
- * Decode is memory-bandwidth bound, so the fp32 matvec streams one row at a
- * time with four independent FMA chains (measured on an EPYC host: ~1.7x
- * faster than interleaving four rows, whose four streams stalled on memory).
- * The int8 matvec is compute-bound and takes two rows per pass so each load
- * of x serves two rows. Everything is unaligned loads (rows of odd widths
- * start anywhere).
+ * Decode is memory-bandwidth bound, so both matvecs stream one row at a
+ * time: measured on an EPYC host, interleaving 2 or 4 rows (to share the
+ * loads of x) was 1.7x (fp32) and 2x (int8, 110M shape) slower, the parallel
+ * row streams stalling on memory. Everything is unaligned loads (rows of odd
+ * widths start anywhere).
  */
 #include "kernels.h"
 
@@ -89,31 +88,20 @@ static inline __m256i dot32_i8(__m256i x, __m256i w) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-/* Rows [r, r + R) when gs is a multiple of 32. A group's int32 lanes stay
- * exact (< 2^24, so exact in fp32 too); each group is then scaled into fp32
- * lanes, and the lanes are summed once per row at the end. */
-static inline __attribute__((always_inline))
-void matvec_q8_rows(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
-                    const float *ws, int n, int gs, int r, const int R) {
-    int groups = n / gs;
-    __m256 acc[4];
-    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
-    for (int g = 0; g < groups; g++) {
-        __m256i isum[4];
-        for (int k = 0; k < R; k++) isum[k] = _mm256_setzero_si256();
-        for (int j = g * gs; j < (g + 1) * gs; j += 32) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + j));
-            for (int k = 0; k < R; k++) {
-                __m256i wv = _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j));
-                isum[k] = _mm256_add_epi32(isum[k], dot32_i8(xv, wv));
-            }
-        }
-        for (int k = 0; k < R; k++) {
-            __m256 scale = _mm256_set1_ps(xs[g] * ws[(long)(r + k) * groups + g]);
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k]), scale, acc[k]);
-        }
+/* One row when gs is a multiple of 32. A group's int32 lanes stay exact
+ * (< 2^24, so exact in fp32 too); each group is then scaled into fp32 lanes,
+ * and the lanes are summed once at the end of the row. */
+static inline float matvec_q8_row(const int8_t *xq, const float *xs, const int8_t *row, const float *rs,
+                                  int n, int gs) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int g = 0; g < n / gs; g++) {
+        __m256i isum = _mm256_setzero_si256();
+        for (int j = g * gs; j < (g + 1) * gs; j += 32)
+            isum = _mm256_add_epi32(isum, dot32_i8(_mm256_loadu_si256((const __m256i *)(xq + j)),
+                                                   _mm256_loadu_si256((const __m256i *)(row + j))));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xs[g] * rs[g]), acc);
     }
-    for (int k = 0; k < R; k++) out[r + k] = hsum_ps(acc[k]);
+    return hsum_ps(acc);
 }
 
 void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
@@ -122,9 +110,7 @@ void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
         scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
         return;
     }
-    int r = r0;
-    for (; r + 2 <= r1; r += 2) matvec_q8_rows(out, xq, xs, wq, ws, n, gs, r, 2);
-    for (; r < r1; r++) matvec_q8_rows(out, xq, xs, wq, ws, n, gs, r, 1);
+    for (int r = r0; r < r1; r++) out[r] = matvec_q8_row(xq, xs, wq + (long)r * n, ws + (long)r * (n / gs), n, gs);
 }
 
 /* roundf() in SIMD: _mm256_round_ps only rounds half to even, so truncate and
