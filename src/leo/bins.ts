@@ -1,0 +1,225 @@
+/**
+ * bins.ts — knowledge weights (leo spec §5): IABN files under ARIANNA_HOME/bins
+ * with a row each in `bins`. A theme that stays active gets one; an active
+ * bin's weights join the logit bias, fading with disuse until retired.
+ */
+import type { Database } from "bun:sqlite";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock } from "../config/clock.ts";
+import type { LeoConfig } from "../config/leo.ts";
+import { decodeBin, encodeBin, type BinData, type BinEntry } from "./bin-file.ts";
+
+const DAY_MS = 86_400_000;
+/** unk, BOS, EOS never get a bias */
+const FIRST_TEXT_TOKEN = 3;
+
+export interface BinRecord {
+  id: number;
+  topic: string;
+  /** relative to ARIANNA_HOME */
+  path: string;
+  /** null for the origin bin */
+  themeId: number | null;
+  createdAt: number;
+  lastUsedAt: number;
+  decayLevel: number;
+  vocabSize: number;
+  words: string[];
+}
+
+export interface LogitBias {
+  ids: number[];
+  weights: number[];
+}
+
+/** A bin to apply and how strongly (β·(1 − decay), or β·level for the origin). */
+export interface ScaledBin {
+  bin: BinRecord;
+  scale: number;
+}
+
+interface BinRow {
+  id: number;
+  topic: string;
+  path_to_bin: string;
+  theme_id: number | null;
+  created_at: number;
+  last_used_at: number;
+  decay_level: number;
+  vocab_size: number;
+  words: string;
+}
+
+const toRecord = (r: BinRow): BinRecord => ({
+  id: r.id,
+  topic: r.topic,
+  path: r.path_to_bin,
+  themeId: r.theme_id,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  decayLevel: r.decay_level,
+  vocabSize: r.vocab_size,
+  words: JSON.parse(r.words ?? "[]"),
+});
+
+/** 1 − 0.5^(days since last use / half-life days). */
+export function decayLevel(lastUsedAt: number, now: number, halfLifeDays: number): number {
+  return 1 - 0.5 ** (Math.max(0, now - lastUsedAt) / DAY_MS / halfLifeDays);
+}
+
+/**
+ * Model-token weights for words: each word's tokens (as the model's tokenizer
+ * splits it mid-sentence) get that word's weight; a token shared by words keeps the largest.
+ */
+export async function binEntries(
+  words: readonly string[],
+  weights: readonly number[],
+  tokenize: (text: string) => Promise<number[]>,
+): Promise<BinEntry[]> {
+  const entries: BinEntry[] = [];
+  for (let i = 0; i < words.length; i++) {
+    for (const id of await tokenize(words[i])) {
+      if (id >= FIRST_TEXT_TOKEN) entries.push({ id, weight: weights[i] });
+    }
+  }
+  return entries;
+}
+
+/** Sum scaled bins into one sparse bias, sorted by id. */
+export function combineBias(bins: readonly { data: BinData; scale: number }[]): LogitBias {
+  const sum = new Map<number, number>();
+  for (const { data, scale } of bins) {
+    if (scale === 0) continue;
+    data.ids.forEach((id, i) => sum.set(id, (sum.get(id) ?? 0) + data.weights[i] * scale));
+  }
+  const sorted = [...sum].sort((a, b) => a[0] - b[0]);
+  return { ids: sorted.map(([id]) => id), weights: sorted.map(([, w]) => w) };
+}
+
+export class Bins {
+  private readonly cache = new Map<number, BinData>();
+  /** the live rows, re-read after any change (a handful of rows, read every turn) */
+  private liveRows?: BinRecord[];
+  private readonly q;
+
+  constructor(
+    private readonly db: Database,
+    private readonly home: string,
+    private readonly config: LeoConfig["bins"],
+    private readonly clock: Clock,
+  ) {
+    const columns = "id, topic, path_to_bin, theme_id, created_at, last_used_at, decay_level, vocab_size, words";
+    this.q = {
+      live: db.query<BinRow, []>(`SELECT ${columns} FROM bins WHERE retired_at IS NULL ORDER BY id`),
+      byId: db.query<BinRow, [number]>(`SELECT ${columns} FROM bins WHERE id = ?`),
+      insert: db.query<BinRow, [string, string, number | null, number, number, number, string]>(
+        `INSERT INTO bins (topic, path_to_bin, theme_id, created_at, last_used_at, vocab_size, words, decay_level)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0) RETURNING ${columns}`,
+      ),
+      refresh: db.query<BinRow, [string, number, number, string, number]>(
+        `UPDATE bins SET topic = ?, last_used_at = ?, vocab_size = ?, words = ?, decay_level = 0
+         WHERE id = ? RETURNING ${columns}`,
+      ),
+      used: db.query<never, [number, number]>("UPDATE bins SET last_used_at = ?, decay_level = 0 WHERE id = ?"),
+      decay: db.query<never, [number, number]>("UPDATE bins SET decay_level = ? WHERE id = ?"),
+      retire: db.query<never, [number, number, number]>("UPDATE bins SET retired_at = ?, decay_level = ? WHERE id = ?"),
+    };
+  }
+
+  live(): BinRecord[] {
+    this.liveRows ??= this.q.live.all().map(toRecord);
+    return this.liveRows;
+  }
+
+  /** Forget the cached rows (after a change, or a rolled-back transaction). */
+  reload(): void {
+    this.liveRows = undefined;
+  }
+
+  get(id: number): BinRecord | undefined {
+    const row = this.q.byId.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  forTheme(themeId: number): BinRecord | undefined {
+    return this.live().find((b) => b.themeId === themeId);
+  }
+
+  origin(): BinRecord | undefined {
+    return this.live().find((b) => b.themeId === null);
+  }
+
+  /** Write (or overwrite) the file of a theme's bin or the origin bin, and its row. */
+  write(themeId: number | null, topic: string, words: readonly string[], vocabSize: number, entries: readonly BinEntry[]): BinRecord {
+    const relative = join("bins", themeId === null ? "origin.iabn" : `theme-${themeId}.iabn`);
+    const absolute = join(this.home, relative);
+    mkdirSync(join(this.home, "bins"), { recursive: true });
+    // write then rename: a reader never sees half a file
+    writeFileSync(`${absolute}.tmp`, encodeBin(vocabSize, entries));
+    renameSync(`${absolute}.tmp`, absolute);
+    const now = this.clock();
+    const existing = themeId === null ? this.origin() : this.forTheme(themeId);
+    const row = existing
+      ? this.q.refresh.get(topic, now, vocabSize, JSON.stringify(words), existing.id)!
+      : this.q.insert.get(topic, relative, themeId, now, now, vocabSize, JSON.stringify(words))!;
+    this.cache.delete(row.id);
+    this.reload();
+    return toRecord(row);
+  }
+
+  /** The parsed file of a bin (cached; the file is the truth). */
+  data(bin: BinRecord): BinData {
+    let data = this.cache.get(bin.id);
+    if (!data) {
+      data = decodeBin(readFileSync(join(this.home, bin.path)));
+      this.cache.set(bin.id, data);
+    }
+    return data;
+  }
+
+  /** β·(1 − decay_level) at the current time. */
+  themeScale(bin: BinRecord): number {
+    return this.config.beta * (1 - decayLevel(bin.lastUsedAt, this.clock(), this.config.halfLifeDays));
+  }
+
+  bias(bins: readonly ScaledBin[]): LogitBias {
+    return combineBias(bins.map(({ bin, scale }) => ({ data: this.data(bin), scale })));
+  }
+
+  markUsed(ids: readonly number[]): void {
+    const now = this.clock();
+    for (const id of ids) this.q.used.run(now, id);
+    if (ids.length > 0) this.reload();
+  }
+
+  /** Refresh theme bins' decay_level; retire those reaching the limit. Returns the retired ids. */
+  maintain(): number[] {
+    const now = this.clock();
+    const retired: number[] = [];
+    const changes = this.live()
+      .filter((bin) => bin.themeId !== null) // the origin does not fade with disuse
+      .map((bin) => ({ bin, level: decayLevel(bin.lastUsedAt, now, this.config.halfLifeDays) }))
+      .filter(({ bin, level }) => level >= this.config.retireAt || Math.abs(level - bin.decayLevel) >= this.config.decayWriteStep);
+    if (changes.length === 0) return retired;
+    this.db.transaction(() => {
+      for (const { bin, level } of changes) {
+        if (level >= this.config.retireAt) {
+          this.retire(bin, level);
+          retired.push(bin.id);
+        } else {
+          this.q.decay.run(level, bin.id);
+        }
+      }
+    })();
+    this.reload();
+    return retired;
+  }
+
+  retire(bin: BinRecord, level = bin.decayLevel): void {
+    rmSync(join(this.home, bin.path), { force: true });
+    this.q.retire.run(this.clock(), level, bin.id);
+    this.cache.delete(bin.id);
+    this.reload();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * field.ts — the living word field: bigrams, trigrams, co-occurrence and word
+ * counts of everything said (leo spec §1), kept in SQLite and updated
+ * incrementally. Only a bounded word → id cache lives in RAM.
+ */
+import type { Database } from "bun:sqlite";
+import type { Clock } from "../config/clock.ts";
+import type { LeoConfig } from "../config/leo.ts";
+import type { LeoState } from "./state.ts";
+import { fieldTokens } from "./tokens.ts";
+
+const OBSERVATIONS = "field.observations";
+
+/** word → (co-occurring word → count), both directions, self pairs left out */
+export type CooccurrenceGraph = Map<string, Map<string, number>>;
+
+export class Field {
+  private readonly wordIds = new Map<string, number>();
+  private readonly q;
+
+  constructor(
+    private readonly db: Database,
+    private readonly state: LeoState,
+    private readonly config: LeoConfig["field"],
+    private readonly clock: Clock,
+  ) {
+    const decayCase = config.forgetBands
+      .map((band) => (Number.isFinite(band.below) ? `WHEN n < ${band.below} THEN ${band.factor}` : `ELSE ${band.factor}`))
+      .join(" ");
+    this.q = {
+      wordId: db.query<{ id: number }, [string]>("SELECT id FROM vocab WHERE word = ?"),
+      insertWord: db.query<{ id: number }, [string]>("INSERT INTO vocab (word) VALUES (?) RETURNING id"),
+      countWord: db.query<never, [number]>("UPDATE vocab SET count = count + 1 WHERE id = ?"),
+      wordCount: db.query<{ count: number }, [string]>("SELECT count FROM vocab WHERE word = ?"),
+      addBigram: db.query<never, [number, number]>(
+        "INSERT INTO bigram VALUES (?, ?, 1) ON CONFLICT (a, b) DO UPDATE SET n = n + 1",
+      ),
+      addTrigram: db.query<never, [number, number, number]>(
+        "INSERT INTO trigram VALUES (?, ?, ?, 1) ON CONFLICT (a, b, c) DO UPDATE SET n = n + 1",
+      ),
+      /** the third value is where a new pair starts; an existing one gains 1 */
+      addCooc: db.query<never, [number, number, number]>(
+        "INSERT INTO cooc VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET n = n + 1",
+      ),
+      bigram: db.query<{ n: number }, [number, number]>("SELECT n FROM bigram WHERE a = ? AND b = ?"),
+      trigram: db.query<{ n: number }, [number, number, number]>(
+        "SELECT n FROM trigram WHERE a = ? AND b = ? AND c = ?",
+      ),
+      cooc: db.query<{ n: number }, [number, number]>("SELECT n FROM cooc WHERE a = ? AND b = ?"),
+      pairs: db.query<{ a: string; b: string; n: number }, []>(
+        `SELECT va.word AS a, vb.word AS b, c.n FROM cooc c
+         JOIN vocab va ON va.id = c.a JOIN vocab vb ON vb.id = c.b WHERE c.a != c.b`,
+      ),
+      decay: db.query<never, []>(`UPDATE cooc SET n = CAST(n * (CASE ${decayCase} END) AS INTEGER)`),
+      dropDead: db.query<never, []>("DELETE FROM cooc WHERE n <= 0"),
+    };
+  }
+
+  /** The id of a word the field knows, else undefined. */
+  idOf(word: string): number | undefined {
+    const cached = this.wordIds.get(word);
+    if (cached !== undefined) return cached;
+    const id = this.q.wordId.get(word)?.id;
+    if (id !== undefined) this.remember(word, id);
+    return id;
+  }
+
+  private remember(word: string, id: number): void {
+    if (this.wordIds.size >= this.config.wordCacheSize) {
+      // drop the oldest tenth (Map keeps insertion order): cheap, and bounded
+      let drop = Math.ceil(this.config.wordCacheSize / 10);
+      for (const key of this.wordIds.keys()) {
+        this.wordIds.delete(key);
+        if (--drop === 0) break;
+      }
+    }
+    this.wordIds.set(word, id);
+  }
+
+  /** Forget cached ids: a rolled-back transaction may have un-made words the cache still holds. */
+  dropCache(): void {
+    this.wordIds.clear();
+  }
+
+  /** Observe a text into the field (one transaction; nests inside the caller's). */
+  observe(text: string): void {
+    const tokens = fieldTokens(text);
+    if (tokens.length === 0) return;
+    this.db.transaction(() => this.observeTokens(tokens))();
+  }
+
+  private observeTokens(tokens: string[]): void {
+    const fresh = new Set<number>();
+    const ids = tokens.map((token) => {
+      const known = this.idOf(token);
+      if (known !== undefined) return known;
+      const id = this.q.insertWord.get(token)!.id;
+      this.remember(token, id);
+      fresh.add(id);
+      return id;
+    });
+    // one statement per occurrence: cheaper than aggregating in JS first, and a
+    // row's first insert can start higher while every later occurrence adds 1
+    const window = this.config.coocWindow;
+    const { newPairStart } = this.config;
+    for (let i = 0; i < ids.length; i++) {
+      const a = ids[i];
+      this.q.countWord.run(a);
+      if (i + 1 < ids.length) this.q.addBigram.run(a, ids[i + 1]);
+      if (i + 2 < ids.length) this.q.addTrigram.run(a, ids[i + 1], ids[i + 2]);
+      // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row
+      for (let j = i + 1; j <= Math.min(ids.length - 1, i + window); j++) {
+        const b = ids[j];
+        const start = fresh.has(a) || fresh.has(b) ? newPairStart : 1;
+        this.q.addCooc.run(Math.min(a, b), Math.max(a, b), start);
+        if (a === b) this.q.addCooc.run(a, a, start); // (i,j) and (j,i) both land on (a,a)
+      }
+    }
+    const observed = this.state.increment(OBSERVATIONS, this.clock());
+    if (observed % this.config.forgetEvery === 0) this.forget();
+  }
+
+  /** Co-occurrence decays (n-grams do not); pairs reaching zero disappear. */
+  forget(): void {
+    this.q.decay.run();
+    this.q.dropDead.run();
+  }
+
+  observations(): number {
+    return this.state.value(OBSERVATIONS);
+  }
+
+  private ids(words: readonly string[]): (number | undefined)[] {
+    return words.map((w) => this.idOf(w));
+  }
+
+  bigram(a: string, b: string): number {
+    const [x, y] = this.ids([a, b]);
+    return x === undefined || y === undefined ? 0 : (this.q.bigram.get(x, y)?.n ?? 0);
+  }
+
+  trigram(a: string, b: string, c: string): number {
+    const [x, y, z] = this.ids([a, b, c]);
+    return x === undefined || y === undefined || z === undefined ? 0 : (this.q.trigram.get(x, y, z)?.n ?? 0);
+  }
+
+  cooc(a: string, b: string): number {
+    const [x, y] = this.ids([a, b]);
+    return x === undefined || y === undefined ? 0 : (this.q.cooc.get(Math.min(x, y), Math.max(x, y))?.n ?? 0);
+  }
+
+  wordCount(word: string): number {
+    return this.q.wordCount.get(word)?.count ?? 0;
+  }
+
+  /** Share of the token sequence's trigrams already in the field; undefined with fewer than 3 tokens. */
+  knownTrigramShare(tokens: readonly string[]): number | undefined {
+    if (tokens.length < 3) return undefined;
+    const ids = this.ids(tokens);
+    let known = 0;
+    for (let i = 0; i + 2 < ids.length; i++) {
+      const [a, b, c] = [ids[i], ids[i + 1], ids[i + 2]];
+      if (a !== undefined && b !== undefined && c !== undefined && this.q.trigram.get(a, b, c)) known++;
+    }
+    return known / (ids.length - 2);
+  }
+
+  /**
+   * The whole co-occurrence graph, read in one scan (forgetting keeps it to the
+   * pairs reinforced lately, so this stays small; used by the theme rebuild).
+   */
+  graph(): CooccurrenceGraph {
+    const graph: CooccurrenceGraph = new Map();
+    const link = (from: string, to: string, n: number) => {
+      let edges = graph.get(from);
+      if (!edges) graph.set(from, (edges = new Map()));
+      edges.set(to, n);
+    };
+    for (const { a, b, n } of this.q.pairs.all()) {
+      link(a, b, n);
+      link(b, a, n);
+    }
+    return graph;
+  }
+}

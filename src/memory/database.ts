@@ -1,0 +1,27 @@
+/**
+ * database.ts — opens resonance.sqlite3 with the durability the device needs
+ * and brings its schema up to date.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { migrate } from "./migrations.ts";
+
+export interface OpenDatabaseOptions {
+  /** ms a writer waits for another connection's lock before failing */
+  busyTimeoutMs?: number;
+  /** migrate only up to this version (tests of upgrades) */
+  schemaVersion?: number;
+}
+
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { create: true, strict: true });
+  // WAL: readers never block the writer; FULL: an SD card losing power keeps every committed turn.
+  db.run("PRAGMA journal_mode = WAL");
+  db.run("PRAGMA synchronous = FULL");
+  db.run(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  db.run("PRAGMA foreign_keys = ON");
+  migrate(db, { target: options.schemaVersion, backupPath: path === ":memory:" ? undefined : `${path}.bak` });
+  return db;
+}

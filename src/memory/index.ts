@@ -1,0 +1,48 @@
+/**
+ * memory — resonance.sqlite3: the session's messages, episodes and per-turn
+ * metrics. The leo layer keeps its own state in the same database (tables
+ * created by the same migrations).
+ */
+import type { Database } from "bun:sqlite";
+import type { Clock } from "../config/clock.ts";
+import { systemClock } from "../config/clock.ts";
+import { RUNTIME_DEFAULTS } from "../config/runtime.ts";
+import { openDatabase, type OpenDatabaseOptions } from "./database.ts";
+import { Episodes } from "./episodes.ts";
+import { Messages } from "./messages.ts";
+import { Metrics } from "./metrics.ts";
+
+export { openDatabase } from "./database.ts";
+export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
+export { Episodes, type Episode } from "./episodes.ts";
+export { MessageFlag, Messages, ftsPhrase, type Message, type Role, type SearchTerm } from "./messages.ts";
+export { Metrics, type TurnMetrics } from "./metrics.ts";
+
+export interface Memory {
+  db: Database;
+  messages: Messages;
+  episodes: Episodes;
+  metrics: Metrics;
+  /** run `fn` in one write transaction (BEGIN IMMEDIATE: no lock upgrade deadlocks) */
+  atomically<T>(fn: () => T): T;
+  close(): void;
+}
+
+export interface OpenMemoryOptions extends OpenDatabaseOptions {
+  clock?: Clock;
+  episodeIdleGapMs?: number;
+}
+
+export function openMemory(path: string, options: OpenMemoryOptions = {}): Memory {
+  const db = openDatabase(path, options);
+  const episodes = new Episodes(db);
+  const clock = options.clock ?? systemClock;
+  return {
+    db,
+    episodes,
+    messages: new Messages(db, episodes, clock, options.episodeIdleGapMs ?? RUNTIME_DEFAULTS.episodeIdleGapMs),
+    metrics: new Metrics(db),
+    atomically: <T>(fn: () => T): T => db.transaction(fn).immediate(),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * messages.ts — the one never-ending conversation: append, read back, and
+ * search the whole history through the FTS5 index.
+ */
+import type { Database } from "bun:sqlite";
+import type { Clock } from "../config/clock.ts";
+import type { Episodes } from "./episodes.ts";
+
+export type Role = "user" | "arianna" | "system";
+
+/** Bits of messages.flags, for readers such as the trainer's dialogue export. */
+export const MessageFlag = {
+  /** chosen among re-sampled candidates */
+  Resampled: 1,
+  /** the raw reply was trimmed before it was shown */
+  Trimmed: 2,
+  /** still below the quality threshold after re-sampling: a poor training example */
+  LowQuality: 4,
+} as const;
+
+export interface Message {
+  id: number;
+  ts: number;
+  role: Role;
+  text: string;
+  episodeId: number;
+  flags: number;
+}
+
+interface MessageRow {
+  id: number;
+  ts: number;
+  role: Role;
+  text: string;
+  episode_id: number;
+  flags: number;
+}
+
+const COLUMNS = "id, ts, role, text, episode_id, flags";
+const toMessage = (r: MessageRow): Message => ({
+  id: r.id,
+  ts: r.ts,
+  role: r.role,
+  text: r.text,
+  episodeId: r.episode_id,
+  flags: r.flags,
+});
+
+/** A search term and how much a message containing it is worth (the caller weights rare words up). */
+export interface SearchTerm {
+  word: string;
+  weight: number;
+}
+
+/** An FTS5 query for one word, quoted so it is never read as syntax. */
+export const ftsPhrase = (word: string): string => `"${word.replaceAll('"', '""')}"`;
+
+export class Messages {
+  private readonly insertQuery;
+  private readonly lastQuery;
+  private readonly byIdQuery;
+  private readonly recentQuery;
+  private readonly matchQuery;
+  private readonly countQuery;
+
+  constructor(
+    db: Database,
+    private readonly episodes: Episodes,
+    private readonly clock: Clock,
+    private readonly episodeIdleGapMs: number,
+  ) {
+    this.insertQuery = db.query<MessageRow, [number, Role, string, number, number]>(
+      `INSERT INTO messages (ts, role, text, episode_id, flags) VALUES (?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+    );
+    this.lastQuery = db.query<MessageRow, []>(`SELECT ${COLUMNS} FROM messages ORDER BY id DESC LIMIT 1`);
+    this.byIdQuery = db.query<MessageRow, [number]>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
+    this.recentQuery = db.query<MessageRow, [number, number]>(
+      `SELECT ${COLUMNS} FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?`,
+    );
+    // newest matches first: FTS5 walks its doclist in rowid order and stops at the limit,
+    // so a word in half the history costs what a rare one does (ORDER BY rank would score them all)
+    this.matchQuery = db.query<{ rowid: number }, [string, number, number]>(
+      "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+    );
+    this.countQuery = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages");
+  }
+
+  /**
+   * Append a message. A user message after `episodeIdleGapMs` of silence opens
+   * a new episode; a reply always joins its prompt's episode.
+   */
+  append(role: Role, text: string, flags = 0): Message {
+    const ts = this.clock();
+    const last = this.lastQuery.get();
+    const silentTooLong = !last || (role === "user" && ts - last.ts > this.episodeIdleGapMs);
+    const episodeId = silentTooLong ? this.episodes.open(ts).id : (this.episodes.latest()?.id ?? this.episodes.open(ts).id);
+    return toMessage(this.insertQuery.get(ts, role, text, episodeId, flags)!);
+  }
+
+  get(id: number): Message | undefined {
+    const row = this.byIdQuery.get(id);
+    return row ? toMessage(row) : undefined;
+  }
+
+  /** Up to `limit` messages before `beforeId`, newest first. */
+  recent(limit: number, beforeId = Number.MAX_SAFE_INTEGER): Message[] {
+    return this.recentQuery.all(beforeId, limit).map(toMessage);
+  }
+
+  /**
+   * Full-text hits among messages older than `beforeId`: each term's `perTerm`
+   * newest matches, scored by the summed weights of the terms a message
+   * contains (newer first on ties). System messages are not memories.
+   */
+  search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, perTerm = 16): Message[] {
+    const scores = new Map<number, number>();
+    for (const { word, weight } of terms) {
+      for (const { rowid } of this.matchQuery.all(ftsPhrase(word), beforeId, perTerm)) {
+        scores.set(rowid, (scores.get(rowid) ?? 0) + weight);
+      }
+    }
+    const hits: Message[] = [];
+    for (const [id] of [...scores].sort((a, b) => b[1] - a[1] || b[0] - a[0])) {
+      if (hits.length >= limit) break;
+      const message = this.get(id)!;
+      if (message.role !== "system") hits.push(message);
+    }
+    return hits;
+  }
+
+  count(): number {
+    return this.countQuery.get()!.n;
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * session.ts — the one never-ending conversation and its five steps per turn:
+ *
+ *   1. store the user message (committed before anything else)
+ *   2. gather context: recent turns, full-text hits, recalled snapshots, active bins
+ *   3. generate through the model, logits biased by the bins
+ *   4. pass the reply through leo (trim, score, re-sample when poor)
+ *   5. store the reply with its metrics in one transaction, and answer
+ *
+ * Turns are serialized. After a turn, idle time belongs to leo: bins and
+ * maintenance first, then the overthinking rings, which the next turn cancels.
+ */
+import type { Clock } from "../config/clock.ts";
+import { systemClock } from "../config/clock.ts";
+import type { ModelProfile } from "../config/model-profile.ts";
+import { DEFAULT_PERSONA, type RuntimeConfig } from "../config/runtime.ts";
+import type { Highlight, Leo, Presence, ThemeFlow, TurnPreparation } from "../leo/index.ts";
+import { contentWords, nextTemperature } from "../leo/index.ts";
+import { MessageFlag, type Memory, type Message } from "../memory/index.ts";
+import { assembleContext, type AssembledContext } from "./context.ts";
+import type { GenerationSummary, TextModel } from "./model.ts";
+import { Serial } from "./serial.ts";
+import { TokenCounter } from "./token-counter.ts";
+
+export interface TurnOptions {
+  /** makes the turn (and its rings) reproducible; default: the config's seed, else random */
+  seed?: number;
+  /** stops generation (the partial reply is still kept) */
+  signal?: AbortSignal;
+  /** raw tokens as the model writes them; `candidate` > 0 means a re-sample */
+  onToken?: (text: string, candidate: number) => void;
+}
+
+export interface Candidate {
+  text: string;
+  quality: number;
+  temperature: number;
+  entropy: number;
+}
+
+/** A candidate with what the engine reported and the untrimmed text. */
+type Generated = Candidate & { summary: GenerationSummary; raw: string };
+
+export interface TurnResult {
+  userMessageId: number;
+  messageId: number;
+  episodeId: number;
+  /** the final reply (trimmed; the best candidate) */
+  text: string;
+  highlights: Highlight[];
+  presence: Presence;
+  trauma: { score: number; level: number; wounded: boolean; event: boolean; woundedWords: string[] };
+  quality: number;
+  candidates: Candidate[];
+  /** index into candidates of the reply given */
+  chosen: number;
+  externalRatio: number;
+  externalWarning: boolean;
+  themes: ThemeFlow[];
+  binsUsed: number[];
+  context: AssembledContext["included"] & { promptTokens: number; budget: number };
+  stats: Pick<GenerationSummary, "promptTokens" | "completionTokens" | "ttftMs" | "tokensPerSecond" | "stopReason">;
+  seed: number;
+}
+
+export interface SessionOptions {
+  memory: Memory;
+  leo: Leo;
+  model: TextModel;
+  profile: ModelProfile;
+  config: RuntimeConfig;
+  clock?: Clock;
+  /** run overthinking rings in idle time (default true) */
+  overthink?: boolean;
+}
+
+const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0];
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+export class Session {
+  private readonly serial = new Serial();
+  private readonly counter: TokenCounter;
+  private readonly clock: Clock;
+  private profile: ModelProfile;
+  private idleWork: Promise<void> = Promise.resolve();
+  private idleAbort = new AbortController();
+  private closed = false;
+
+  /** Use `openSession` (index.ts) unless you are wiring the parts yourself; then call `useModel` first. */
+  constructor(private readonly options: SessionOptions) {
+    this.profile = options.profile;
+    this.clock = options.clock ?? systemClock;
+    this.counter = new TokenCounter((text, opts) => options.model.tokenize(text, opts));
+  }
+
+  get memory(): Memory {
+    return this.options.memory;
+  }
+
+  get leo(): Leo {
+    return this.options.leo;
+  }
+
+  get modelProfile(): ModelProfile {
+    return this.profile;
+  }
+
+  /** Adopt the loaded kernel (call after engine.load/swap): template, origin, bins, token counts. */
+  useModel(profile: ModelProfile): Promise<void> {
+    return this.serial.run(async () => {
+      await this.quiesce();
+      const info = this.requireInfo();
+      this.profile = profile;
+      this.counter.clear();
+      await this.leo.useKernel(
+        { name: profile.name, origin: profile.origin, vocabSize: info.vocabSize, tokenize: (t) => this.options.model.tokenize(t, { bos: false }) },
+        profile.template,
+      );
+    });
+  }
+
+  /** Start a new episode now (the next message opens the chapter). */
+  newEpisode(): Promise<number> {
+    return this.serial.run(async () => this.memory.episodes.open(this.clock()).id);
+  }
+
+  /** One turn of the conversation. Concurrent calls queue; they never interleave. */
+  turn(text: string, opts: TurnOptions = {}): Promise<TurnResult> {
+    return this.serial.run(() => this.runTurn(text, opts));
+  }
+
+  /** Resolves when the idle work after the last turn (bins, maintenance, rings) is done. */
+  idle(): Promise<void> {
+    return this.serial.run(() => this.idleWork);
+  }
+
+  /** Cancel idle work and close the database (the engine belongs to the caller). */
+  close(): Promise<void> {
+    return this.serial.run(async () => {
+      await this.quiesce();
+      this.closed = true;
+      this.memory.close();
+    });
+  }
+
+  private requireInfo() {
+    const info = this.options.model.info;
+    if (!info) throw new Error("no model loaded");
+    return info;
+  }
+
+  /** A new request cancels pending rings at once and waits for the engine to be free. */
+  private async quiesce(): Promise<void> {
+    this.idleAbort.abort();
+    await this.idleWork;
+  }
+
+  private async runTurn(userText: string, opts: TurnOptions): Promise<TurnResult> {
+    if (this.closed) throw new Error("session closed");
+    await this.quiesce();
+    const { memory, leo, config } = this.options;
+    const info = this.requireInfo();
+    const seed = (opts.seed ?? config.seed ?? randomSeed()) >>> 0;
+
+    // 1. the user message is durable before generation (leo's reading of the prompt
+    //    only reads: novelty must see the field before the prompt joins it)
+    const prep = leo.prepare(userText);
+    const user = this.commit(() => {
+      const message = memory.messages.append("user", userText);
+      leo.observe(userText);
+      return message;
+    });
+
+    // 2. context within seq_len minus the reply budget
+    const replyBudget = Math.min(config.replyBudgetTokens, Math.floor(info.seqLen / 2));
+    const context = await this.gatherContext(user, prep, info.seqLen - replyBudget);
+
+    // 3 + 4. generate, trim, score; re-sample a poor reply
+    const candidates = await this.candidates(context.ids, replyBudget, prep, seed, opts);
+    const chosen = candidates.reduce((best, c, i) => (c.quality > candidates[best].quality ? i : best), 0);
+    const best = candidates[chosen];
+    const replyText = best.text || "…";
+    const threshold = leo.config.quality.resampleBelow;
+    const flags =
+      (candidates.length > 1 ? MessageFlag.Resampled : 0) |
+      (replyText !== best.raw.trim() ? MessageFlag.Trimmed : 0) |
+      (best.quality < threshold ? MessageFlag.LowQuality : 0);
+
+    // 5. the reply, its metrics and leo's updates commit together
+    const { reply, outcome } = this.commit(() => {
+      const reply = memory.messages.append("arianna", replyText, flags);
+      const outcome = leo.commitTurn(prep, { messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality });
+      memory.metrics.insert({
+        messageId: reply.id,
+        ts: reply.ts,
+        entropy: outcome.presence.entropy,
+        novelty: outcome.presence.novelty,
+        arousal: outcome.presence.arousal,
+        presencePulse: outcome.presence.pulse,
+        traumaScore: outcome.trauma.score,
+        traumaLevel: outcome.trauma.level,
+        wounded: outcome.trauma.wounded,
+        quality: best.quality,
+        candidateScores: candidates.map((c) => ({ quality: c.quality, temperature: c.temperature })),
+        externalRatio: outcome.externalRatio,
+        activeThemes: prep.activeThemes.map((t) => t.theme.id),
+        binsUsed: prep.binsUsed,
+        temperature: best.temperature,
+        promptTokens: best.summary.promptTokens,
+        replyTokens: best.summary.completionTokens,
+        ttftMs: candidates[0].summary.ttftMs,
+        tokensPerSecond: best.summary.tokensPerSecond,
+        stopReason: best.summary.stopReason,
+        modelSha256: this.profile.sha256,
+        seed,
+      });
+      memory.episodes.recordThemes(reply.episodeId, prep.activeThemes.map((t) => t.theme.id), (id) => leo.themeTitle(id));
+      return { reply, outcome };
+    });
+    this.startIdleWork(userText, reply, seed);
+
+    return {
+      userMessageId: user.id,
+      messageId: reply.id,
+      episodeId: reply.episodeId,
+      text: replyText,
+      highlights: outcome.highlights,
+      presence: outcome.presence,
+      trauma: {
+        score: outcome.trauma.score,
+        level: outcome.trauma.level,
+        wounded: outcome.trauma.wounded,
+        event: outcome.trauma.event !== undefined,
+        woundedWords: outcome.trauma.woundedWords,
+      },
+      quality: best.quality,
+      candidates: candidates.map(({ text, quality, temperature, entropy }) => ({ text, quality, temperature, entropy })),
+      chosen,
+      externalRatio: outcome.externalRatio,
+      externalWarning: outcome.externalRatio > leo.config.externalVocabulary.warnAbove,
+      themes: outcome.themes,
+      binsUsed: prep.binsUsed,
+      context: { ...context.included, promptTokens: context.ids.length, budget: context.budget },
+      stats: {
+        promptTokens: best.summary.promptTokens,
+        completionTokens: best.summary.completionTokens,
+        ttftMs: candidates[0].summary.ttftMs,
+        tokensPerSecond: best.summary.tokensPerSecond,
+        stopReason: best.summary.stopReason,
+      },
+      seed,
+    };
+  }
+
+  /** One write transaction; when it rolls back, leo drops caches that ran ahead of SQLite. */
+  private commit<T>(fn: () => T): T {
+    try {
+      return this.memory.atomically(fn);
+    } catch (error) {
+      this.leo.recover();
+      throw error;
+    }
+  }
+
+  /** Candidates until one is good enough (or the request is cancelled), each hotter or cooler than the last failure. */
+  private async candidates(
+    ids: number[],
+    replyBudget: number,
+    prep: TurnPreparation,
+    seed: number,
+    opts: TurnOptions,
+  ): Promise<Generated[]> {
+    const { leo, config } = this.options;
+    const qc = leo.config.quality;
+    const out: Generated[] = [];
+    let temperature = config.generation.temperature * prep.temperatureFactor;
+    for (let k = 0; k <= qc.extraCandidates; k++) {
+      const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts);
+      const assessed = leo.assess(raw, prep.prompt, entropies);
+      out.push({ text: assessed.text, quality: assessed.report.quality, temperature, entropy: assessed.entropy, summary, raw });
+      if (assessed.report.quality >= qc.resampleBelow || summary.stopReason === "cancelled") break;
+      temperature = nextTemperature(temperature, assessed.entropy, assessed.report, qc);
+    }
+    return out;
+  }
+
+  private gatherContext(user: Message, prep: TurnPreparation, budget: number): Promise<AssembledContext> {
+    const { memory, leo, config } = this.options;
+    const recent = memory.messages.recent(config.recentMessages, user.id);
+    const oldestRecent = recent.at(-1)?.id ?? user.id;
+    // the rarest words of the prompt find the most specific memories (weighted by inverse frequency)
+    const observations = leo.field.observations();
+    const terms = [...contentWords(user.text)]
+      .map((word) => ({ word, count: leo.field.wordCount(word) }))
+      .sort((a, b) => a.count - b.count || a.word.localeCompare(b.word))
+      .slice(0, config.memoryQueryWords)
+      .map(({ word, count }) => ({ word, weight: Math.log(1 + observations / (1 + count)) }));
+    const hits = memory.messages.search(terms, config.memoryHits, oldestRecent);
+    const inContext = new Set([...recent, ...hits].map((m) => m.id));
+    const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
+    return assembleContext(
+      { persona: config.persona ?? this.profile.template.default_system ?? DEFAULT_PERSONA, userText: user.text, recent, hits, recalled },
+      this.profile.template,
+      budget,
+      this.counter,
+      (text, opts) => this.options.model.tokenize(text, opts),
+    );
+  }
+
+  private async generate(
+    ids: number[],
+    temperature: number,
+    seed: number,
+    maxTokens: number,
+    prep: TurnPreparation,
+    candidate: number,
+    opts: TurnOptions,
+  ): Promise<{ raw: string; entropies: number[]; summary: GenerationSummary }> {
+    const g = this.options.config.generation;
+    const generation = this.options.model.generate(
+      ids,
+      {
+        temperature,
+        topP: g.topP,
+        topK: g.topK,
+        repeatPenalty: g.repeatPenalty,
+        repeatWindow: g.repeatWindow,
+        seed,
+        maxTokens,
+        stop: this.profile.template.stop,
+        bias: prep.bias,
+      },
+      opts.signal,
+    );
+    let raw = "";
+    const entropies: number[] = [];
+    for await (const token of generation) {
+      raw += token.text;
+      entropies.push(token.entropy);
+      if (token.text) opts.onToken?.(token.text, candidate);
+    }
+    return { raw, entropies, summary: await generation.result };
+  }
+
+  /** A ring's seed as token ids, keeping its end when it would not leave the ring room to grow. */
+  private async ringPrompt(seedText: string, maxTokens: number): Promise<number[]> {
+    const ids = await this.options.model.tokenize(seedText, { bos: true });
+    const room = this.requireInfo().seqLen - maxTokens;
+    return ids.length <= room ? ids : [ids[0], ...ids.slice(ids.length - (room - 1))];
+  }
+
+  /** After the answer: leo's bins and maintenance, a quiet pause, then up to three rings. */
+  private startIdleWork(prompt: string, reply: Message, seed: number): void {
+    const abort = (this.idleAbort = new AbortController());
+    const { leo, model } = this.options;
+    this.idleWork = (async () => {
+      await sleep(0, abort.signal); // let the answer reach the caller first
+      await leo.afterTurn();
+      if (this.options.overthink === false) return;
+      await sleep(leo.config.overthinking.idleDelayMs, abort.signal);
+      const plans = leo.planRings(prompt, reply.text);
+      for (const [i, plan] of plans.entries()) {
+        if (abort.signal.aborted) return;
+        const generation = model.generate(
+          await this.ringPrompt(plan.seed, plan.maxTokens),
+          { temperature: plan.temperature, maxTokens: plan.maxTokens, seed: seed + 101 + i, stop: this.profile.template.stop },
+          abort.signal,
+        );
+        let text = "";
+        for await (const token of generation) {
+          if (abort.signal.aborted) break; // leaving the loop cancels the generation
+          text += token.text;
+        }
+        const summary = await generation.result;
+        if (summary.stopReason === "cancelled" || abort.signal.aborted) return;
+        if (text.trim()) leo.storeRing(reply.id, plan.kind, text.trim());
+      }
+    })().catch((error) => {
+      // idle work must never break the conversation; the next turn starts clean
+      console.error("leo idle work failed:", error);
+    });
+  }
+}

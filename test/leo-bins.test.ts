@@ -1,0 +1,102 @@
+// leo spec §8.6 and the IABN format: decay with disuse, retirement, bias, persistence.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LEO } from "../src/config/leo.ts";
+import { decayLevel, decodeBin, encodeBin, Leo } from "../src/leo/index.ts";
+import { combineBias } from "../src/leo/bins.ts";
+import { openMemory, type Memory } from "../src/memory/index.ts";
+
+const DAY = 86_400_000;
+let now = Date.UTC(2025, 0, 1);
+const clock = () => now;
+const opened: { dir: string; memory: Memory }[] = [];
+function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-bins-"))) {
+  const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
+  opened.push({ dir, memory });
+  return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock }) };
+}
+afterEach(() => {
+  for (const { dir, memory } of opened.splice(0)) {
+    memory.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe("IABN files", () => {
+  test("round trip: header, sorted unique ids, one weight per id", () => {
+    const bytes = encodeBin(100, [{ id: 42, weight: 0.5 }, { id: 7, weight: 1 }, { id: 42, weight: 0.9 }]);
+    expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe("IABN");
+    expect(bytes.length).toBe(16 + 2 * 8);
+    const bin = decodeBin(bytes);
+    expect(bin.vocabSize).toBe(100);
+    expect([...bin.ids]).toEqual([7, 42]);
+    expect(bin.weights[1]).toBeCloseTo(0.9);
+  });
+
+  test("damaged files are refused", () => {
+    const good = encodeBin(10, [{ id: 1, weight: 1 }]);
+    expect(() => decodeBin(good.subarray(0, 20))).toThrow(/size/);
+    const bad = good.slice();
+    bad[0] = 0x58;
+    expect(() => decodeBin(bad)).toThrow(/magic/);
+    expect(() => encodeBin(10, [{ id: 10, weight: 1 }])).toThrow(/outside/);
+  });
+
+  test("active bins sum into one sparse bias, each scaled", () => {
+    const a = decodeBin(encodeBin(50, [{ id: 3, weight: 1 }, { id: 9, weight: 0.5 }]));
+    const b = decodeBin(encodeBin(50, [{ id: 9, weight: 1 }]));
+    const bias = combineBias([{ data: a, scale: 2 }, { data: b, scale: 0.5 }]);
+    expect(bias.ids).toEqual([3, 9]);
+    expect(bias.weights).toEqual([2, 1.5]);
+  });
+});
+
+describe("bin decay (§8.6)", () => {
+  test("7 days unused → decay 0.5; at 0.95 the bin is retired and its file removed; the state survives a restart", () => {
+    const first = openLeo();
+    const bin = first.leo.bins.write(1, "sea", ["tide", "harbor"], 64, [{ id: 5, weight: 1 }]);
+    const file = join(first.dir, bin.path);
+    expect(existsSync(file)).toBe(true);
+    expect(decodeBin(readFileSync(file)).vocabSize).toBe(64);
+
+    now += 7 * DAY;
+    expect(first.leo.bins.maintain()).toEqual([]);
+    expect(first.leo.bins.get(bin.id)!.decayLevel).toBeCloseTo(0.5);
+    expect(first.leo.bins.themeScale(first.leo.bins.get(bin.id)!)).toBeCloseTo(LEO.bins.beta * 0.5);
+
+    first.memory.close();
+    opened.pop();
+    const { leo } = openLeo(first.dir); // start-up maintenance runs too
+    expect(leo.bins.get(bin.id)!.decayLevel).toBeCloseTo(0.5);
+
+    now += 23 * DAY; // 30 days: 1 − 0.5^(30/7) ≈ 0.949
+    leo.bins.maintain();
+    expect(leo.bins.live().map((b) => b.id)).toEqual([bin.id]);
+    now += 1 * DAY; // 31 days ≈ 0.954
+    expect(leo.bins.maintain()).toEqual([bin.id]);
+    expect(leo.bins.live()).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+    expect(decayLevel(0, 31 * DAY, 7)).toBeGreaterThanOrEqual(LEO.bins.retireAt);
+  });
+
+  test("use resets the decay", () => {
+    const { leo, memory } = openLeo();
+    const bin = leo.bins.write(2, "garden", ["soil"], 64, [{ id: 6, weight: 1 }]);
+    now += 14 * DAY;
+    memory.atomically(() => leo.bins.markUsed([bin.id]));
+    leo.bins.maintain();
+    expect(leo.bins.get(bin.id)!.decayLevel).toBe(0);
+  });
+
+  test("a bin whose file went missing is retired instead of failing the turn", () => {
+    const { leo, dir } = openLeo();
+    leo.bins.write(null, "origin", ["memory"], 64, [{ id: 5, weight: 1 }]);
+    writeFileSync(join(dir, "bins", "origin.iabn"), "garbage");
+    leo.trauma.record({ score: 1, originWords: [], asksIdentity: false }, null);
+    const prep = leo.prepare("hello");
+    expect(prep.binsUsed).toEqual([]);
+    expect(leo.bins.origin()).toBeUndefined();
+  });
+});

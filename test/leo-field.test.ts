@@ -1,0 +1,116 @@
+// leo spec §8.1–3 and §8.10 for the field: presence signals, novelty, n-grams, co-occurrence, forgetting.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LEO } from "../src/config/leo.ts";
+import { Leo } from "../src/leo/index.ts";
+import { arousal, meanEntropy, novelty, pulse } from "../src/leo/presence.ts";
+import { fieldTokens } from "../src/leo/tokens.ts";
+import { openMemory, type Memory } from "../src/memory/index.ts";
+
+const opened: { dir: string; memory: Memory }[] = [];
+function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-leo-"))) {
+  const memory = openMemory(join(dir, "resonance.sqlite3"));
+  opened.push({ dir, memory });
+  return { dir, memory, leo: new Leo({ db: memory.db, home: dir }) };
+}
+afterEach(() => {
+  for (const { dir, memory } of opened.splice(0)) {
+    memory.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const P = LEO.presence;
+
+describe("presence signals (§8.1)", () => {
+  test("shouting raises arousal", () => {
+    expect(arousal("HELP ME NOW!", P)).toBeGreaterThan(arousal("help me now", P));
+    expect(arousal("ПОМОГИ МНЕ СЕЙЧАС!", P)).toBeGreaterThan(arousal("помоги мне сейчас", P));
+  });
+
+  test("every signal stays in [0,1]", () => {
+    const { leo } = openLeo();
+    const texts = ["", "!!!!!!!!!!!!", "NOW NOW NOW MUST NEED URGENT HELP STOP WAIT ALWAYS NEVER ?!?!?!", "a b", "тихо", "ok then, fine."];
+    for (const text of texts) {
+      for (const value of [arousal(text, P), novelty(leo.field, text, P)]) {
+        expect(value).toBeGreaterThanOrEqual(0);
+        expect(value).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(meanEntropy([], P)).toBe(0.5);
+    expect(meanEntropy([0, 1, 1], P)).toBeCloseTo(2 / 3);
+    expect(pulse(1, 1, 1, P)).toBe(1);
+    expect(pulse(0, 0, 0, P)).toBe(0);
+  });
+});
+
+describe("novelty (§8.2)", () => {
+  test("known trigrams → 0, unseen → 1, a two-word prompt → 0.5", () => {
+    const { leo } = openLeo();
+    leo.observe("the river remembers every stone");
+    expect(novelty(leo.field, "the river remembers", P)).toBe(0);
+    expect(novelty(leo.field, "river remembers every stone", P)).toBe(0);
+    expect(novelty(leo.field, "a quiet lantern glows", P)).toBe(1);
+    expect(novelty(leo.field, "the river remembers nothing", P)).toBe(0.5); // 1 of 2 trigrams known
+    expect(novelty(leo.field, "hello there", P)).toBe(0.5);
+  });
+});
+
+describe("the field (§8.3)", () => {
+  test("tokens: letters of any script, inner apostrophes and hyphens, punctuation marks", () => {
+    expect(fieldTokens("Don't STOP — well-known… Привет, мир!")).toEqual([
+      "don't", "stop", "—", "well-known", "…", "привет", ",", "мир", "!",
+    ]);
+  });
+
+  test("observing 'a b c' twice counts the bigram and the trigram twice", () => {
+    const { leo } = openLeo();
+    leo.observe("a b c");
+    leo.observe("a b c");
+    expect(leo.field.bigram("a", "b")).toBe(2);
+    expect(leo.field.trigram("a", "b", "c")).toBe(2);
+    expect(leo.field.wordCount("a")).toBe(2);
+  });
+
+  test("co-occurrence reaches 5 positions, never 6; a pair with a new word starts at 2", () => {
+    const { leo } = openLeo();
+    leo.observe("w0 w1 w2 w3 w4 w5 w6");
+    expect(leo.field.cooc("w0", "w5")).toBe(2); // new words: starts at 2
+    expect(leo.field.cooc("w5", "w0")).toBe(2);
+    expect(leo.field.cooc("w0", "w6")).toBe(0); // 6 apart
+    leo.observe("w0 w1"); // both known now: +1
+    expect(leo.field.cooc("w0", "w1")).toBe(3);
+    leo.observe("w0 fresh"); // a new word: its pairs start at 2
+    expect(leo.field.cooc("w0", "fresh")).toBe(2);
+  });
+
+  test("the 100th observation decays co-occurrence but not the n-grams", () => {
+    const { leo } = openLeo();
+    leo.observe("alpha beta gamma");
+    for (let i = 0; i < 9; i++) leo.observe("alpha beta gamma"); // alpha-beta: 2 + 9 = 11
+    for (let i = 0; i < 89; i++) leo.observe(`filler${i}`); // 99 observations so far
+    expect(leo.field.cooc("alpha", "beta")).toBe(11);
+    expect(leo.field.cooc("alpha", "gamma")).toBe(11);
+    leo.observe("lonely words"); // the 100th: a pair at 2 drops to 1 (×0.90)
+    expect(leo.field.observations()).toBe(100);
+    expect(leo.field.cooc("alpha", "beta")).toBe(10); // 11 × 0.95 = 10.45 → 10
+    expect(leo.field.cooc("lonely", "words")).toBe(1); // 2 × 0.9 = 1.8 → 1
+    expect(leo.field.bigram("alpha", "beta")).toBe(10);
+    expect(leo.field.trigram("alpha", "beta", "gamma")).toBe(10);
+  });
+
+  test("the field survives a restart (§8.10)", () => {
+    const first = openLeo();
+    first.leo.observe("Луна светит над тихой рекой");
+    first.leo.observe("луна светит");
+    first.memory.close();
+    opened.pop();
+    const { leo } = openLeo(first.dir);
+    expect(leo.field.bigram("луна", "светит")).toBe(2);
+    expect(leo.field.cooc("луна", "рекой")).toBe(2);
+    expect(leo.field.observations()).toBe(2);
+    expect(novelty(leo.field, "луна светит над", P)).toBe(0);
+  });
+});
