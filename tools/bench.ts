@@ -555,6 +555,32 @@ const prefillSection: Section = {
   },
 };
 
+// ---- memory + leo + context (model compute excluded) ---------------------------------------
+
+const memorySection: Section = {
+  id: "memory",
+  title: "Per-turn overhead: memory + leo + context",
+  async run(ctx) {
+    const { benchMemory } = await import("../src/orchestrator/bench.ts");
+    const sizes = ctx.opts.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+    const report = await benchMemory({ sizes, turns: ctx.opts.quick ? 50 : 200, log });
+    printTable(
+      "Per-turn overhead: memory + leo + context assembly (model compute excluded)",
+      ["stored messages", "median ms", "p95 ms", "cpu ms", "idle work ms (median/max)", "MB per 1k turns"],
+      report.rows.map((r) => [
+        String(r.messages), fmt(r.medianMs, 2), fmt(r.p95Ms, 2), fmt(r.cpuMedianMs, 2),
+        `${fmt(r.idleMedianMs, 2)} / ${fmt(r.idleMaxMs, 1)}`, fmt(r.bytesPer1kTurns / 1e6, 2),
+      ]),
+      [
+        `growth ${fmt(report.growth, 2)}x from the smallest to the largest history`,
+        `one durable commit (synchronous=FULL) on this disk: ${fmt(report.commitMs, 2)} ms; a turn makes two`,
+        "targets: median <= 5 ms at 100k messages, growth <= 2x",
+      ],
+    );
+    return { json: report };
+  },
+};
+
 // ---- llama2.c (optional) ------------------------------------------------------------------
 
 /** "yes", "yes (ascii)" (equal once non-ASCII and control bytes are dropped) or "NO". */
@@ -625,7 +651,7 @@ const llama2cSection: Section = {
 
 /** The report, in order. Add new sections here. */
 const SECTIONS: Section[] = [
-  machineSection, bandwidthSection, runnerSection, engineSection, prefillSection, llama2cSection,
+  machineSection, bandwidthSection, runnerSection, engineSection, prefillSection, memorySection, llama2cSection,
 ];
 
 // ---------------------------------------------------------------------------
