@@ -158,20 +158,6 @@ void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
 
 #else /* no AVX2 + FMA: the portable versions */
 
-void kern_init(void) {}
-const char *kern_name(void) { return "scalar"; }
-
-void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1) {
-    scalar_matvec_f32(out, x, w, n, r0, r1);
-}
-void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
-                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
-    scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
-}
-void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
-    scalar_quantize_q8(q, s, x, n, gs);
-}
-float kern_dot_f32(const float *a, const float *b, int n) { return scalar_dot_f32(a, b, n); }
-void kern_axpy_f32(float *y, float a, const float *x, int n) { scalar_axpy_f32(y, a, x, n); }
+#include "kernels_generic.c"
 
 #endif

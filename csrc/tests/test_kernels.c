@@ -16,17 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kernels.h"
 
-static int passed, failed;
-
 static void check(int ok, const char *what, int n, int gs, int r0, int r1) {
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "FAIL %s n=%d gs=%d rows=[%d,%d)\n", what, n, gs, r0, r1);
+    CHECK(ok, "%s n=%d gs=%d rows=[%d,%d)", what, n, gs, r0, r1);
 }
 
 /* xorshift32: deterministic, so a failure reproduces */
@@ -258,6 +252,5 @@ int main(void) {
     test_q8(15, 5);
     test_quantize_ties(4);
 
-    printf("kernels: %d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary("kernels");
 }

@@ -21,20 +21,7 @@
 #include <unistd.h>
 
 #include "arianna.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (cond) {                                              \
-            passed++;                                            \
-        } else {                                                 \
-            failed++;                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fprintf(stderr, "\n");                               \
-        }                                                        \
-    } while (0)
+#include "check.h"
 
 static char tmpdir[256];
 
@@ -920,6 +907,5 @@ int main(void) {
     test_fuzz_regressions();
 
     rm_tmpdir();
-    printf("tokenizer: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary("tokenizer");
 }
