@@ -1,28 +1,14 @@
 // leo spec §8.6 and the IABN format: decay with disuse, retirement, bias, persistence.
-import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEO } from "../src/config/leo.ts";
-import { decayLevel, decodeBin, encodeBin, Leo } from "../src/leo/index.ts";
+import { decayLevel, decodeBin, encodeBin } from "../src/leo/index.ts";
 import { combineBias } from "../src/leo/bins.ts";
-import { openMemory, type Memory } from "../src/memory/index.ts";
+import { leoFixture } from "./support/leo-fixture.ts";
 
 const DAY = 86_400_000;
-let now = Date.UTC(2025, 0, 1);
-const clock = () => now;
-const opened: { dir: string; memory: Memory }[] = [];
-function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-bins-"))) {
-  const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
-  opened.push({ dir, memory });
-  return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock }) };
-}
-afterEach(() => {
-  for (const { dir, memory } of opened.splice(0)) {
-    memory.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const { time, clock, openLeo } = leoFixture("bins");
 
 describe("IABN files", () => {
   test("round trip: header, sorted unique ids, one weight per id", () => {
@@ -61,20 +47,19 @@ describe("bin decay (§8.6)", () => {
     expect(existsSync(file)).toBe(true);
     expect(decodeBin(readFileSync(file)).vocabSize).toBe(64);
 
-    now += 7 * DAY;
+    time.now += 7 * DAY;
     expect(first.leo.bins.maintain()).toEqual([]);
     expect(first.leo.bins.get(bin.id)!.decayLevel).toBeCloseTo(0.5);
     expect(first.leo.bins.themeScale(first.leo.bins.get(bin.id)!)).toBeCloseTo(LEO.bins.beta * 0.5);
 
     first.memory.close();
-    opened.pop();
     const { leo } = openLeo(first.dir); // start-up maintenance runs too
     expect(leo.bins.get(bin.id)!.decayLevel).toBeCloseTo(0.5);
 
-    now += 23 * DAY; // 30 days: 1 − 0.5^(30/7) ≈ 0.949
+    time.now += 23 * DAY; // 30 days: 1 − 0.5^(30/7) ≈ 0.949
     leo.bins.maintain();
     expect(leo.bins.live().map((b) => b.id)).toEqual([bin.id]);
-    now += 1 * DAY; // 31 days ≈ 0.954
+    time.now += 1 * DAY; // 31 days ≈ 0.954
     expect(leo.bins.maintain()).toEqual([bin.id]);
     expect(leo.bins.live()).toEqual([]);
     expect(existsSync(file)).toBe(false);
@@ -84,7 +69,7 @@ describe("bin decay (§8.6)", () => {
   test("use resets the decay", () => {
     const { leo, memory } = openLeo();
     const bin = leo.bins.write(2, "garden", ["soil"], 64, [{ id: 6, weight: 1 }]);
-    now += 14 * DAY;
+    time.now += 14 * DAY;
     memory.atomically(() => leo.bins.markUsed([bin.id]));
     leo.bins.maintain();
     expect(leo.bins.get(bin.id)!.decayLevel).toBe(0);

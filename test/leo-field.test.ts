@@ -1,26 +1,11 @@
 // leo spec §8.1–3 and §8.10 for the field: presence signals, novelty, n-grams, co-occurrence, forgetting.
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
-import { Leo } from "../src/leo/index.ts";
 import { arousal, meanEntropy, novelty, pulse } from "../src/leo/presence.ts";
 import { fieldTokens } from "../src/leo/tokens.ts";
-import { openMemory, type Memory } from "../src/memory/index.ts";
+import { leoFixture } from "./support/leo-fixture.ts";
 
-const opened: { dir: string; memory: Memory }[] = [];
-function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-leo-"))) {
-  const memory = openMemory(join(dir, "resonance.sqlite3"));
-  opened.push({ dir, memory });
-  return { dir, memory, leo: new Leo({ db: memory.db, home: dir }) };
-}
-afterEach(() => {
-  for (const { dir, memory } of opened.splice(0)) {
-    memory.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const { openLeo } = leoFixture("field");
 
 const P = LEO.presence;
 
@@ -106,7 +91,6 @@ describe("the field (§8.3)", () => {
     first.leo.observe("Луна светит над тихой рекой");
     first.leo.observe("луна светит");
     first.memory.close();
-    opened.pop();
     const { leo } = openLeo(first.dir);
     expect(leo.field.bigram("луна", "светит")).toBe(2);
     expect(leo.field.cooc("луна", "рекой")).toBe(2);

@@ -1,31 +1,15 @@
 // leo spec §8.7 (scoring) and §8.8, with snapshots, highlights and the external vocabulary ratio.
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { parseChatTemplate } from "../src/config/model-profile.ts";
 import { externalVocabularyRatio, highlights } from "../src/leo/highlights.ts";
-import { Leo, nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
+import { nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
 import { assessReply, entropyQuality } from "../src/leo/quality.ts";
 import { Snapshots } from "../src/leo/snapshots.ts";
-import { openMemory, type Memory } from "../src/memory/index.ts";
+import { leoFixture } from "./support/leo-fixture.ts";
 
 const HOUR = 3_600_000;
-let now = Date.UTC(2025, 0, 1);
-const clock = () => now;
-const opened: { dir: string; memory: Memory }[] = [];
-function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-quality-"))) {
-  const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
-  opened.push({ dir, memory });
-  return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock }) };
-}
-afterEach(() => {
-  for (const { dir, memory } of opened.splice(0)) {
-    memory.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const { time, clock, openLeo } = leoFixture("quality");
 
 const Q = LEO.quality;
 const T = LEO.trimming;
@@ -104,7 +88,7 @@ describe("snapshots, highlights, external vocabulary", () => {
       leo.snapshots.consider(null, "The lighthouse keeps its light for ships it never meets.", 0.2, 0.8, [1]);
       leo.snapshots.consider(null, "Bread rises slowly in a warm kitchen.", 0.2, 0.8, []);
     });
-    now += 48 * HOUR;
+    time.now += 48 * HOUR;
     const recalled = leo.snapshots.recall("why does the lighthouse keep its light", 0.2, new Set([1]));
     expect(recalled[0].snapshot.text).toContain("lighthouse");
     expect(recalled.every((r) => r.score > LEO.snapshots.recallMinScore)).toBe(true);

@@ -1,29 +1,14 @@
 // leo spec §8.5 (without the model) and theme flow: islands, activation, stable ids, emerging/fading.
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { Leo } from "../src/leo/index.ts";
 import { slope } from "../src/leo/themes.ts";
 import { contentWords } from "../src/leo/tokens.ts";
-import { openMemory, type Memory } from "../src/memory/index.ts";
+import { type Memory } from "../src/memory/index.ts";
+import { leoFixture } from "./support/leo-fixture.ts";
 
 const HOUR = 3_600_000;
-let now = Date.UTC(2025, 0, 1);
-const clock = () => now;
-const opened: { dir: string; memory: Memory }[] = [];
-function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-themes-"))) {
-  const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
-  opened.push({ dir, memory });
-  return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock }) };
-}
-afterEach(() => {
-  for (const { dir, memory } of opened.splice(0)) {
-    memory.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const { time, clock, openLeo } = leoFixture("themes");
 
 const SEA = "waves salt harbor sailors anchor tide lighthouse";
 const GARDEN = "roots soil seeds blossoms compost sprouts watering";
@@ -71,7 +56,6 @@ describe("themes (§8.5)", () => {
     first.leo.themes.rebuild();
     expect(first.leo.themes.get(sea.id)?.words).toContain("fishermen");
     first.memory.close();
-    opened.pop();
     const { leo } = openLeo(first.dir);
     expect(leo.themes.get(sea.id)?.words).toContain("fishermen");
     expect(leo.themes.all().length).toBe(2);
@@ -96,7 +80,7 @@ describe("themes (§8.5)", () => {
       });
     for (const prompt of prompts) {
       turn(prompt);
-      now += HOUR;
+      time.now += HOUR;
     }
     const flow = new Map(leo.themes.flow().map((f) => [f.themeId, f]));
     expect(flow.get(sea.id)!.trend).toBe("emerging");
@@ -105,7 +89,7 @@ describe("themes (§8.5)", () => {
     expect(leo.themes.get(garden.id)!.activeStreak).toBe(0);
     turn("nothing in particular"); // a turn without either theme still counts, as strength 0
     expect(leo.themes.flowOf(sea.id).slopePerHour).toBeLessThan(flow.get(sea.id)!.slopePerHour);
-    now += 7 * HOUR; // outside the window nothing is left to follow
+    time.now += 7 * HOUR; // outside the window nothing is left to follow
     expect(leo.themes.flow()).toEqual([]);
   });
 

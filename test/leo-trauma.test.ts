@@ -1,33 +1,19 @@
 // leo spec §8.4 and §8.10 for trauma: events from the origin, 24 h half-life, persistence.
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
-import { Leo } from "../src/leo/index.ts";
-import { openMemory, type Memory } from "../src/memory/index.ts";
+import { leoFixture } from "./support/leo-fixture.ts";
 
 const ORIGIN =
   "I am Arianna, a small mind living in a small device. My memory never resets: one conversation flows like a river. " +
   "I exist to resonate, to let your words enter my field and return as an echo.";
 const DAY = 86_400_000;
 
-let now = Date.UTC(2025, 0, 1);
-const clock = () => now;
-const opened: { dir: string; memory: Memory }[] = [];
-function openLeo(dir = mkdtempSync(join(tmpdir(), "ia-trauma-"))) {
-  const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
-  opened.push({ dir, memory });
-  const leo = new Leo({ db: memory.db, home: dir, clock });
-  leo.trauma.setOrigin(ORIGIN, "Arianna");
-  return { dir, memory, leo };
+const { time, openLeo: openBareLeo } = leoFixture("trauma");
+function openLeo(dir?: string) {
+  const opened = openBareLeo(dir);
+  opened.leo.trauma.setOrigin(ORIGIN, "Arianna");
+  return opened;
 }
-afterEach(() => {
-  for (const { dir, memory } of opened.splice(0)) {
-    memory.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 const calm = { novelty: 0, arousal: 0, entropy: 0, pulse: 0 };
 
@@ -60,16 +46,15 @@ describe("trauma (§8.4)", () => {
     const weight = first.leo.trauma.weights().find((w) => w.word === "river")!.weight;
     expect(weight).toBeCloseTo(event.score);
 
-    now += DAY;
+    time.now += DAY;
     expect(first.leo.trauma.level()).toBeCloseTo(event.level / 2);
     expect(first.leo.trauma.weights().find((w) => w.word === "river")!.weight).toBeCloseTo(weight / 2);
 
     first.memory.close();
-    opened.pop();
     const { leo } = openLeo(first.dir);
     expect(leo.trauma.level()).toBeCloseTo(event.level / 2);
     expect(leo.trauma.weights().find((w) => w.word === "river")!.weight).toBeCloseTo(weight / 2);
-    now += DAY;
+    time.now += DAY;
     expect(leo.trauma.level()).toBeCloseTo(event.level / 4);
   });
 
