@@ -111,8 +111,18 @@ export class Session {
 
   /** Adopt the loaded kernel (call after engine.load/swap): template, origin, bins, token counts. */
   useModel(profile: ModelProfile): Promise<void> {
+    return this.replaceModel(async () => {}, profile);
+  }
+
+  /**
+   * Swap the kernel between turns: `load` (e.g. engine.swap) runs after the
+   * turn in flight and its idle work, then the new kernel is adopted, so no
+   * turn ever sees a half-changed model. If `load` throws, nothing changes.
+   */
+  replaceModel(load: () => Promise<unknown>, profile: ModelProfile): Promise<void> {
     return this.serial.run(async () => {
       await this.quiesce();
+      await load();
       const info = this.requireInfo();
       this.profile = profile;
       this.counter.clear();
