@@ -9,6 +9,7 @@
  *   5. sessions
  *   6. the sampler (bias, repetition penalty, temperature, top-k, top-p,
  *      entropy)
+ *   7. sd_notify for systemd
  * The tokenizer lives in tokenizer.c and the SIMD loops in kernels_*.c.
  */
 #include "arianna.h"
@@ -23,11 +24,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -1216,4 +1220,28 @@ int ar_session_step(ar_session *s, ar_sampler *sp, int token) {
     int rc = ar_session_forward(s, token);
     if (rc < 0) return rc;
     return ar_sampler_sample(sp, s->logits);
+}
+
+/* ----------------------------------------------------------------------------
+ * 7. sd_notify: the systemd notification protocol is one datagram of
+ * "KEY=value" lines to the unix socket in $NOTIFY_SOCKET; no libsystemd. */
+
+int ar_sd_notify(const char *state) {
+    ar_clear_error();
+    if (!state || !*state) return ar_fail(AR_E_ARG, "empty notification");
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path) return 0;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof addr.sun_path) return ar_fail(AR_E_ARG, "NOTIFY_SOCKET path is too long");
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@') addr.sun_path[0] = '\0'; /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return ar_fail(AR_E_IO, "socket: %s", strerror(errno));
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, alen);
+    int e = errno;
+    close(fd);
+    if (sent < 0) return ar_fail(AR_E_IO, "cannot notify %s: %s", path, strerror(e));
+    return 1;
 }

@@ -165,6 +165,14 @@ AR_EXPORT int ar_decoder_push(ar_decoder *d, int prev, int id, char *out, int ca
 /* Emit what is still held back (invalid bytes become U+FFFD). */
 AR_EXPORT int ar_decoder_flush(ar_decoder *d, char *out, int cap);
 
+/* ---- service manager ---------------------------------------------------- */
+
+/* Send `state` (e.g. "READY=1", "WATCHDOG=1", "STATUS=...") to systemd over
+ * the datagram socket named by $NOTIFY_SOCKET (a path, or '@' for the
+ * abstract namespace). Returns 1 when sent, 0 when there is no
+ * $NOTIFY_SOCKET (not under systemd), or AR_E_IO / AR_E_ARG. */
+AR_EXPORT int ar_sd_notify(const char *state);
+
 #ifdef __cplusplus
 }
 #endif

@@ -106,6 +106,9 @@ export const symbols = {
   ar_decoder_reset: { args: [FFIType.ptr], returns: FFIType.void },
   ar_decoder_push: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ar_decoder_flush: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+
+  // service manager
+  ar_sd_notify: { args: [FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
 export type ArianaLibrary = ReturnType<typeof openLibrary>;

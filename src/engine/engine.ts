@@ -214,6 +214,15 @@ export class Engine {
   }
 
   /**
+   * Tell systemd `state` ("READY=1", "WATCHDOG=1", ...) through the C core in
+   * the Worker, so a watchdog ping only goes out while the engine thread
+   * answers. Resolves 1 when sent, 0 when not running under systemd.
+   */
+  notify(state: string): Promise<number> {
+    return this.call({ type: "notify", state }) as Promise<number>;
+  }
+
+  /**
    * Generate from a prompt (text, or token ids used as they are). The KV cache
    * of the longest prefix shared with the previous generation is reused.
    */

@@ -119,6 +119,7 @@ export type Request =
   | { type: "detokenize"; rid: number; ids: number[] }
   | { type: "generate"; rid: number; gid: number; prompt: string | number[]; params: SamplingParams }
   | { type: "reset"; rid: number }
+  | { type: "notify"; rid: number; state: string }
   | { type: "close"; rid: number };
 
 // ---- worker -> main ---------------------------------------------------------

@@ -436,6 +436,12 @@ function handle(req: Request): void {
       return post({ type: "ok", rid: req.rid, value: encode(need(), req.text, req.bos, req.eos) });
     case "detokenize":
       return post({ type: "ok", rid: req.rid, value: detokenize(need(), req.ids) });
+    case "notify": {
+      // From the Worker: a watchdog ping answered here proves the engine thread is alive.
+      const rc = L.ar_sd_notify(cstr(req.state));
+      if (rc < 0) throw lastError(rc, "sd_notify");
+      return post({ type: "ok", rid: req.rid, value: rc });
+    }
     case "reset": {
       const c = need();
       L.ar_session_reset(c.session);
