@@ -57,11 +57,19 @@ describe("watchdog (fake engine)", () => {
   function fake(answer = true) {
     const sent: string[] = [];
     const waiting: (() => void)[] = [];
+    let pingPending = false;
     const engine: Notifying = {
       notify(state) {
         sent.push(state);
         if (answer) return Promise.resolve(1);
         return new Promise((r) => waiting.push(() => r(1))); // a stuck engine thread
+      },
+      keepAlive() {
+        if (pingPending) return "pending";
+        sent.push("WATCHDOG=1");
+        pingPending = !answer;
+        if (pingPending) waiting.push(() => (pingPending = false));
+        return "ok";
       },
     };
     return { engine, sent, release: () => waiting.splice(0).forEach((w) => w()) };
@@ -126,7 +134,7 @@ describe("watchdog (fake engine)", () => {
   test("a failing notify is logged, not thrown", async () => {
     const warned: string[] = [];
     const log = createLogger({ write: (l, lv) => lv === "warn" && warned.push(l) });
-    const engine: Notifying = { notify: () => Promise.reject(new Error("ECONNREFUSED")) };
+    const engine: Notifying = { notify: () => Promise.reject(new Error("ECONNREFUSED")), keepAlive: () => "ok" };
     const svc = startServiceNotifier(engine, { log, env: { NOTIFY_SOCKET: "/nowhere" } });
     await svc.ready();
     expect(warned.join("")).toContain("READY=1 failed: ECONNREFUSED");
@@ -169,8 +177,11 @@ if (svc.pingMs !== 200) throw new Error("pingMs " + svc.pingMs);
 await svc.ready("serving test");
 await Bun.sleep(600);
 await svc.status("generating");
-const gen = engine.generate("hello", { temperature: 0, maxTokens: 16 });
+// A reply long enough to span several ping periods: pings must not wait for it to end.
+const started = performance.now();
+const gen = engine.generate("hello", { temperature: 0, maxTokens: 1800, bias: { ids: [1, 2], weights: [-1000, -1000] } });
 for await (const _ of gen) {}
+await svc.status("generated in " + Math.round(performance.now() - started) + " ms");
 await Bun.sleep(600);
 await svc.stopping("bye");
 await engine.close();
@@ -188,7 +199,7 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "arianna-svc-"));
-    writeModelDir(join(dir, "model"), { dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, vocabSize: 300, seqLen: 64 });
+    writeModelDir(join(dir, "model"), { dim: 256, hiddenDim: 768, nLayers: 4, nHeads: 4, vocabSize: 2000, seqLen: 2048 });
     writeFileSync(join(dir, "listener.py"), LISTENER);
     writeFileSync(join(dir, "child.ts"), CHILD);
     mkdirSync(join(dir, "run"));
@@ -253,8 +264,13 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
     // from the Worker thread, yet stamped with the process id: NotifyAccess=main accepts it
     for (const n of notes) expect(n.pid).toBe(pid);
     const pings = notes.filter((n) => n.msg === "WATCHDOG=1").map((n) => n.t);
-    // ~1.2 s between READY and STOPPING at one ping per 200 ms
+    // ~1.2 s of idling plus the generation between READY and STOPPING, one ping per 200 ms
     expect(pings.length).toBeGreaterThanOrEqual(4);
+    const genStart = notes.find((n) => n.msg === "STATUS=generating")!.t;
+    const genMs = Number(/generated in (\d+) ms/.exec(msgs.find((m) => m.includes("generated in"))!)![1]);
+    expect(genMs).toBeGreaterThan(1000); // the reply spans several ping periods ...
+    const during = pings.filter((t) => t > genStart && t < genStart + genMs / 1000);
+    expect(during.length).toBeGreaterThanOrEqual(Math.floor(genMs / 400)); // ... and the pings go on through it
     const gaps = pings.slice(1).map((t, i) => t - pings[i]);
     expect(Math.max(...gaps)).toBeLessThan(0.4); // every one inside WATCHDOG_USEC
     const after = notes.findIndex((n) => n.msg.startsWith("STOPPING"));

@@ -17,7 +17,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { E_CLOSED, E_WORKER, EngineError } from "./errors.ts";
 import {
-  CANCEL_SLOTS,
+  CANCEL_SLOTS, CONTROL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT,
   type EngineInfo, type GenerationSummary, type LibraryInfo, type ModelPaths, type Request,
   type Response, type SamplingParams, type TokenEvent,
 } from "./protocol.ts";
@@ -143,7 +143,7 @@ export class Engine {
   private lib: LibraryInfo | null = null;
 
   private constructor() {
-    const sab = new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    const sab = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.cancelFlags = new Int32Array(sab);
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.worker.unref();
@@ -211,6 +211,22 @@ export class Engine {
   /** Forget the KV cache (the next generation prefills from scratch). */
   async reset(): Promise<void> {
     await this.call({ type: "reset" });
+  }
+
+  /**
+   * Ask the Worker to send systemd's WATCHDOG=1. It is answered between two
+   * tokens of a generation, or at once when idle, so only a live engine thread
+   * pings, however long a reply is. Returns how the previous ping went:
+   * "ok" (sent, or not under systemd), "pending" (not answered yet: nothing new
+   * is queued) or "failed" (sd_notify failed; this one is asked for again).
+   */
+  keepAlive(): "ok" | "pending" | "failed" {
+    const previous = Atomics.compareExchange(this.cancelFlags, KEEPALIVE_SLOT, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED);
+    if (previous === KEEPALIVE_REQUESTED) return "pending";
+    if (previous === KEEPALIVE_FAILED) Atomics.store(this.cancelFlags, KEEPALIVE_SLOT, KEEPALIVE_REQUESTED);
+    // wakes an idle worker; a busy one sees the flag between tokens
+    this.call({ type: "keepalive" }).catch(() => {});
+    return previous === KEEPALIVE_FAILED ? "failed" : "ok";
   }
 
   /**

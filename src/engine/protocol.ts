@@ -7,11 +7,19 @@
  * Cancellation does not travel as a message: the main thread stores the
  * generation's `gid` into slot `gid % CANCEL_SLOTS` of a shared Int32Array,
  * which the worker reads between tokens (one slot per gid, so cancelling a
- * queued generation never un-cancels a running one).
+ * queued generation never un-cancels a running one). One more slot carries the
+ * watchdog keep-alive (Engine.keepAlive): the worker answers it between tokens
+ * too, so a long generation never starves systemd's watchdog.
  */
 import type { ErrorPayload } from "./errors.ts";
 
 export const CANCEL_SLOTS = 64;
+/** The keep-alive slot, after the cancel slots, and its states. */
+export const KEEPALIVE_SLOT = CANCEL_SLOTS;
+export const CONTROL_SLOTS = CANCEL_SLOTS + 1;
+export const KEEPALIVE_IDLE = 0;
+export const KEEPALIVE_REQUESTED = 1;
+export const KEEPALIVE_FAILED = 2;
 
 export interface ModelPaths {
   model: string;
@@ -120,6 +128,7 @@ export type Request =
   | { type: "generate"; rid: number; gid: number; prompt: string | number[]; params: SamplingParams }
   | { type: "reset"; rid: number }
   | { type: "notify"; rid: number; state: string }
+  | { type: "keepalive"; rid: number }
   | { type: "close"; rid: number };
 
 // ---- worker -> main ---------------------------------------------------------

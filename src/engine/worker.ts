@@ -18,7 +18,9 @@ import {
 } from "./abi.ts";
 import { E_LIBRARY, E_NO_MODEL, EngineError, toPayload } from "./errors.ts";
 import { resolveLibrary } from "./library.ts";
-import { CANCEL_SLOTS } from "./protocol.ts";
+import {
+  CANCEL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT,
+} from "./protocol.ts";
 import type {
   EngineInfo, GenerationSummary, LibraryInfo, ModelPaths, Request, Response, SamplingParams,
   StopReason, TokenEvent,
@@ -60,6 +62,13 @@ function lastError(fallback: number, context?: string): EngineError {
   const code = L.ar_last_error_code() || fallback;
   const msg = cstring(L.ar_last_error() as Pointer | null);
   return new EngineError(code, context ? `${context}: ${msg || "failed"}` : msg);
+}
+
+/** Send the watchdog ping the main thread asked for, if it asked (see Engine.keepAlive). */
+function serveKeepAlive(): void {
+  if (Atomics.load(cancelFlags, KEEPALIVE_SLOT) !== KEEPALIVE_REQUESTED) return;
+  const rc = L.ar_sd_notify(cstr("WATCHDOG=1"));
+  Atomics.store(cancelFlags, KEEPALIVE_SLOT, rc < 0 ? KEEPALIVE_FAILED : KEEPALIVE_IDLE);
 }
 
 function need(): Loaded {
@@ -352,6 +361,7 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
   for (;;) {
     if (completion >= maxTokens) { reason = "length"; break; }
     if (Atomics.load(cancelFlags, gid % CANCEL_SLOTS) === gid) { reason = "cancelled"; break; }
+    serveKeepAlive();
     if (c.cache.length >= c.seqLen) { reason = "length"; break; }
     const next = L.ar_session_step(c.session, c.sampler, tok);
     if (next < 0) {
@@ -436,6 +446,9 @@ function handle(req: Request): void {
       return post({ type: "ok", rid: req.rid, value: encode(need(), req.text, req.bos, req.eos) });
     case "detokenize":
       return post({ type: "ok", rid: req.rid, value: detokenize(need(), req.ids) });
+    case "keepalive":
+      serveKeepAlive();
+      return post({ type: "ok", rid: req.rid, value: null });
     case "notify": {
       // From the Worker: a watchdog ping answered here proves the engine thread is alive.
       const rc = L.ar_sd_notify(cstr(req.state));

@@ -6,10 +6,11 @@
  * The notifications leave from the engine's Worker thread. A thread shares the
  * process id, and the kernel stamps a unix datagram's credentials with that id,
  * so systemd sees them as coming from the main process (NotifyAccess=main is
- * enough). Because the worker serves one request at a time, a WATCHDOG=1 only
- * goes out when the engine thread answers: a native call stuck in the core (or
- * a dead worker) stops the pings and systemd restarts the service after
- * WatchdogSec. A generation in progress delays a ping by at most its own length.
+ * enough). A WATCHDOG=1 only goes out when the engine thread answers
+ * (engine.keepAlive: between two tokens of a generation, or at once when
+ * idle): a native call stuck in the core, or a dead worker, stops the pings
+ * and systemd restarts the service after WatchdogSec, while a long reply never
+ * does.
  *
  *   const svc = startServiceNotifier(engine, { log });
  *   await svc.ready(`serving on ${url}`);
@@ -23,6 +24,7 @@ import { log as defaultLog, type Logger } from "./log.ts";
 /** What the notifier needs from the Engine. */
 export interface Notifying {
   notify(state: string): Promise<number>;
+  keepAlive(): "ok" | "pending" | "failed";
 }
 
 export interface NotifierOptions {
@@ -67,7 +69,6 @@ export function startServiceNotifier(engine: Notifying, opts: NotifierOptions = 
   const pingMs = usec === null ? null : Math.max(1, Math.floor(usec / 2000));
   let timer: ReturnType<typeof setInterval> | null = null;
   let readySent = false;
-  let pingInFlight = false;
   let stopped = false;
   let failing = false; // warn once per outage, not on every ping
 
@@ -84,13 +85,16 @@ export function startServiceNotifier(engine: Notifying, opts: NotifierOptions = 
   };
 
   const ping = (): void => {
-    // never queue a second ping behind one the engine has not answered yet
-    if (pingInFlight) {
+    const previous = engine.keepAlive();
+    if (previous === "pending") {
       log.debug("watchdog: engine busy, previous ping still pending");
-      return;
+    } else if (previous === "failed") {
+      if (!failing) log.warn("sd_notify WATCHDOG=1 failed");
+      failing = true;
+    } else if (failing) {
+      log.notice("sd_notify works again");
+      failing = false;
     }
-    pingInFlight = true;
-    send("WATCHDOG=1").finally(() => (pingInFlight = false));
   };
 
   return {
