@@ -570,10 +570,16 @@ static void pool_free(ar_pool *p) {
 
 static int pool_size(const ar_pool *p) { return p ? p->n : 0; }
 
+/* Jobs smaller than this many multiply-adds run on the caller alone: waking
+ * the workers costs microseconds, and on a busy device a worker that has lost
+ * its core stalls the whole job, so tiny kernels (a 6 MB personality model is
+ * all tiny jobs) are faster and steadier on one thread. */
+#define PARALLEL_MIN_WORK (1 << 18)
+
 /* Run fn(ctx, ti, n) on every thread and wait for all of them. The caller
  * spins briefly, then yields its core so a worker sharing it can finish. */
-static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx) {
-    if (p->n == 1) {
+static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx, int64_t work) {
+    if (p->n == 1 || work < PARALLEL_MIN_WORK) {
         fn(ctx, 0, 1);
         return;
     }
@@ -704,7 +710,9 @@ static void run_matvec(ar_session *s, matvec_job *j) {
         j->xq = s->xq;
         j->xs = s->xs;
     }
-    pool_run(m->pool, matvec_worker, j);
+    int64_t rows = 0;
+    for (int k = 0; k < j->count; k++) rows += j->rows[k];
+    pool_run(m->pool, matvec_worker, j, rows * j->n * j->T);
 }
 
 static void rmsnorm(float *o, const float *x, const float *w, int n) {
@@ -813,7 +821,8 @@ static void forward(ar_session *s, const int32_t *tokens, int T, int want_logits
         for (int t = 0; t < T; t++) rope(m, s->q + (size_t)t * D, k + (size_t)t * kv_dim, s->pos + t);
 
         attention_job aj = {.s = s, .layer = l, .T = T};
-        pool_run(m->pool, attention_worker, &aj);
+        int64_t attn_work = (int64_t)T * c->n_heads * (s->pos + T) * (D / c->n_heads) * 2;
+        pool_run(m->pool, attention_worker, &aj, attn_work);
 
         matvec_job wo = {.m = m, .x = s->xb, .n = D, .T = T, .count = 1, .t = {&w->wo}, .layer = l,
                          .out = {s->xb2}, .rows = {D}};

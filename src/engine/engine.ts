@@ -25,7 +25,7 @@ import {
 export interface EngineOptions {
   /** a libarianna.so to use instead of the one picked for this CPU */
   libPath?: string;
-  /** compute threads per model (<= 0 or absent: all online CPUs) */
+  /** compute threads per model (absent or <= 0: defaultThreads()) */
   threads?: number;
 }
 
@@ -44,6 +44,15 @@ interface PendingCall {
 interface PendingGen {
   kind: "gen";
   stream: Generation;
+}
+
+/**
+ * Compute threads when none are asked for: every core but one, so Bun's main
+ * thread, HTTP and SQLite keep a core of their own (a compute thread that
+ * loses its core stalls every token), and at least one.
+ */
+export function defaultThreads(): number {
+  return Math.max(1, navigator.hardwareConcurrency - 1);
 }
 
 /** Where model.bin and tokenizer.bin are for a source. */
@@ -159,7 +168,7 @@ export class Engine {
       e.lib = (await e.call({
         type: "init",
         libPath: opts.libPath ? resolve(opts.libPath) : undefined,
-        threads: opts.threads,
+        threads: opts.threads && opts.threads > 0 ? opts.threads : defaultThreads(),
         cancel: e.cancelFlags.buffer as SharedArrayBuffer,
       })) as LibraryInfo;
     } catch (err) {

@@ -2,7 +2,7 @@
  * The engine's public API: an Engine on the main thread driving libarianna.so
  * in a Worker. Import from here, not from the files behind it.
  */
-export { Engine, Generation, modelPaths, type EngineOptions, type ModelSource } from "./engine.ts";
+export { defaultThreads, Engine, Generation, modelPaths, type EngineOptions, type ModelSource } from "./engine.ts";
 export {
   CancelledError, ContextError, E_CANCELLED, E_CLOSED, E_LIBRARY, E_NO_MODEL, E_WORKER, EngineError,
   FormatError, IoError, TokenizerError, codeName, type ErrorKind,
