@@ -1,35 +1,68 @@
 /**
  * main.ts — `bun run start`: load the live kernel (ARIANNA_HOME/models/current,
- * else the bundled models/default) and serve HTTP on ARIANNA_HOST:ARIANNA_PORT
- * (default 127.0.0.1:8080). Log lines carry journald priority prefixes.
+ * else the bundled models/default), open the living session, watch for new
+ * kernels, and serve HTTP on ARIANNA_HOST:ARIANNA_PORT (default 127.0.0.1:8080).
+ * ARIANNA_THREADS caps the compute threads (default: all CPUs). Non-loopback
+ * clients need the bearer token in ARIANNA_HOME/api-token.
  */
-import { Engine } from "./engine/index.ts";
+import { join } from "node:path";
+import { loadModelProfile } from "./config/model-profile.ts";
 import { loadRuntimeConfig, resolveModelDir } from "./config/runtime.ts";
-import { createApp } from "./server/app.ts";
+import { Engine } from "./engine/index.ts";
+import { openSession } from "./orchestrator/index.ts";
+import { createModelManager } from "./reload/index.ts";
+import { ensureToken, TOKEN_FILE } from "./server/auth.ts";
+import { createServer } from "./server/app.ts";
+import { log, startServiceNotifier, type Level } from "./service/index.ts";
 
 const config = loadRuntimeConfig();
 const host = process.env.ARIANNA_HOST ?? "127.0.0.1";
 const port = Number(process.env.ARIANNA_PORT ?? 8080);
 const modelDir = resolveModelDir(config.home);
 
-const engine = await Engine.open();
+const threads = Number(process.env.ARIANNA_THREADS ?? 0);
+const engine = await Engine.open({ threads: threads > 0 ? threads : undefined });
+const service = startServiceNotifier(engine, { log });
 try {
   const info = await engine.load(modelDir);
-  console.log(`<6>loaded ${modelDir}: ${(info.nParams / 1e6).toFixed(1)}M params, v${info.format}, ` +
+  log.info(`loaded ${modelDir}: ${(info.nParams / 1e6).toFixed(1)}M params, v${info.format}, ` +
     `seq_len ${info.seqLen}, kernel ${info.kernel}, ${info.threads} threads`);
 } catch (e) {
-  console.error(`<3>cannot load a model from ${modelDir}: ${(e as Error).message}`);
-  console.error("<3>train the default kernel (see README, 'Training') or deploy one into ARIANNA_HOME/models/current");
+  log.error(`cannot load a model from ${modelDir}: ${(e as Error).message}`);
+  log.error("train the default kernel (see README, 'Training') or deploy one into ARIANNA_HOME/models/current");
   process.exit(1);
 }
 
-const server = Bun.serve({ hostname: host, port, fetch: createApp(engine).fetch, idleTimeout: 0 });
-console.log(`<6>InnerArianna listening on http://${server.hostname}:${server.port}`);
+const session = await openSession({ model: engine, modelDir, config });
+
+/** The reload manager writes "<N>text" lines; route them through the service logger by priority. */
+const LEVELS: Record<string, Level> = { "3": "error", "4": "warn", "5": "notice", "6": "info", "7": "debug" };
+const models = await createModelManager({
+  engine,
+  home: config.home,
+  swap: (dir) => session.replaceModel(() => engine.swap(dir), loadModelProfile(dir)),
+  log: (line) => {
+    const [, priority, text] = /^<(\d)>([\s\S]*)$/.exec(line) ?? [null, "6", line];
+    log[LEVELS[priority!] ?? "info"](text!);
+  },
+});
+process.on("SIGHUP", () => void models.reload({ trigger: "signal" }));
+
+// the token itself is never logged: only where to find it
+const { app } = createServer({ model: engine, session, registry: models, token: ensureToken(config.home) });
+log.info(`clients off loopback need the bearer token in ${join(config.home, TOKEN_FILE)}`);
+const server = Bun.serve({ hostname: host, port, fetch: app.fetch, idleTimeout: 0 });
+const url = `http://${server.hostname}:${server.port}`;
+log.info(`InnerArianna listening on ${url}`);
+await service.ready(`serving on ${url}`);
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, async () => {
-    console.log(`<6>${signal}: shutting down`);
+    log.info(`${signal}: shutting down`);
+    await service.stopping();
     server.stop();
+    await models.close();
+    await session.close();
     await engine.close();
     process.exit(0);
   });

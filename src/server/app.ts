@@ -1,83 +1,125 @@
 /**
- * app.ts — the HTTP face of the device (Hono). For now: /health, Ollama's
- * /api/tags and a stateless /api/generate straight on the Engine. The living
- * session, the OpenAI shapes, auth and the web page come with the server issue.
+ * app.ts — the HTTP face of the device (Hono): composes the auth rule, the
+ * body limit, the route families and the web page, and turns every failure
+ * into a JSON answer (bad input is always a 4xx).
+ *
+ *   /                      the web page (static, no auth: it asks for the token itself)
+ *   /health                200 with a model, 503 without
+ *   /metrics               Prometheus text
+ *   /api/chat|generate|tags              Ollama shapes        (ollama.ts)
+ *   /v1/chat/completions|completions|models  OpenAI shapes    (openai.ts)
+ *   /api/status|history|episodes|metrics|export|reload        (device.ts)
  */
-import { Hono } from "hono";
-import { stream } from "hono/streaming";
-import type { Engine, GenerationSummary } from "../engine/index.ts";
+import { Hono, type Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { EngineError } from "../engine/index.ts";
-import { parseGenerate } from "./schemas.ts";
+import type { Session } from "../orchestrator/index.ts";
+import type { ModelRegistry } from "../reload/types.ts";
+import { requireToken } from "./auth.ts";
+import { deviceRoutes } from "./device.ts";
+import { InferenceGate } from "./gate.ts";
+import { HttpError, type Routes } from "./http.ts";
+import { Inference, type ServedModel } from "./inference.ts";
+import { ServerMetrics } from "./metrics.ts";
+import { ollamaRoutes } from "./ollama.ts";
+import { openaiRoutes } from "./openai.ts";
+import { webRoutes } from "./web.ts";
 
-/** Bodies above this size are refused before they are read. */
-const MAX_BODY_BYTES = 1 << 20;
+export interface ServerOptions {
+  model: ServedModel;
+  session: Session;
+  /** the bearer token non-loopback clients must present (auth.ts ensureToken) */
+  token: string;
+  registry?: ModelRegistry;
+  modelName?: string;
+  /** requests allowed to wait behind the running inference (default 4) */
+  maxQueue?: number;
+  maxBodyBytes?: number;
+  /** the client's IP; default: Bun's socket address (unknown under app.request, so a token is needed there) */
+  clientAddress?: (c: Context) => string | undefined;
+}
 
-export function createApp(engine: Engine, modelName = "arianna"): Hono {
+export interface Server {
+  app: Hono;
+  /** the inference queue (its depth is also in /metrics) */
+  gate: InferenceGate;
+}
+
+const DEFAULT_MAX_BODY = 1 << 20;
+
+function bunAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined; // not behind Bun.serve (app.request)
+  }
+}
+
+/** The route a request matched, for metrics labels (never the raw path: unbounded label values). */
+function routeLabel(c: Context): string {
+  const path = c.req.routePath;
+  return path && path !== "/*" ? path : "unmatched";
+}
+
+export function createServer(options: ServerOptions): Server {
+  const metrics = new ServerMetrics();
+  const gate = new InferenceGate(options.maxQueue ?? 4);
+  const routes: Routes = {
+    model: options.model,
+    session: options.session,
+    registry: options.registry,
+    inference: new Inference(options.model, options.session, metrics),
+    gate,
+    modelName: options.modelName ?? "arianna",
+  };
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const app = new Hono();
 
   app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      if (err.retryAfter !== undefined) c.header("Retry-After", String(err.retryAfter));
+      return c.json({ error: err.message }, err.status);
+    }
+    if (err instanceof HTTPException) return c.json({ error: err.message || "bad request" }, err.status);
     if (err instanceof EngineError) {
       const status = err.codeName === "E_CONTEXT" || err.codeName === "E_ARG" ? 400 : 503;
       return c.json({ error: err.message, code: err.codeName }, status);
     }
-    console.error(`<3>unexpected error: ${err.stack ?? err}`);
+    // the client left while queued: nobody reads this answer
+    if (c.req.raw.signal.aborted) return c.json({ error: "request cancelled" }, 400);
+    console.error(`<3>unexpected error on ${c.req.method} ${c.req.path}: ${err instanceof Error ? err.stack : err}`);
     return c.json({ error: "internal error" }, 500);
   });
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.use("*", async (c, next) => {
+    await next();
+    metrics.request(routeLabel(c), c.res.status);
+  });
+  app.route("/", webRoutes());
+
+  app.use("*", requireToken(options.token, options.clientAddress ?? bunAddress));
+  app.use("*", bodyLimit({
+    maxSize: maxBody,
+    onError: (c) => c.json({ error: `the body is larger than ${maxBody} bytes` }, 413),
+  }));
 
   app.get("/health", (c) => {
-    const info = engine.info;
+    const info = options.model.info;
     if (!info) return c.json({ status: "no model loaded" }, 503);
-    return c.json({ status: "ok", model: modelName, kernel: info.kernel });
+    return c.json({ status: "ok", model: routes.modelName, kernel: info.kernel, sha256: options.session.modelProfile.sha256 });
   });
-
-  app.get("/api/tags", (c) => {
-    const info = engine.info;
-    const models = info
-      ? [{
-          name: modelName, model: modelName, size: info.fileBytes,
-          details: { format: `llama2.c v${info.format}`, parameter_size: `${(info.nParams / 1e6).toFixed(1)}M`,
-                     quantization_level: info.format === 2 ? `Q8_0/g${info.groupSize}` : "F32" },
-        }]
-      : [];
-    return c.json({ models });
+  app.get("/metrics", (c) => {
+    c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return c.body(metrics.render({
+      queueDepth: gate.queued, inferenceRunning: gate.busy, reloads: options.registry?.reloads ?? 0, modelLoaded: options.model.info !== null,
+    }));
   });
+  app.route("/api", ollamaRoutes(routes));
+  app.route("/api", deviceRoutes(routes));
+  app.route("/v1", openaiRoutes(routes));
 
-  app.post("/api/generate", async (c) => {
-    const length = Number(c.req.header("content-length") ?? 0);
-    if (length > MAX_BODY_BYTES) return c.json({ error: `body larger than ${MAX_BODY_BYTES} bytes` }, 413);
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      return c.json({ error: "the body is not valid JSON" }, 400);
-    }
-    const parsed = parseGenerate(body);
-    if (!parsed.ok) return c.json({ error: parsed.error }, 400);
-    const { prompt, stream: streaming, params } = parsed.value;
-    const started = performance.now();
-    // The client's disconnect aborts the request signal, which cancels the generation between tokens.
-    const gen = engine.generate(prompt, params, c.req.raw.signal);
-    const done = (s: GenerationSummary) => ({
-      model: modelName, created_at: new Date().toISOString(), response: "", done: true, done_reason: s.stopReason,
-      total_duration: Math.round((performance.now() - started) * 1e6), prompt_eval_count: s.promptTokens,
-      prompt_eval_duration: Math.round(s.prefillMs * 1e6), eval_count: s.completionTokens,
-      eval_duration: s.tokensPerSecond > 0 ? Math.round((s.completionTokens / s.tokensPerSecond) * 1e9) : 0,
-    });
-    if (!streaming) {
-      let text = "";
-      for await (const t of gen) text += t.text;
-      const summary = await gen.result;
-      return c.json({ ...done(summary), response: text });
-    }
-    c.header("Content-Type", "application/x-ndjson");
-    return stream(c, async (out) => {
-      out.onAbort(() => gen.cancel());
-      for await (const t of gen) {
-        if (t.text) await out.write(JSON.stringify({ model: modelName, response: t.text, done: false }) + "\n");
-      }
-      await out.write(JSON.stringify(done(await gen.result)) + "\n");
-    });
-  });
-
-  return app;
+  return { app, gate };
 }

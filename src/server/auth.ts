@@ -1,0 +1,55 @@
+/**
+ * auth.ts — the LAN rule: loopback clients are trusted, every other client
+ * presents the device's bearer token. The token is made once, at first start,
+ * into ARIANNA_HOME/api-token (mode 0600), and is never logged.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { timingSafeEqual } from "node:crypto";
+import { join } from "node:path";
+import type { MiddlewareHandler } from "hono";
+
+export const TOKEN_FILE = "api-token";
+
+/** Read the token, creating it (32 random bytes, hex) on first start. */
+export function ensureToken(home: string): string {
+  const path = join(home, TOKEN_FILE);
+  if (!existsSync(path)) {
+    mkdirSync(home, { recursive: true });
+    const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
+    // "wx": never overwrite a token another process wrote meanwhile
+    try {
+      writeFileSync(path, token + "\n", { mode: 0o600, flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  chmodSync(path, 0o600);
+  const token = readFileSync(path, "utf8").trim();
+  if (token.length < 16) throw new Error(`${path} holds no usable token (delete it to make a new one)`);
+  return token;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms; anything unknown is not loopback. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.toLowerCase().replace(/^::ffff:/, "");
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/** Constant-time comparison of a presented token with the device's (lengths are not secret). */
+export function tokenMatches(presented: string, token: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Middleware: loopback passes; everyone else needs `Authorization: Bearer <token>`. */
+export function requireToken(token: string, clientAddress: (c: Parameters<MiddlewareHandler>[0]) => string | undefined): MiddlewareHandler {
+  return async (c, next) => {
+    if (isLoopback(clientAddress(c))) return next();
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    if (presented && tokenMatches(presented, token)) return next();
+    c.header("WWW-Authenticate", 'Bearer realm="arianna"');
+    return c.json({ error: "a bearer token is required from this address (see ARIANNA_HOME/api-token)" }, 401);
+  };
+}

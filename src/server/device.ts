@@ -1,0 +1,134 @@
+/**
+ * device.ts — InnerArianna's own endpoints under /api: status, the paged
+ * history, episodes, the per-turn metric series, the trainer's export and
+ * the reload request.
+ */
+import { Database } from "bun:sqlite";
+import { Hono } from "hono";
+import type { Message, TurnMetrics } from "../memory/index.ts";
+import type { ReloadEvent } from "../reload/types.ts";
+import { body, HttpError, query, type Routes } from "./http.ts";
+import { parseExport, parsePage, parseReload } from "./schemas.ts";
+
+const SERVER_STARTED = Date.now();
+
+const message = (m: Message) => ({ id: m.id, ts: m.ts, role: m.role, text: m.text, episode_id: m.episodeId, flags: m.flags });
+
+/** A turn's metrics in the API's snake_case. */
+const turn = (m: TurnMetrics) => ({
+  message_id: m.messageId, ts: m.ts, presence_pulse: m.presencePulse, trauma: m.traumaScore, trauma_level: m.traumaLevel,
+  wounded: m.wounded, novelty: m.novelty, arousal: m.arousal, entropy: m.entropy, quality: m.quality,
+  candidates: m.candidateScores.length, external_ratio: m.externalRatio, active_themes: m.activeThemes, bins_used: m.binsUsed,
+  temperature: m.temperature, prompt_tokens: m.promptTokens, reply_tokens: m.replyTokens, ttft_ms: m.ttftMs,
+  tokens_per_second: m.tokensPerSecond, stop_reason: m.stopReason, model_sha256: m.modelSha256, seed: m.seed,
+});
+
+const reloadEvent = (e: ReloadEvent) => ({
+  at: e.at, trigger: e.trigger, ok: e.ok, from: e.from, to: e.to, dir: e.dir, reason: e.reason, swap_ms: e.swapMs,
+});
+
+/** The id to pass as ?before= for the next (older) page, or null at the start of history. */
+const nextBefore = (ids: number[], limit: number) => (ids.length === limit ? ids.at(-1)! : null);
+
+/**
+ * Episodes and messages, read in one transaction on a connection of its own:
+ * a consistent snapshot while the session keeps writing (WAL lets both run).
+ */
+function exportRows(path: string, since = 0, until = Number.MAX_SAFE_INTEGER): string[] {
+  const db = new Database(path, { readonly: true, strict: true });
+  try {
+    return db.transaction(() => {
+      const messages = db
+        .query<{ id: number; ts: number; role: string; text: string; episode_id: number; flags: number }, [number, number]>(
+          "SELECT id, ts, role, text, episode_id, flags FROM messages WHERE ts >= ? AND ts <= ? ORDER BY id",
+        )
+        .all(since, until);
+      const episodes = db
+        .query<{ id: number; started_at: number; title: string | null }, [number, number]>(
+          `SELECT id, started_at, title FROM episodes
+           WHERE id IN (SELECT episode_id FROM messages WHERE ts >= ? AND ts <= ?) ORDER BY id`,
+        )
+        .all(since, until);
+      return [
+        ...episodes.map((e) => JSON.stringify({ type: "episode", ...e })),
+        ...messages.map((m) => JSON.stringify({ type: "message", ...m })),
+      ];
+    }).deferred();
+  } finally {
+    db.close();
+  }
+}
+
+export function deviceRoutes(routes: Routes): Hono {
+  const app = new Hono();
+  const memory = () => routes.session.memory;
+
+  app.get("/status", (c) => {
+    const info = routes.model.info;
+    const last = memory().metrics.recent(1)[0];
+    const registry = routes.registry;
+    return c.json({
+      status: info ? "ok" : "no model loaded",
+      uptime_s: Math.round((Date.now() - SERVER_STARTED) / 1000),
+      model: {
+        name: routes.modelName,
+        kernel_name: registry?.current?.name ?? routes.session.modelProfile.name,
+        sha256: registry?.current?.sha256 ?? routes.session.modelProfile.sha256,
+        dir: registry?.current?.dir ?? routes.session.modelProfile.dir,
+        loaded_at: registry?.current?.loadedAt ?? null,
+        previous: registry?.previous ? { name: registry.previous.name, sha256: registry.previous.sha256 } : null,
+        ...(info && {
+          params: info.nParams, format: info.format, seq_len: info.seqLen, vocab_size: info.vocabSize,
+          kernel: info.kernel, threads: info.threads, version: info.version,
+        }),
+      },
+      reloads: registry?.reloads ?? 0,
+      reload_events: (registry?.events ?? []).slice(-20).map(reloadEvent),
+      queue: { running: routes.gate.busy, waiting: routes.gate.queued },
+      memory: { messages: memory().messages.count(), episode: memory().episodes.latest() ?? null },
+      last_turn: last ? turn(last) : null,
+      themes: (last?.activeThemes ?? []).map((id) => ({ id, title: routes.session.leo.themeTitle(id) ?? null })),
+    });
+  });
+
+  app.get("/history", (c) => {
+    const page = query(c, parsePage);
+    const messages = memory().messages.recent(page.limit, page.before);
+    return c.json({ messages: messages.map(message), next_before: nextBefore(messages.map((m) => m.id), page.limit) });
+  });
+
+  app.get("/episodes", (c) => {
+    const page = query(c, parsePage);
+    const episodes = memory().episodes.list(page.limit, page.before);
+    return c.json({
+      episodes: episodes.map((e) => ({ id: e.id, started_at: e.startedAt, title: e.title, messages: e.messages })),
+      next_before: nextBefore(episodes.map((e) => e.id), page.limit),
+    });
+  });
+
+  /** The per-turn series, oldest first (ready to plot); pages go back in time with ?before=. */
+  app.get("/metrics", (c) => {
+    const page = query(c, parsePage);
+    const turns = memory().metrics.recent(page.limit, page.before);
+    return c.json({ turns: turns.map(turn).reverse(), next_before: nextBefore(turns.map((t) => t.messageId), page.limit) });
+  });
+
+  /** NDJSON for trainer/export_dialogues.py: episode lines, then message lines, ?since=&until= in unix ms. */
+  app.get("/export", (c) => {
+    const window = query(c, parseExport);
+    const rows = exportRows(memory().db.filename, window.since, window.until);
+    c.header("Content-Type", "application/x-ndjson");
+    c.header("Content-Disposition", 'attachment; filename="arianna-export.jsonl"');
+    return c.body(rows.map((r) => r + "\n").join(""));
+  });
+
+  app.post("/reload", async (c) => {
+    const request = await body(c, parseReload);
+    if (!routes.registry) throw new HttpError(404, "hot reload is not enabled on this server");
+    const event = await routes.registry.reload({ rollback: request.rollback, trigger: request.rollback ? "rollback" : "api" });
+    if (!event.ok) return c.json({ error: event.reason ?? "the reload failed", event: reloadEvent(event) }, 409);
+    return c.json({ event: reloadEvent(event), reloads: routes.registry.reloads });
+  });
+
+  return app;
+}

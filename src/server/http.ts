@@ -1,0 +1,104 @@
+/**
+ * http.ts — what every route shares: the dependencies, reading a JSON body,
+ * the answer to a full queue, and a streamed response whose client
+ * disconnect cancels the work at once.
+ */
+import type { Context } from "hono";
+import { stream } from "hono/streaming";
+import type { ModelRegistry } from "../reload/types.ts";
+import type { Session } from "../orchestrator/index.ts";
+import { Busy, type InferenceGate, type Ticket } from "./gate.ts";
+import type { Inference, ServedModel } from "./inference.ts";
+import type { Parsed } from "./schemas.ts";
+
+export interface Routes {
+  model: ServedModel;
+  session: Session;
+  inference: Inference;
+  gate: InferenceGate;
+  registry?: ModelRegistry;
+  /** the name the APIs list the model under */
+  modelName: string;
+}
+
+/** A 4xx the route chose; the app's error handler turns it into JSON. */
+export class HttpError extends Error {
+  constructor(readonly status: 400 | 404 | 429, message: string, readonly retryAfter?: number) {
+    super(message);
+  }
+}
+
+/** The body as JSON, validated by `parse` (from schemas.ts); an empty body reads as undefined. */
+export async function body<T>(c: Context, parse: (body: unknown) => Parsed<T>): Promise<T> {
+  const raw = await c.req.text();
+  let value: unknown;
+  if (raw.trim() !== "") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new HttpError(400, "the body is not valid JSON");
+    }
+  }
+  const parsed = parse(value);
+  if (!parsed.ok) throw new HttpError(400, parsed.error);
+  return parsed.value;
+}
+
+/** A query validated by `parse`. */
+export function query<T>(c: Context, parse: (query: Record<string, string>) => Parsed<T>): T {
+  const parsed = parse(c.req.query());
+  if (!parsed.ok) throw new HttpError(400, parsed.error);
+  return parsed.value;
+}
+
+/** A signal that aborts when the client goes away. */
+export function clientSignal(c: Context): AbortController {
+  const controller = new AbortController();
+  const request = c.req.raw.signal;
+  if (request.aborted) controller.abort();
+  else request.addEventListener("abort", () => controller.abort(), { once: true });
+  return controller;
+}
+
+/** A place in the inference queue, or a 429 with Retry-After. */
+export function admit(routes: Routes, signal: AbortSignal): Ticket {
+  try {
+    return routes.gate.enter(signal);
+  } catch (e) {
+    if (e instanceof Busy) throw new HttpError(429, e.message, e.retryAfterSeconds);
+    throw e;
+  }
+}
+
+/**
+ * A streamed response. `produce` writes through `write`; when the client
+ * disconnects, `controller` aborts (cancelling the generation between
+ * tokens). A failure after the stream started is reported in-band by
+ * `failure`, since the status line has already gone.
+ */
+export function streamed(
+  c: Context,
+  contentType: string,
+  controller: AbortController,
+  produce: (write: (chunk: string) => void) => Promise<void>,
+  failure: (message: string) => string,
+): Response {
+  c.header("Content-Type", contentType);
+  c.header("Cache-Control", "no-cache");
+  c.header("X-Accel-Buffering", "no");
+  return stream(c, async (out) => {
+    out.onAbort(() => controller.abort());
+    const write = (chunk: string) => {
+      out.write(chunk).catch(() => controller.abort());
+    };
+    try {
+      await produce(write);
+    } catch (e) {
+      if (!controller.signal.aborted) write(failure(errorMessage(e)));
+    }
+  });
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
