@@ -581,6 +581,59 @@ const memorySection: Section = {
   },
 };
 
+// ---- HTTP (the service) vs the Engine alone ---------------------------------------------
+
+const httpSection: Section = {
+  id: "http",
+  title: "HTTP: the service vs the Engine",
+  async run(ctx) {
+    const { benchHttp } = await import("../src/server/bench.ts");
+    const m = ensureModel(SHAPES[0], 2);
+    const threads = ctx.opts.threads[0];
+    const r = await benchHttp({ modelDir: m.dir, threads, runs: ctx.opts.quick ? 3 : 9, log });
+    printTable(
+      `HTTP: ${m.shape.label} Q8_0 through the service vs the Engine alone (${threads} thread)`,
+      ["path", "ttft ms", "tok/s"],
+      [["Engine", fmt(r.engine.ttftMs, 1), fmt(r.engine.tokensPerSecond, 1)],
+       ["HTTP /api/generate", fmt(r.http.ttftMs, 1), fmt(r.http.tokensPerSecond, 1)]],
+      [
+        `HTTP keeps ${fmt(100 * r.ratio, 1)}% of the Engine's tok/s (target >= ${fmt(100 * r.target.ratio, 0)}%), ` +
+          `TTFT +${fmt(r.ttftOverheadMs, 1)} ms`,
+        `service RSS ${fmt(r.rssMiB, 1)} MiB (peak ${fmt(r.peakRssMiB, 1)}), cold start to the first 200 from ` +
+          `/health ${fmt(r.coldStartMs, 0)} ms`,
+      ],
+    );
+    return { json: r };
+  },
+};
+
+// ---- hot reload ------------------------------------------------------------------------------
+
+const reloadSection: Section = {
+  id: "reload",
+  title: "Hot reload while streaming",
+  async run(ctx) {
+    const { benchReload } = await import("../src/reload/bench.ts");
+    const a = ensureModel(SHAPES[0], 2);
+    const b = ensureModel(SHAPES[0], 1);
+    const r = await benchReload({ models: [a.dir, b.dir], reloads: ctx.opts.quick ? 2 : 4 });
+    const max = (xs: number[]) => Math.max(...xs);
+    printTable(
+      "Hot reload while a client streams (stories15M shape, Q8_0 <-> fp32, rsync-style upload)",
+      ["", "ms"],
+      [
+        ["longest token gap, no reload", fmt(r.normalMaxGapMs, 1)],
+        ["median token gap, no reload", fmt(r.normalMedianGapMs, 2)],
+        ["longest token gap across a reload", fmt(max(r.reloadGapMs), 1)],
+        ["swap (load + switch), longest", fmt(max(r.swapMs), 1)],
+      ],
+      [`RSS ${fmt(r.rssBaselineBytes / 2 ** 20, 1)} MiB before, ${fmt(r.rssPeakBytes / 2 ** 20, 1)} MiB at the peak of a swap; ` +
+        `${r.tokens} tokens streamed`],
+    );
+    return { json: r };
+  },
+};
+
 // ---- llama2.c (optional) ------------------------------------------------------------------
 
 /** "yes", "yes (ascii)" (equal once non-ASCII and control bytes are dropped) or "NO". */
@@ -651,7 +704,8 @@ const llama2cSection: Section = {
 
 /** The report, in order. Add new sections here. */
 const SECTIONS: Section[] = [
-  machineSection, bandwidthSection, runnerSection, engineSection, prefillSection, memorySection, llama2cSection,
+  machineSection, bandwidthSection, runnerSection, engineSection, prefillSection, memorySection, httpSection,
+  reloadSection, llama2cSection,
 ];
 
 // ---------------------------------------------------------------------------
