@@ -32,7 +32,7 @@ def ensure_built() -> None:
         return
     # OUT is named explicitly: the Makefile's `OUT ?=` would otherwise take an
     # OUT variable from the environment
-    subprocess.run(["make", "-s", "-C", os.path.join(REPO, "csrc"), "host", f"OUT={BUILD}"], check=True)
+    subprocess.run(["make", "-s", "-C", os.path.join(REPO, "csrc"), "host", f"HOST_OUT={BUILD}"], check=True)
 
 
 _lib = None
