@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import heapq
 import json
 import os
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
+
+from modeldir import sha256_file  # torch-free hashing, shared with deploy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE_PATH = os.path.join(HERE, "chat_template.json")
@@ -67,14 +68,6 @@ def split_documents(text: str) -> List[str]:
 
 def corpus_files(corpus_dir: str) -> List[str]:
     return sorted(glob.glob(os.path.join(corpus_dir, "*.txt")))
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def corpus_provenance(corpus_dir: str) -> dict:
