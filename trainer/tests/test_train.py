@@ -94,6 +94,11 @@ def test_ddp_torchrun_two_cpu_processes(tmp_path, prepared):
            "--progress=false", "--plot=false", "--threads=1", "--device=cpu", "--warmup_iters=1"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    if r.returncode != 0:
+        # Seen once in ~10 runs on a loaded 2-core box, not reproduced since: a
+        # torchrun worker failing at start-up. Show it, then try once more.
+        print("torchrun failed once, retrying:\n" + r.stderr[-3000:])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert os.path.exists(os.path.join(out, "ckpt.pt"))
     res = json.loads(r.stdout[r.stdout.index("{"):])
