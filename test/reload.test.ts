@@ -282,8 +282,13 @@ describe("hot reload", () => {
   }, 30_000);
 
   test("a kernel the engine cannot load is recorded as failed and the old one keeps serving", async () => {
-    // Valid model and manifest, but a tokenizer the C loader refuses: only the load can tell.
-    const bad = variant("bad-tokenizer", "c", (d) => writeFileSync(join(d, "tokenizer.bin"), Buffer.alloc(64, 0xff)));
+    // Valid model and manifest, the right number of tokenizer pieces, but a max_token_length of 0,
+    // which the C loader refuses: only the load can tell.
+    const bad = variant("bad-tokenizer", "c", (d) => {
+      const tok = readFileSync(join(d, "tokenizer.bin"));
+      tok.writeUInt32LE(0, 0);
+      writeFileSync(join(d, "tokenizer.bin"), tok);
+    });
     const failed = nextEvent((e) => !e.ok);
     await rsync(bad);
     const e = await failed;

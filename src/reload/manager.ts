@@ -13,7 +13,7 @@ import { realpathSync } from "node:fs";
 import type { KernelInfo, ModelRegistry, ReloadEvent, ReloadTrigger } from "./types.ts";
 import { hashFile, KernelStore, SourceChangedError, type Snapshot } from "./store.ts";
 import { resolveSource, signature, uploadInProgress } from "./source.ts";
-import { checkManifest, checkModelFile, parseManifest, type Digests } from "./verify.ts";
+import { checkManifest, checkModelFile, checkTokenizerFile, parseManifest, type Digests } from "./verify.ts";
 import { watchModels, type ModelsWatcher } from "./watcher.ts";
 
 export interface ModelManagerOptions {
@@ -265,10 +265,12 @@ export class ModelManager implements ModelRegistry {
   }
 }
 
-/** Header/size, then the manifest when there is one; returns why it is refused, or null. */
+/** Header/size, the tokenizer's piece count, then the manifest when there is one; returns why it is refused, or null. */
 async function verifySnapshot(snap: Snapshot): Promise<string | null> {
   const header = await checkModelFile(join(snap.dir, "model.bin"));
   if (header) return header;
+  const tokenizer = await checkTokenizerFile(join(snap.dir, "tokenizer.bin"), join(snap.dir, "model.bin"));
+  if (tokenizer) return tokenizer;
   if (typeof snap.manifest === "string") return snap.manifest;
   return snap.manifest ? checkManifest(snap.manifest, snap.digests) : null;
 }

@@ -7,7 +7,7 @@
  * The C loader checks the header again on load; this pre-check lets a partial
  * upload be named as such instead of surfacing as a load failure.
  */
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 
 /** What the trainer's export.py writes (only the keys this module reads). */
 export interface Manifest {
@@ -67,6 +67,43 @@ export async function checkModelFile(path: string): Promise<string | null> {
   } finally {
     await fh.close();
   }
+}
+
+/** The vocabulary size a model header declares (v0 stores it negated for a separate classifier). */
+function headerVocab(header: Uint8Array): number {
+  const v = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const magic = header.byteLength >= 4 && v.getUint32(0, true) === MAGIC;
+  return Math.abs(v.getInt32(magic ? 28 : 20, true));
+}
+
+/**
+ * tokenizer.bin must hold exactly the model's vocab_size pieces. The C loader,
+ * like llama2.c, reads the first vocab_size pieces and ignores the rest, so a
+ * tokenizer made for a bigger vocabulary would load and quietly mis-decode;
+ * a deploy is where such a mismatch arrives, so it is refused here.
+ */
+export async function checkTokenizerFile(tokenizerPath: string, modelPath: string): Promise<string | null> {
+  const header = new Uint8Array(HEADER_V1);
+  const fh = await open(modelPath, "r");
+  try {
+    await fh.read(header, 0, HEADER_V1, 0);
+  } finally {
+    await fh.close();
+  }
+  const vocab = headerVocab(header);
+  const bytes = await readFile(tokenizerPath);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 4;
+  let pieces = 0;
+  while (at + 8 <= bytes.byteLength) {
+    const len = v.getInt32(at + 4, true);
+    if (len < 0 || at + 8 + len > bytes.byteLength) break;
+    at += 8 + len;
+    pieces++;
+  }
+  if (pieces === vocab && at === bytes.byteLength) return null;
+  return `tokenizer.bin holds ${pieces} pieces${at < bytes.byteLength ? ` and ${bytes.byteLength - at} stray bytes` : ""} ` +
+    `but the model's vocabulary has ${vocab}: made for another model?`;
 }
 
 /** The manifest's sha256 of both files against the measured ones; returns a reason or null. */

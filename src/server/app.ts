@@ -89,6 +89,9 @@ export function createServer(options: ServerOptions): Server {
     }
     // the client left while queued: nobody reads this answer
     if (c.req.raw.signal.aborted) return c.json({ error: "request cancelled" }, 400);
+    // SQLite refused to write: the message was not stored and nothing is half-written
+    if (isStorageFull(err))
+      return c.json({ error: "the device's storage is full: nothing was stored; free some space and try again" }, 507);
     console.error(`<3>unexpected error on ${c.req.method} ${c.req.path}: ${err instanceof Error ? err.stack : err}`);
     return c.json({ error: "internal error" }, 500);
   });
@@ -122,4 +125,10 @@ export function createServer(options: ServerOptions): Server {
   app.route("/v1", openaiRoutes(routes));
 
   return { app, gate };
+}
+
+/** SQLITE_FULL (or the disk itself out of space) from the memory's commit. */
+function isStorageFull(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "SQLITE_FULL" || /disk is full|ENOSPC/.test(e?.message ?? "");
 }
