@@ -77,6 +77,7 @@ export interface SessionOptions {
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0];
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve(); // an abort that came first never fires its event
     const timer = setTimeout(resolve, ms);
     signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
   });

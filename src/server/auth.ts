@@ -43,10 +43,37 @@ export function tokenMatches(presented: string, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Middleware: loopback passes; everyone else needs `Authorization: Bearer <token>`. */
+/** A Host or Origin host naming this machine's loopback: localhost, 127.x.y.z, [::1] (port optional). */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const h = host.toLowerCase().replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || isLoopback(h);
+}
+
+/**
+ * Whether a loopback connection may go without the token. A browser on the
+ * device is also a loopback client, so a page from anywhere could post to us
+ * (cross-site requests) or read us through DNS rebinding (a foreign Host):
+ * the exemption holds only for a loopback Host and a request that is not
+ * cross-site.
+ */
+function trustedLoopback(address: string | undefined, url: string, header: (name: string) => string | undefined): boolean {
+  // A server request's URL is built from its Host header; an in-process request may have none.
+  if (!isLoopback(address) || !isLoopbackHost(header("host") ?? new URL(url).host)) return false;
+  if (header("sec-fetch-site") === "cross-site") return false;
+  const origin = header("origin");
+  if (origin === undefined) return true;
+  try {
+    return isLoopbackHost(new URL(origin).host);
+  } catch {
+    return false; // "null" and other opaque origins
+  }
+}
+
+/** Middleware: trusted loopback passes; everyone else needs `Authorization: Bearer <token>`. */
 export function requireToken(token: string, clientAddress: (c: Parameters<MiddlewareHandler>[0]) => string | undefined): MiddlewareHandler {
   return async (c, next) => {
-    if (isLoopback(clientAddress(c))) return next();
+    if (trustedLoopback(clientAddress(c), c.req.url, (name) => c.req.header(name))) return next();
     const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (presented && tokenMatches(presented, token)) return next();
     c.header("WWW-Authenticate", 'Bearer realm="arianna"');

@@ -28,9 +28,16 @@ export class HttpError extends Error {
   }
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** The body as JSON, validated by `parse` (from schemas.ts); an empty body reads as undefined. */
 export async function body<T>(c: Context, parse: (body: unknown) => Parsed<T>): Promise<T> {
-  const raw = await c.req.text();
+  let raw: string;
+  try {
+    raw = STRICT_UTF8.decode(await c.req.arrayBuffer());
+  } catch {
+    throw new HttpError(400, "the body is not valid UTF-8");
+  }
   let value: unknown;
   if (raw.trim() !== "") {
     try {

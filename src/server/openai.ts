@@ -43,8 +43,16 @@ export function openaiRoutes(routes: Routes): Hono {
     const h = head("chat.completion.chunk");
     const chunk = (delta: object, finish: string | null) => ({ ...h, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
     return streamed(c, SSE, controller, async (write) => {
-      write(event(chunk({ role: "assistant", content: "" }, null)));
-      const o = await routes.inference.chat(ticket, request, controller.signal, { text: (t) => write(event(chunk({ content: t }, null))) });
+      // The role rides on the first token, not ahead of the queue: a first byte
+      // must mean the user message is already stored.
+      let role: { role?: "assistant" } = { role: "assistant" };
+      const o = await routes.inference.chat(ticket, request, controller.signal, {
+        text: (t) => {
+          write(event(chunk({ ...role, content: t }, null)));
+          role = {};
+        },
+      });
+      if (role.role) write(event(chunk({ ...role, content: "" }, null))); // no token at all
       write(event({ ...chunk({}, finishReason(o.stopReason)), usage: usage(o), ...extra(o) }));
       if (request.includeUsage) write(event({ ...h, choices: [], usage: usage(o) }));
       write(DONE);
