@@ -88,6 +88,36 @@ describe("ollama shapes", () => {
     expect(resamples.length).toBe(last.arianna.candidates - 1);
   });
 
+  test("a streamed status line means the user message is stored; a full store answers 507 before any byte", async () => {
+    // the headers alone: the message must already be in SQLite when they arrive
+    const res = await post("/api/chat", { messages: [{ role: "user", content: "headers mean stored" }], options: { num_predict: 4 } });
+    expect(res.status).toBe(200);
+    expect(f.session.memory.messages.recent(3).some((m) => m.role === "user" && m.text === "headers mean stored")).toBe(true);
+    await res.text();
+
+    // a real SQLITE_FULL: the database may not grow by a single page
+    const db = f.session.memory.db;
+    const pages = (db.query("PRAGMA page_count").get() as { page_count: number }).page_count;
+    db.run(`PRAGMA max_page_count = ${pages}`);
+    try {
+      const before = f.session.memory.messages.count();
+      const text = `too much to store ${"x".repeat(20_000)}`;
+      for (const [path, body] of [
+        ["/api/chat", { messages: [{ role: "user", content: text }] }],
+        ["/v1/chat/completions", { stream: true, messages: [{ role: "user", content: text }] }],
+      ] as const) {
+        const full = await post(path, body);
+        expect(full.status).toBe(507);
+        expect((await full.json()).error).toMatch(/storage is full/);
+      }
+      expect(f.session.memory.messages.count()).toBe(before);
+    } finally {
+      db.run("PRAGMA max_page_count = 1073741823");
+    }
+    const after = await post("/api/chat", { stream: false, messages: [{ role: "user", content: "room again" }], options: { num_predict: 4 } });
+    expect(after.status).toBe(200);
+  });
+
   test("a stateless chat uses the kernel's template and leaves memory alone", async () => {
     const before = f.session.memory.messages.count();
     const r = await (await post("/api/chat", {

@@ -27,6 +27,8 @@ export interface TurnOptions {
   seed?: number;
   /** stops generation (the partial reply is still kept) */
   signal?: AbortSignal;
+  /** the user message is committed (called once, before generation) */
+  onStored?: (userMessageId: number) => void;
   /** raw tokens as the model writes them; `candidate` > 0 means a re-sample */
   onToken?: (text: string, candidate: number) => void;
 }
@@ -185,6 +187,7 @@ export class Session {
       leo.observe(userText);
       return message;
     });
+    opts.onStored?.(user.id);
 
     // 2. context within seq_len minus the reply budget
     const replyBudget = Math.min(config.replyBudgetTokens, Math.floor(info.seqLen / 2));

@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { stream } from "hono/streaming";
+import type { StreamingApi } from "hono/utils/stream";
 import type { ModelRegistry } from "../reload/types.ts";
 import type { Session } from "../orchestrator/index.ts";
 import { Busy, type InferenceGate, type Ticket } from "./gate.ts";
@@ -78,28 +79,42 @@ export function admit(routes: Routes, signal: AbortSignal): Ticket {
 }
 
 /**
- * A streamed response. `produce` writes through `write`; when the client
- * disconnects, `controller` aborts (cancelling the generation between
- * tokens). A failure after the stream started is reported in-band by
+ * A streamed response. `produce` starts at once and writes through `write`;
+ * it calls `accepted` when the request is taken (a session turn's user
+ * message is durable, a stateless generation has left the queue). Nothing,
+ * not even the status line, goes out before that: a 200 always means the
+ * request was taken, and a failure before it gets an ordinary error status
+ * (507 on a full disk). Chunks written earlier are held and sent first. When
+ * the client disconnects, `controller` aborts (cancelling the generation
+ * between tokens). A failure after the stream started is reported in-band by
  * `failure`, since the status line has already gone.
  */
-export function streamed(
+export async function streamed(
   c: Context,
   contentType: string,
   controller: AbortController,
-  produce: (write: (chunk: string) => void) => Promise<void>,
+  produce: (write: (chunk: string) => void, accepted: () => void) => Promise<void>,
   failure: (message: string) => string,
-): Response {
+): Promise<Response> {
+  let out: StreamingApi | null = null;
+  const held: string[] = [];
+  const write = (chunk: string) => {
+    if (out) out.write(chunk).catch(() => controller.abort());
+    else held.push(chunk);
+  };
+  const taken = Promise.withResolvers<void>();
+  const work = produce(write, taken.resolve);
+  await Promise.race([taken.promise, work]); // a rejection here is an error status
+
   c.header("Content-Type", contentType);
   c.header("Cache-Control", "no-cache");
   c.header("X-Accel-Buffering", "no");
-  return stream(c, async (out) => {
-    out.onAbort(() => controller.abort());
-    const write = (chunk: string) => {
-      out.write(chunk).catch(() => controller.abort());
-    };
+  return stream(c, async (s) => {
+    s.onAbort(() => controller.abort());
+    out = s;
+    for (const chunk of held.splice(0)) write(chunk);
     try {
-      await produce(write);
+      await work;
     } catch (e) {
       if (!controller.signal.aborted) write(failure(errorMessage(e)));
     }

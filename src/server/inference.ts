@@ -61,6 +61,8 @@ export interface Outcome {
 }
 
 export interface Listener {
+  /** the request is taken: a session turn's user message is durable, a generation has left the queue */
+  accepted?(): void;
   /** text as it is generated (the first candidate of a session turn) */
   text(delta: string): void;
   /** a session turn started re-sampling candidate `n` (not streamed) */
@@ -87,6 +89,7 @@ export class Inference {
   /** A plain generation on the kernel. `templateStops` adds the chat template's stop strings. */
   generate(ticket: Ticket, prompt: string, params: SamplingParams, signal: AbortSignal, listener: Listener, templateStops = false): Promise<Outcome> {
     return this.run(ticket, async () => {
+      listener.accepted?.();
       const started = performance.now();
       const stop = [...(templateStops ? this.session.modelProfile.template.stop : []), ...[params.stop ?? []].flat()];
       const generation = this.model.generate(prompt, { ...params, stop }, signal);
@@ -114,6 +117,7 @@ export class Inference {
     const r = await this.session.turn(text, {
       seed,
       signal,
+      onStored: () => listener.accepted?.(),
       onToken: (delta, candidate) => {
         if (candidate === 0) {
           streamed += delta;

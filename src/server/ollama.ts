@@ -50,8 +50,8 @@ export function ollamaRoutes(routes: Routes): Hono {
       const o = await run({ text: () => {} });
       return c.json({ ...done(o), response: o.text });
     }
-    return streamed(c, NDJSON, controller, async (write) => {
-      const o = await run({ text: (t) => write(line({ ...stamp(), response: t, done: false })) });
+    return streamed(c, NDJSON, controller, async (write, accepted) => {
+      const o = await run({ accepted, text: (t) => write(line({ ...stamp(), response: t, done: false })) });
       write(line({ ...done(o), response: "" }));
     }, (error) => line({ error }));
   });
@@ -65,8 +65,9 @@ export function ollamaRoutes(routes: Routes): Hono {
       const o = await routes.inference.chat(ticket, request, controller.signal, { text: () => {} });
       return c.json({ ...done(o), message: message(o.text) });
     }
-    return streamed(c, NDJSON, controller, async (write) => {
+    return streamed(c, NDJSON, controller, async (write, accepted) => {
       const o = await routes.inference.chat(ticket, request, controller.signal, {
+        accepted,
         text: (t) => write(line({ ...stamp(), message: message(t), done: false })),
         resample: (n) => write(line({ ...stamp(), message: message(""), done: false, arianna: { resampling: n } })),
       });

@@ -42,17 +42,15 @@ export function openaiRoutes(routes: Routes): Hono {
     }
     const h = head("chat.completion.chunk");
     const chunk = (delta: object, finish: string | null) => ({ ...h, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
-    return streamed(c, SSE, controller, async (write) => {
-      // The role rides on the first token, not ahead of the queue: a first byte
-      // must mean the user message is already stored.
-      let role: { role?: "assistant" } = { role: "assistant" };
+    return streamed(c, SSE, controller, async (write, accepted) => {
       const o = await routes.inference.chat(ticket, request, controller.signal, {
-        text: (t) => {
-          write(event(chunk({ ...role, content: t }, null)));
-          role = {};
+        // nothing goes out before this, so the role chunk cannot acknowledge an unstored message
+        accepted: () => {
+          accepted();
+          write(event(chunk({ role: "assistant", content: "" }, null)));
         },
+        text: (t) => write(event(chunk({ content: t }, null))),
       });
-      if (role.role) write(event(chunk({ ...role, content: "" }, null))); // no token at all
       write(event({ ...chunk({}, finishReason(o.stopReason)), usage: usage(o), ...extra(o) }));
       if (request.includeUsage) write(event({ ...h, choices: [], usage: usage(o) }));
       write(DONE);
@@ -69,8 +67,8 @@ export function openaiRoutes(routes: Routes): Hono {
     }
     const h = head("text_completion");
     const chunk = (text: string, finish: string | null) => ({ ...h, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] });
-    return streamed(c, SSE, controller, async (write) => {
-      const o = await routes.inference.generate(ticket, request.prompt, request.params, controller.signal, { text: (t) => write(event(chunk(t, null))) });
+    return streamed(c, SSE, controller, async (write, accepted) => {
+      const o = await routes.inference.generate(ticket, request.prompt, request.params, controller.signal, { accepted, text: (t) => write(event(chunk(t, null))) });
       write(event({ ...chunk("", finishReason(o.stopReason)), usage: usage(o) }));
       if (request.includeUsage) write(event({ ...h, choices: [], usage: usage(o) }));
       write(DONE);

@@ -295,8 +295,8 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
         } catch (e) { r.transportError = (e as Error).message; }
       }
       s.fullTurns.push({ stream, status: r.status, error: r.error, transportError: r.transportError });
-      // a turn that answered without any error on a full disk was stored somewhere: it must survive
-      if (r.status === 200 && !r.error && r.done) acked.push(content);
+      // a 200, even one whose stream then reports an error, means the user message was stored: it must survive
+      if (r.status === 200) acked.push(content);
       if (r.transportError) fail(`full-disk turn ${i}: transport error ${r.transportError}`);
       else if (r.status === 200 && !r.error && !r.done) fail(`full-disk turn ${i}: no error and no final chunk`);
       else if (!r.error && r.status !== 200) fail(`full-disk turn ${i}: status ${r.status} without an error message`);
