@@ -93,6 +93,30 @@ describe("themes (§8.5)", () => {
     expect(leo.themes.flow()).toEqual([]);
   });
 
+  test("a burst of turns keeps the window to its last slopeWindowTurns replies, before and after a restart", () => {
+    const cap = 4;
+    const first = openLeo(undefined, { themes: { slopeWindowTurns: cap } });
+    talkAbout(first.leo, first.memory, [SEA]);
+    first.leo.themes.rebuild();
+    const sea = first.leo.themes.all()[0];
+    const turn = (leo: Leo, prompt: string) =>
+      first.memory.atomically(() => {
+        const reply = first.memory.messages.append("arianna", "…");
+        leo.themes.recordTurn(leo.themes.activate(contentWords(prompt)), reply.id);
+      });
+    // minutes apart, all inside 6 h: the sea early, then nothing
+    for (let i = 0; i < 10; i++) {
+      turn(first.leo, i < 3 ? "harbor tide waves" : "nothing in particular");
+      time.now += 60_000;
+    }
+    // only the last four replies count, and the sea is absent from all of them: no slope at all
+    expect(first.leo.themes.flowOf(sea.id).slopePerHour).toBe(0);
+    const uncapped = openLeo(first.dir); // the same history without the cap: the sea fades
+    expect(uncapped.leo.themes.flowOf(sea.id).slopePerHour).toBeLessThan(0);
+    const restarted = openLeo(first.dir, { themes: { slopeWindowTurns: cap } });
+    expect(restarted.leo.themes.flowOf(sea.id).slopePerHour).toBe(0);
+  });
+
   test("least-squares slope", () => {
     expect(slope([{ x: 0, y: 0 }, { x: 1, y: 0.5 }, { x: 2, y: 1 }])).toBeCloseTo(0.5);
     expect(slope([{ x: 1, y: 3 }])).toBe(0);

@@ -67,6 +67,8 @@ export const LEO = {
     rebuildEveryTurns: 20,
     maxActive: 3,
     slopeWindowMs: 6 * HOUR_MS,
+    /** at most this many replies in the window (a busy device's memory and per-turn work stay bounded) */
+    slopeWindowTurns: 512,
     /** strength per hour */
     emergingSlope: 0.1,
     fadingSlope: -0.1,
@@ -92,6 +94,8 @@ export const LEO = {
     retireAt: 0.95,
     /** the stored decay_level is rewritten only when it moved this much (spares the SD card) */
     decayWriteStep: 0.01,
+    /** parsed bin files kept in RAM (the rest are read again when used) */
+    cachedFiles: 64,
   },
   quality: {
     resampleBelow: 0.45,

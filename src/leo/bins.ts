@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
+import { BoundedMap } from "../shared/bounded-map.ts";
 import { decodeBin, encodeBin, type BinData, type BinEntry } from "./bin-file.ts";
 
 const DAY_MS = 86_400_000;
@@ -98,7 +99,8 @@ export function combineBias(bins: readonly { data: BinData; scale: number }[]): 
 }
 
 export class Bins {
-  private readonly cache = new Map<number, BinData>();
+  /** parsed files of the bins in use (a long-lived device can hold many live bins) */
+  private readonly cache: BoundedMap<number, BinData>;
   /** the live rows, re-read after any change (a handful of rows, read every turn) */
   private liveRows?: BinRecord[];
   private readonly q;
@@ -109,6 +111,7 @@ export class Bins {
     private readonly config: LeoConfig["bins"],
     private readonly clock: Clock,
   ) {
+    this.cache = new BoundedMap(config.cachedFiles);
     const columns = "id, topic, path_to_bin, theme_id, created_at, last_used_at, decay_level, vocab_size, words";
     this.q = {
       live: db.query<BinRow, []>(`SELECT ${columns} FROM bins WHERE retired_at IS NULL ORDER BY id`),

@@ -7,6 +7,7 @@ import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import type { LeoState } from "./state.ts";
+import { BoundedMap } from "../shared/bounded-map.ts";
 import { fieldTokens } from "./tokens.ts";
 
 const OBSERVATIONS = "field.observations";
@@ -15,7 +16,7 @@ const OBSERVATIONS = "field.observations";
 export type CooccurrenceGraph = Map<string, Map<string, number>>;
 
 export class Field {
-  private readonly wordIds = new Map<string, number>();
+  private readonly wordIds: BoundedMap<string, number>;
   private readonly q;
 
   constructor(
@@ -24,6 +25,7 @@ export class Field {
     private readonly config: LeoConfig["field"],
     private readonly clock: Clock,
   ) {
+    this.wordIds = new BoundedMap(config.wordCacheSize);
     const decayCase = config.forgetBands
       .map((band) => (Number.isFinite(band.below) ? `WHEN n < ${band.below} THEN ${band.factor}` : `ELSE ${band.factor}`))
       .join(" ");
@@ -61,20 +63,8 @@ export class Field {
     const cached = this.wordIds.get(word);
     if (cached !== undefined) return cached;
     const id = this.q.wordId.get(word)?.id;
-    if (id !== undefined) this.remember(word, id);
+    if (id !== undefined) this.wordIds.set(word, id);
     return id;
-  }
-
-  private remember(word: string, id: number): void {
-    if (this.wordIds.size >= this.config.wordCacheSize) {
-      // drop the oldest tenth (Map keeps insertion order): cheap, and bounded
-      let drop = Math.ceil(this.config.wordCacheSize / 10);
-      for (const key of this.wordIds.keys()) {
-        this.wordIds.delete(key);
-        if (--drop === 0) break;
-      }
-    }
-    this.wordIds.set(word, id);
   }
 
   /** Forget cached ids: a rolled-back transaction may have un-made words the cache still holds. */
@@ -95,7 +85,7 @@ export class Field {
       const known = this.idOf(token);
       if (known !== undefined) return known;
       const id = this.q.insertWord.get(token)!.id;
-      this.remember(token, id);
+      this.wordIds.set(token, id);
       fresh.add(id);
       return id;
     });

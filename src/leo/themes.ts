@@ -141,7 +141,9 @@ export class Themes {
       strengths: db.query<{ message_id: number; strength: number }, [number, number]>(
         "SELECT message_id, strength FROM theme_strength WHERE theme_id = ? AND message_id >= ?",
       ),
-      turns: db.query<Turn, [number]>("SELECT id, ts FROM messages WHERE ts >= ? AND role = 'arianna' ORDER BY id"),
+      turns: db.query<Turn, [number, number]>(
+        "SELECT id, ts FROM (SELECT id, ts FROM messages WHERE ts >= ? AND role = 'arianna' ORDER BY id DESC LIMIT ?) ORDER BY id",
+      ),
     };
     this.reload();
   }
@@ -160,13 +162,15 @@ export class Themes {
     }
     const since = this.clock() - this.config.slopeWindowMs;
     this.recentlyActive = new Map(this.q.recent.all(since).map((r) => [r.theme_id, r.ts]));
-    this.turns = this.q.turns.all(since);
+    this.turns = this.q.turns.all(since, this.config.slopeWindowTurns);
   }
 
-  /** Drop what fell out of the slope window. */
+  /** Drop what fell out of the slope window (by age, then by count). */
   private prune(): void {
     const since = this.clock() - this.config.slopeWindowMs;
-    while (this.turns.length > 0 && this.turns[0].ts < since) this.turns.shift();
+    let old = 0;
+    while (old < this.turns.length && this.turns[old].ts < since) old++;
+    this.turns.splice(0, Math.max(old, this.turns.length - this.config.slopeWindowTurns));
     for (const [id, lastSeen] of this.recentlyActive) if (lastSeen < since) this.recentlyActive.delete(id);
   }
 
@@ -253,6 +257,7 @@ export class Themes {
       this.recentlyActive.set(theme.id, now);
     }
     this.turns.push({ id: replyId, ts: now });
+    this.prune();
   }
 
   /** Strength slope per hour over the window, and the trend it marks. */

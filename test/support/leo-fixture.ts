@@ -7,6 +7,7 @@ import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { withLeoOverrides, type LeoOverrides } from "../../src/config/leo.ts";
 import { Leo } from "../../src/leo/index.ts";
 import { openMemory, type Memory } from "../../src/memory/index.ts";
 
@@ -21,10 +22,10 @@ export function leoFixture(prefix: string) {
     }
   });
   /** A Leo on resonance.sqlite3 in `dir` (a fresh temp dir by default: pass one again to "restart"). */
-  function openLeo(dir = mkdtempSync(join(tmpdir(), `ia-${prefix}-`))) {
+  function openLeo(dir = mkdtempSync(join(tmpdir(), `ia-${prefix}-`)), overrides?: LeoOverrides) {
     const memory = openMemory(join(dir, "resonance.sqlite3"), { clock });
     opened.push({ dir, memory });
-    return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock }) };
+    return { dir, memory, leo: new Leo({ db: memory.db, home: dir, clock, config: overrides && withLeoOverrides(overrides) }) };
   }
   return { time, clock, openLeo };
 }
