@@ -5,7 +5,7 @@
  * for inspection. Helpers read the process's RSS and file descriptors from
  * /proc.
  */
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeModelDir } from "../gen-model.ts";
@@ -37,6 +37,8 @@ export interface StartOptions {
   host?: string;
   /** where the temp ARIANNA_HOME is made (default os.tmpdir()) */
   parent?: string;
+  /** a kernel directory to serve (copied in; default: the tiny generated kernel) */
+  kernel?: string;
   /** a command the service is exec'd through (e.g. unshare -n ...); it must exec, keeping the pid */
   prefix?: string[];
 }
@@ -44,7 +46,8 @@ export interface StartOptions {
 export async function startService(opts: StartOptions = {}): Promise<Service> {
   const host = opts.host ?? "127.0.0.1";
   const home = mkdtempSync(join(opts.parent ?? tmpdir(), `ia-${opts.name ?? "svc"}-`));
-  writeModelDir(join(home, "models", "current"), TINY_MODEL);
+  if (opts.kernel) cpSync(opts.kernel, join(home, "models", "current"), { recursive: true });
+  else writeModelDir(join(home, "models", "current"), TINY_MODEL);
   const proc = Bun.spawn([...(opts.prefix ?? []), process.execPath, "src/main.ts"], {
     cwd: ROOT,
     env: {
