@@ -385,15 +385,21 @@ static int build_rope(ar_model *m) {
     size_t n = (size_t)m->cfg.seq_len * half;
     m->rope_cos = malloc(n * sizeof(float));
     m->rope_sin = malloc(n * sizeof(float));
-    if (!m->rope_cos || !m->rope_sin) return ar_fail(AR_E_NOMEM, "out of memory for RoPE tables");
+    float *freq = malloc((size_t)half * sizeof(float));
+    if (!m->rope_cos || !m->rope_sin || !freq) {
+        free(freq);
+        return ar_fail(AR_E_NOMEM, "out of memory for RoPE tables");
+    }
+    /* the same float expression as llama2.c, hoisted: it depends on i only */
+    for (int i = 0; i < half; i++) freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
     for (int pos = 0; pos < m->cfg.seq_len; pos++) {
         for (int i = 0; i < half; i++) {
-            float freq = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
-            float val = pos * freq;
+            float val = pos * freq[i];
             m->rope_cos[(size_t)pos * half + i] = cosf(val);
             m->rope_sin[(size_t)pos * half + i] = sinf(val);
         }
     }
+    free(freq);
     return AR_OK;
 }
 

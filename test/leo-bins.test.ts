@@ -21,6 +21,17 @@ describe("IABN files", () => {
     expect(bin.weights[1]).toBeCloseTo(0.9);
   });
 
+  // found by tools/fuzz-bin.ts: a NaN or infinite weight parsed, then the C sampler refused the bias and every turn failed
+  test("non-finite weights are refused, reading and writing", () => {
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      const bytes = encodeBin(10, [{ id: 1, weight: 1 }, { id: 2, weight: 1 }]);
+      new DataView(bytes.buffer).setFloat32(16 + 8 + 4, bad, true);
+      expect(() => decodeBin(bytes)).toThrow(/IABN: weight of token 2 is not finite/);
+      expect(() => encodeBin(10, [{ id: 2, weight: bad }])).toThrow(/not a finite f32/);
+    }
+    expect(() => encodeBin(10, [{ id: 2, weight: 1e39 }])).toThrow(/not a finite f32/); // finite, but not as an f32
+  });
+
   test("damaged files are refused", () => {
     const good = encodeBin(10, [{ id: 1, weight: 1 }]);
     expect(() => decodeBin(good.subarray(0, 20))).toThrow(/size/);

@@ -3,7 +3,8 @@
  *
  *   "IABN" | u32 version | u32 vocab_size | u32 count | count × (u32 token id, f32 weight)
  *
- * little-endian, entries sorted by id, ids unique and below vocab_size.
+ * little-endian, entries sorted by id, ids unique and below vocab_size,
+ * weights finite (the C sampler refuses anything else, and would fail the turn).
  */
 
 export const IABN_MAGIC = "IABN";
@@ -27,6 +28,7 @@ export function encodeBin(vocabSize: number, entries: readonly BinEntry[]): Uint
   const byId = new Map<number, number>();
   for (const { id, weight } of entries) {
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`IABN: token id ${id} outside vocab ${vocabSize}`);
+    if (!Number.isFinite(Math.fround(weight))) throw new Error(`IABN: weight ${weight} of token ${id} is not a finite f32`);
     if (Math.abs(weight) > Math.abs(byId.get(id) ?? 0)) byId.set(id, weight);
   }
   const sorted = [...byId].sort((a, b) => a[0] - b[0]);
@@ -59,6 +61,7 @@ export function decodeBin(bytes: Uint8Array): BinData {
     ids[i] = view.getUint32(HEADER_BYTES + i * ENTRY_BYTES, true);
     weights[i] = view.getFloat32(HEADER_BYTES + i * ENTRY_BYTES + 4, true);
     if (ids[i] >= vocabSize || (i > 0 && ids[i] <= ids[i - 1])) throw new Error("IABN: ids must be sorted, unique, in vocab");
+    if (!Number.isFinite(weights[i])) throw new Error(`IABN: weight of token ${ids[i]} is not finite`);
   }
   return { vocabSize, ids, weights };
 }
