@@ -350,6 +350,23 @@ describe("hot reload", () => {
     expect(manager.events.at(-1)).toBe(next);
   }, 30_000);
 
+  test("models/current without a model.bin is reported once, unasked; the old kernel keeps serving", async () => {
+    expectServing("c");
+    const before = manager.events.length;
+    const reported = nextEvent((e) => !e.ok);
+    const stash = join(root, "stashed-model.bin");
+    renameSync(join(current, "model.bin"), stash); // what a half-finished manual copy leaves
+    const e = await reported;
+    expect(e).toMatchObject({ trigger: "watch", from: sha.c, to: sha.c, dir: current, reason: "no model.bin at models/current" });
+    expect(logs.some((l) => l.startsWith("<4>") && l.includes("no model.bin at models/current"))).toBe(true);
+    await Bun.sleep(1500); // more file events and polls: no second report
+    expect(manager.events.length).toBe(before + 1);
+    expect(kernelOf(await generate())).toBe("c");
+    renameSync(stash, join(current, "model.bin"));
+    await Bun.sleep(1000);
+    expectServing("c");
+  }, 30_000);
+
   test("the header pre-check agrees with the files the generator writes", () => {
     for (const f of [0, 1, 2] as const) {
       const dir = join(root, `fmt${f}`);

@@ -7,7 +7,7 @@
  * Checks are serialized; whatever fails leaves the live kernel as it was and
  * is recorded with its reason.
  */
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { basename, dirname, join, relative, isAbsolute } from "node:path";
 import { realpathSync } from "node:fs";
 import type { KernelInfo, ModelRegistry, ReloadEvent, ReloadTrigger } from "./types.ts";
@@ -15,6 +15,9 @@ import { hashFile, KernelStore, SourceChangedError, type Snapshot } from "./stor
 import { resolveSource, signature, uploadInProgress } from "./source.ts";
 import { checkManifest, checkModelFile, checkTokenizerFile, parseManifest, type Digests } from "./verify.ts";
 import { watchModels, type ModelsWatcher } from "./watcher.ts";
+
+/** lastSig while models/current has no model.bin: reported, and not again until it changes */
+const NO_MODEL = "no model.bin";
 
 export interface ModelManagerOptions {
   /** the engine the caller already loaded the first kernel into (only `info` is read) */
@@ -167,7 +170,14 @@ export class ModelManager implements ModelRegistry {
   private async check(trigger: ReloadTrigger): Promise<ReloadEvent | null> {
     const quiet = trigger === "watch";
     const src = await resolveSource(this.currentPath);
-    if (!src) return quiet ? null : this.reject(trigger, this.currentPath, "no model.bin at models/current");
+    if (!src) {
+      // The watcher reports a broken upload (a dangling link, a folder without model.bin) once;
+      // no models/current at all, or an rsync still writing into it, is nothing to report.
+      if (quiet && (this.lastSig === NO_MODEL || !(await lstat(this.currentPath).catch(() => null)) || (await uploadInProgress(this.currentPath))))
+        return null;
+      this.lastSig = NO_MODEL;
+      return this.reject(trigger, this.currentPath, "no model.bin at models/current");
+    }
     const sig = await signature(src);
     if (quiet && (sig === this.lastSig || (await uploadInProgress(src)))) return null;
     this.lastSig = sig;

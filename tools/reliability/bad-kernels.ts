@@ -12,9 +12,9 @@
  *   rsync   files renamed one by one into the directory `current` points to
  *           (rsync's default mode), models/work-<i>
  * and must be rejected with a reason: a reload event with ok=false in
- * GET /api/status (and the same reason in the process log). Kinds the watcher
- * skips without a word (no model.bin to look at) are then checked with
- * POST /api/reload, which must answer 409 with the reason. Throughout, /health
+ * GET /api/status (and the same reason in the process log). A kind the
+ * watcher did not report in time is then checked with POST /api/reload, which
+ * must answer 409 with the reason. Throughout, /health
  * must keep the old sha256 and no client request may fail. Last, a good kernel B
  * is dropped in and must be accepted (the watcher still works).
  *
