@@ -2,7 +2,7 @@
  * load.test.ts — the quick load run of tools/reliability/load.ts against the
  * real service (`bun src/main.ts`, the bundled kernel, 127.0.0.1): 10 clients,
  * 100 warm-up turns then at least 100 more. Nothing acknowledged is lost, the
- * queue holds (429 + Retry-After, never a 5xx), VmRSS stays within 15% of its
+ * queue holds (429 + Retry-After, never a 5xx), VmRSS stays within 20% of its
  * post-warm-up floor (the 10% rule is the full soak's), and the descriptors
  * come back to their count.
  * The full run is `bun tools/reliability/load.ts` (50 clients, 180 s, 1000 turns).

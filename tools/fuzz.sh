@@ -54,8 +54,9 @@ done
 
 # the bin parser is TypeScript: a contract fuzzer, not libFuzzer (see tools/fuzz-bin.ts)
 if [ -n "$runs" ]; then bin_bound=(--runs "$runs"); else bin_bound=(--seconds "$seconds" --runs 1000000000); fi
-bin_line=$(bun tools/fuzz-bin.ts "${bin_bound[@]}" | tee /dev/stderr | tail -n 1)
-bin_execs=$(grep -o '^fuzz-bin: [0-9]*' <<<"$bin_line" | grep -o '[0-9]*$')
+bin_out=$(bun tools/fuzz-bin.ts "${bin_bound[@]}") || { echo "$bin_out"; echo "fuzz: bin parser FAILED — see build/fuzz/crashes-bin" >&2; exit 1; }
+echo "$bin_out"
+bin_execs=$(tail -n 1 <<<"$bin_out" | grep -o '^fuzz-bin: [0-9]*' | grep -o '[0-9]*$')
 echo "fuzz: bin ok, $bin_execs executions, 0 failures"
 total=$((total + bin_execs))
 echo "fuzz: $total executions in all, 0 crashes"

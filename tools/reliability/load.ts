@@ -20,7 +20,7 @@
  *     the soak: the GC sawtooth alone swings a single sample by ±5-20%);
  *   - no descriptor leaks: /proc/PID/fd counts match after the clients left.
  * --warm N: warm-up turns before the RSS/fd baseline (default 200).
- * --quick: 10 clients, 100 warm-up + 100 turns, RSS guard 15% (what test/load.test.ts runs).
+ * --quick: 10 clients, 100 warm-up + 100 turns, RSS guard 20% (what test/load.test.ts runs).
  * Exit code 0 when every check holds, 1 otherwise.
  */
 import { Database } from "bun:sqlite";
@@ -75,10 +75,10 @@ const DEFAULT_KERNEL = join(ROOT, "models", "default");
 /**
  * Quick: 100 warm-up + 100 measured turns, bounded by turns, not time (a faster service must not turn
  * it into a longer soak). The first ~100 turns of a fresh service still grow its heap, hence the
- * warm-up; 100 measured turns are too few for the 10% rule (the GC sawtooth alone is ±5%), so the quick
- * run guards against a gross leak (15%).
+ * warm-up; 100 measured turns are too few for the 10% rule (the GC sawtooth alone moves the floor by up
+ * to ~9% there), so the quick run guards against a gross leak (20%).
  */
-export const QUICK: LoadOptions = { clients: 10, seconds: 0, soakTurns: 100, warmTurns: 100, maxRssGrowth: 0.15 };
+export const QUICK: LoadOptions = { clients: 10, seconds: 0, soakTurns: 100, warmTurns: 100, maxRssGrowth: 0.2 };
 export const FULL: LoadOptions = { clients: 50, seconds: 180, soakTurns: 1000, warmTurns: 200, maxRssGrowth: 0.1 };
 
 async function runClients(url: string, clients: number, seconds: number, minTurns: number, maxSeconds: number, tag: string): Promise<LoadRun> {
