@@ -178,10 +178,15 @@ export class Leo {
     this.field.observe(text);
   }
 
+  /** A raw reply as leo cleans it (also applied to a draft while it is written). */
+  trim(raw: string, prompt: string): string {
+    if (!this.markers) throw new Error("leo: no kernel yet (call useKernel first)");
+    return trimReply(raw, prompt, this.markers, this.config.trimming);
+  }
+
   /** Trim a raw candidate and score it against the field as it stands. */
   assess(raw: string, prompt: string, entropies: readonly number[]): Assessment {
-    if (!this.markers) throw new Error("leo: no kernel yet (call useKernel first)");
-    const text = trimReply(raw, prompt, this.markers, this.config.trimming);
+    const text = this.trim(raw, prompt);
     const entropy = meanEntropy(entropies, this.config.presence);
     const share = this.field.knownTrigramShare(fieldTokens(text));
     return { text, entropy, report: assessReply(text, prompt, entropy, share, this.config.quality) };

@@ -136,3 +136,13 @@ async function truncateFromFront(text: string, template: ChatTemplate, room: num
   }
   return renderTurn(template, "user", words.slice(words.length - lo).join(" "));
 }
+
+/**
+ * Where Arianna's turn ends: what follows `{text}` in the assistant pattern
+ * (a newline: the template keeps every turn on one line, so a reply ends at
+ * its first newline), and the template's own stop strings.
+ */
+export function replyStops(template: ChatTemplate): string[] {
+  const end = template.assistant.slice(template.assistant.indexOf("{text}") + "{text}".length);
+  return [...new Set([end, ...template.stop])].filter((s) => s !== "");
+}

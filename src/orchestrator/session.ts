@@ -17,8 +17,9 @@ import { DEFAULT_PERSONA, type RuntimeConfig } from "../config/runtime.ts";
 import type { Highlight, Leo, Presence, ThemeFlow, TurnPreparation } from "../leo/index.ts";
 import { contentWords, nextTemperature } from "../leo/index.ts";
 import { MessageFlag, type Memory, type Message } from "../memory/index.ts";
-import { assembleContext, type AssembledContext } from "./context.ts";
-import type { GenerationSummary, TextModel } from "./model.ts";
+import { assembleContext, replyStops, type AssembledContext } from "./context.ts";
+import type { GenerationSummary, SamplingParams, TextModel } from "./model.ts";
+import { ReplyStream } from "./reply-stream.ts";
 import { Serial } from "./serial.ts";
 import { TokenCounter } from "./token-counter.ts";
 
@@ -31,7 +32,17 @@ export interface TurnOptions {
   onStored?: (userMessageId: number) => void;
   /** raw tokens as the model writes them; `candidate` > 0 means a re-sample */
   onToken?: (text: string, candidate: number) => void;
+  /**
+   * the reply as it will be stored, in order, as it becomes certain: whole
+   * sentences of the first candidate once trimming can no longer change them,
+   * then the rest of the stored reply. What it gave is `TurnResult.streamed`.
+   */
+  onReply?: (delta: string) => void;
+  /** the caller's sampling: the base leo's adjustments start from; maxTokens caps the reply, stop ends it */
+  sampling?: TurnSampling;
 }
+
+export type TurnSampling = Pick<SamplingParams, "temperature" | "topP" | "topK" | "repeatPenalty" | "repeatWindow" | "maxTokens" | "stop">;
 
 export interface Candidate {
   text: string;
@@ -49,6 +60,8 @@ export interface TurnResult {
   episodeId: number;
   /** the final reply (trimmed; the best candidate) */
   text: string;
+  /** what onReply gave; equal to `text` unless leo replaced a reply already under way */
+  streamed: string;
   highlights: Highlight[];
   presence: Presence;
   trauma: { score: number; level: number; wounded: boolean; event: boolean; woundedWords: string[] };
@@ -76,6 +89,9 @@ export interface SessionOptions {
   overthink?: boolean;
 }
 
+/** The keys of `o` that hold a value (so an absent option leaves the default in place). */
+const definedOnly = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0];
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -110,6 +126,11 @@ export class Session {
 
   get modelProfile(): ModelProfile {
     return this.profile;
+  }
+
+  /** The runtime configuration the session was opened with (sampling defaults, reply budget). */
+  get config(): RuntimeConfig {
+    return this.options.config;
   }
 
   /** Adopt the loaded kernel (call after engine.load/swap): template, origin, bins, token counts. */
@@ -194,10 +215,13 @@ export class Session {
     const context = await this.gatherContext(user, prep, info.seqLen - replyBudget);
 
     // 3 + 4. generate, trim, score; re-sample a poor reply
-    const candidates = await this.candidates(context.ids, replyBudget, prep, seed, opts);
+    const stream = new ReplyStream((raw) => leo.trim(raw, prep.prompt), opts.onReply);
+    const maxTokens = Math.min(replyBudget, opts.sampling?.maxTokens ?? replyBudget);
+    const candidates = await this.candidates(context.ids, maxTokens, prep, seed, opts, stream);
     const chosen = candidates.reduce((best, c, i) => (c.quality > candidates[best].quality ? i : best), 0);
     const best = candidates[chosen];
     const replyText = best.text || "…";
+    const streamed = stream.finish(replyText);
     const threshold = leo.config.quality.resampleBelow;
     const flags =
       (candidates.length > 1 ? MessageFlag.Resampled : 0) |
@@ -242,6 +266,7 @@ export class Session {
       messageId: reply.id,
       episodeId: reply.episodeId,
       text: replyText,
+      streamed,
       highlights: outcome.highlights,
       presence: outcome.presence,
       trauma: {
@@ -287,13 +312,14 @@ export class Session {
     prep: TurnPreparation,
     seed: number,
     opts: TurnOptions,
+    stream: ReplyStream,
   ): Promise<Generated[]> {
     const { leo, config } = this.options;
     const qc = leo.config.quality;
     const out: Generated[] = [];
-    let temperature = config.generation.temperature * prep.temperatureFactor;
+    let temperature = (opts.sampling?.temperature ?? config.generation.temperature) * prep.temperatureFactor;
     for (let k = 0; k <= qc.extraCandidates; k++) {
-      const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts);
+      const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts, stream);
       const assessed = leo.assess(raw, prep.prompt, entropies);
       out.push({ text: assessed.text, quality: assessed.report.quality, temperature, entropy: assessed.entropy, summary, raw });
       if (assessed.report.quality >= qc.resampleBelow || summary.stopReason === "cancelled") break;
@@ -333,8 +359,9 @@ export class Session {
     prep: TurnPreparation,
     candidate: number,
     opts: TurnOptions,
+    stream: ReplyStream,
   ): Promise<{ raw: string; entropies: number[]; summary: GenerationSummary }> {
-    const g = this.options.config.generation;
+    const g = { ...this.options.config.generation, ...definedOnly(opts.sampling ?? {}) };
     const generation = this.options.model.generate(
       ids,
       {
@@ -345,7 +372,7 @@ export class Session {
         repeatWindow: g.repeatWindow,
         seed,
         maxTokens,
-        stop: this.profile.template.stop,
+        stop: [...replyStops(this.profile.template), ...[opts.sampling?.stop ?? []].flat()],
         bias: prep.bias,
       },
       opts.signal,
@@ -355,7 +382,9 @@ export class Session {
     for await (const token of generation) {
       raw += token.text;
       entropies.push(token.entropy);
-      if (token.text) opts.onToken?.(token.text, candidate);
+      if (!token.text) continue;
+      opts.onToken?.(token.text, candidate);
+      if (candidate === 0) stream.draft(raw);
     }
     return { raw, entropies, summary: await generation.result };
   }

@@ -6,7 +6,7 @@
  *   /                      the web page (static, no auth: it asks for the token itself)
  *   /health                200 with a model, 503 without
  *   /metrics               Prometheus text
- *   /api/chat|generate|tags              Ollama shapes        (ollama.ts)
+ *   /api/chat|generate|tags|show|ps|version  Ollama shapes    (ollama.ts)
  *   /v1/chat/completions|completions|models  OpenAI shapes    (openai.ts)
  *   /api/status|history|episodes|metrics|export|reload        (device.ts)
  */
@@ -24,7 +24,7 @@ import { HttpError, type Routes } from "./http.ts";
 import { Inference, type ServedModel } from "./inference.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { ollamaRoutes } from "./ollama.ts";
-import { openaiRoutes } from "./openai.ts";
+import { openaiErrors, openaiRoutes } from "./openai.ts";
 import { webRoutes } from "./web.ts";
 
 export interface ServerOptions {
@@ -103,6 +103,7 @@ export function createServer(options: ServerOptions): Server {
   });
   app.route("/", webRoutes());
 
+  app.use("/v1/*", openaiErrors);
   app.use("*", requireToken(options.token, options.clientAddress ?? bunAddress));
   app.use("*", bodyLimit({
     maxSize: maxBody,

@@ -24,7 +24,7 @@ export interface Routes {
 
 /** A 4xx the route chose; the app's error handler turns it into JSON. */
 export class HttpError extends Error {
-  constructor(readonly status: 400 | 404 | 429, message: string, readonly retryAfter?: number) {
+  constructor(readonly status: 400 | 404 | 429 | 503, message: string, readonly retryAfter?: number) {
     super(message);
   }
 }
@@ -58,6 +58,24 @@ export function query<T>(c: Context, parse: (query: Record<string, string>) => P
   if (!parsed.ok) throw new HttpError(400, parsed.error);
   return parsed.value;
 }
+
+/**
+ * What the answer says about how the request was taken: the parts it dropped
+ * (`X-Arianna-Ignored`, comma-separated) and, for a chat, why it ran stateless
+ * (`X-Arianna-Stateless`). Returns the body fields that say the same, for
+ * clients that never see headers.
+ */
+export function announce(c: Context, request: { ignored: string[]; stateless?: string | null }): { ignored?: string[] } {
+  if (request.stateless) c.header("X-Arianna-Stateless", request.stateless);
+  if (request.ignored.length === 0) return {};
+  // the names come from the client's JSON keys: printable ASCII only, and a bounded list
+  const shown = request.ignored.slice(0, MAX_REPORTED).map((name) => name.slice(0, 80).replace(/[^\x20-\x7e]/g, "?"));
+  if (request.ignored.length > MAX_REPORTED) shown.push(`and ${request.ignored.length - MAX_REPORTED} more`);
+  c.header("X-Arianna-Ignored", shown.join(", "));
+  return { ignored: shown };
+}
+
+const MAX_REPORTED = 16;
 
 /** A signal that aborts when the client goes away. */
 export function clientSignal(c: Context): AbortController {

@@ -18,7 +18,7 @@
 import type { EngineInfo, GenerationSummary, SamplingParams, StopReason } from "../engine/index.ts";
 import type { Highlight, ThemeFlow } from "../leo/index.ts";
 import type { Session, TextGeneration, TurnResult } from "../orchestrator/index.ts";
-import { renderTurn } from "../orchestrator/index.ts";
+import { renderTurn, replyStops, type TurnSampling } from "../orchestrator/index.ts";
 import type { Ticket } from "./gate.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import type { ChatMessage, ChatRequest } from "./schemas.ts";
@@ -26,6 +26,7 @@ import type { ChatMessage, ChatRequest } from "./schemas.ts";
 /** The part of the Engine the server drives (a stand-in can replace it in tests). */
 export interface ServedModel {
   readonly info: EngineInfo | null;
+  tokenize(text: string, opts?: { bos?: boolean }): Promise<number[]>;
   generate(prompt: string | readonly number[], params: SamplingParams, signal?: AbortSignal): TextGeneration;
 }
 
@@ -35,7 +36,7 @@ export interface AriannaSummary {
   episode_id: number;
   /** the stored reply; highlight offsets index into it */
   text: string;
-  /** true when `text` differs from the streamed tokens (trimmed, or another candidate won) */
+  /** true when `text` differs from what was streamed (leo chose another candidate over the one under way) */
   revised: boolean;
   candidates: number;
   presence: TurnResult["presence"];
@@ -81,24 +82,44 @@ export class Inference {
 
   /** A chat request: a session turn, or stateless over the whole message list. */
   chat(ticket: Ticket, request: ChatRequest, signal: AbortSignal, listener: Listener): Promise<Outcome> {
-    if (request.stateless) return this.generate(ticket, this.renderChat(request.messages), request.params, signal, listener, true);
-    const seed = request.params.seed === undefined ? undefined : Number(request.params.seed);
-    return this.run(ticket, () => this.turn(request.messages.at(-1)!.content, seed, signal, listener));
+    if (request.stateless)
+      return this.run(ticket, async () => this.generation(await this.fitChat(request), request.params, signal, listener, true));
+    const { seed, bias: _bias, bos: _bos, ...sampling } = request.params;
+    return this.run(ticket, () => this.turn(request.messages.at(-1)!.content, seed === undefined ? undefined : Number(seed), sampling, signal, listener));
   }
 
-  /** A plain generation on the kernel. `templateStops` adds the chat template's stop strings. */
-  generate(ticket: Ticket, prompt: string, params: SamplingParams, signal: AbortSignal, listener: Listener, templateStops = false): Promise<Outcome> {
-    return this.run(ticket, async () => {
-      listener.accepted?.();
-      const started = performance.now();
-      const stop = [...(templateStops ? this.session.modelProfile.template.stop : []), ...[params.stop ?? []].flat()];
-      const generation = this.model.generate(prompt, { ...params, stop }, signal);
-      for await (const token of generation) if (token.text) listener.text(token.text);
-      const s: GenerationSummary = await generation.result;
-      const outcome = this.outcome(s.text, s, started);
-      this.metrics.generation({ kind: "stateless", ...s, cancelled: s.stopReason === "cancelled" });
-      return outcome;
-    });
+  /** A plain generation on the kernel. */
+  generate(ticket: Ticket, prompt: string, params: SamplingParams, signal: AbortSignal, listener: Listener): Promise<Outcome> {
+    return this.run(ticket, () => this.generation(prompt, params, signal, listener, false));
+  }
+
+  /** `chatStops` adds where the template ends Arianna's turn. */
+  private async generation(
+    prompt: string | readonly number[], params: SamplingParams, signal: AbortSignal, listener: Listener, chatStops: boolean,
+  ): Promise<Outcome> {
+    listener.accepted?.();
+    const started = performance.now();
+    const stop = [...(chatStops ? replyStops(this.session.modelProfile.template) : []), ...[params.stop ?? []].flat()];
+    const generation = this.model.generate(prompt, { ...params, stop }, signal);
+    for await (const token of generation) if (token.text) listener.text(token.text);
+    const s: GenerationSummary = await generation.result;
+    const outcome = this.outcome(s.text, s, started);
+    this.metrics.generation({ kind: "stateless", ...s, cancelled: s.stopReason === "cancelled" });
+    return outcome;
+  }
+
+  /**
+   * A stateless chat's prompt as token ids, within the context: when it is
+   * too long, its end is kept (BOS, then the latest tokens), as Ollama keeps
+   * the latest messages, leaving room for the reply (max tokens, at most half
+   * the context). A front-end's housekeeping prompt quotes the chat last.
+   */
+  private async fitChat(request: ChatRequest): Promise<readonly number[]> {
+    const ids = await this.model.tokenize(this.renderChat(request.messages), { bos: true });
+    const seqLen = this.model.info?.seqLen ?? ids.length;
+    const room = Math.min(request.params.maxTokens ?? this.session.config.replyBudgetTokens, Math.floor(seqLen / 2));
+    const keep = seqLen - room;
+    return ids.length <= keep ? ids : [ids[0], ...ids.slice(ids.length - (keep - 1))];
   }
 
   private async run(ticket: Ticket, work: () => Promise<Outcome>): Promise<Outcome> {
@@ -110,19 +131,17 @@ export class Inference {
     }
   }
 
-  private async turn(text: string, seed: number | undefined, signal: AbortSignal, listener: Listener): Promise<Outcome> {
+  private async turn(text: string, seed: number | undefined, sampling: TurnSampling, signal: AbortSignal, listener: Listener): Promise<Outcome> {
     const started = performance.now();
-    let streamed = "";
     let announced = 0;
     const r = await this.session.turn(text, {
       seed,
       signal,
+      sampling,
       onStored: () => listener.accepted?.(),
-      onToken: (delta, candidate) => {
-        if (candidate === 0) {
-          streamed += delta;
-          listener.text(delta);
-        } else if (candidate > announced) {
+      onReply: (delta) => listener.text(delta),
+      onToken: (_delta, candidate) => {
+        if (candidate > announced) {
           announced = candidate;
           listener.resample?.(candidate);
         }
@@ -130,7 +149,7 @@ export class Inference {
     });
     const outcome = this.outcome(r.text, r.stats, started);
     outcome.arianna = {
-      message_id: r.messageId, episode_id: r.episodeId, text: r.text, revised: r.text !== streamed,
+      message_id: r.messageId, episode_id: r.episodeId, text: r.text, revised: r.text !== r.streamed,
       candidates: r.candidates.length, presence: r.presence, trauma: r.trauma, themes: r.themes,
       highlights: r.highlights, quality: r.quality, seed: r.seed,
     };
@@ -148,10 +167,16 @@ export class Inference {
     };
   }
 
-  /** A stateless chat in the kernel's own template: the messages in order, then Arianna's turn. */
+  /**
+   * A stateless chat in the kernel's own template: the messages in order, then
+   * Arianna's turn. When the assistant's message comes last, the generation
+   * continues it (its text follows the generation prefix, unterminated).
+   */
   private renderChat(messages: readonly ChatMessage[]): string {
     const template = this.session.modelProfile.template;
-    const turns = messages.map((m) => renderTurn(template, m.role === "assistant" ? "arianna" : m.role, m.content));
-    return turns.join("") + template.generation_prefix;
+    const last = messages.at(-1);
+    const continued = last?.role === "assistant" ? ` ${last.content}` : "";
+    const turns = (continued ? messages.slice(0, -1) : messages).map((m) => renderTurn(template, m.role === "assistant" ? "arianna" : m.role, m.content));
+    return turns.join("") + template.generation_prefix + continued;
   }
 }

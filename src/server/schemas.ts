@@ -4,10 +4,12 @@
  * wrong; routes turn that message into a 400.
  */
 import type { SamplingParams } from "../engine/index.ts";
+import { housekeepingKind } from "./housekeeping.ts";
+import { isStatelessName, STATELESS_TAG } from "./names.ts";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-/** A chat message as both API families send it (OpenAI content parts are joined). */
+/** A chat message as text (OpenAI's text parts joined; what the kernel cannot read dropped). */
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
@@ -17,6 +19,14 @@ export interface ChatMessage {
 interface GenerationRequest {
   stream: boolean;
   params: SamplingParams;
+  /** the model name sent, if any (names.ts) */
+  model?: string;
+  /**
+   * what the request holds that the device cannot use (an option, an image, a
+   * tool call): dropped, and reported back (X-Arianna-Ignored and the answer's
+   * `ignored` field), never silently
+   */
+  ignored: string[];
 }
 
 export interface GenerateRequest extends GenerationRequest {
@@ -25,10 +35,20 @@ export interface GenerateRequest extends GenerationRequest {
 
 export interface ChatRequest extends GenerationRequest {
   messages: ChatMessage[];
-  /** true: a plain generation over `messages`; false: the last user message joins the living session */
-  stateless: boolean;
+  /**
+   * why the chat is a plain generation over `messages` ("requested", "model
+   * alias", or the kind of a front-end's housekeeping prompt); null: the last
+   * user message joins the living session
+   */
+  stateless: string | null;
   /** OpenAI's stream_options.include_usage (usage is sent in the final chunk either way) */
   includeUsage: boolean;
+}
+
+/** Ollama's load request: a model and nothing to say; `keep_alive: 0` asks for an unload. */
+export interface LoadRequest {
+  load: "load" | "unload";
+  model: string;
 }
 
 export interface ReloadRequest {
@@ -97,20 +117,39 @@ function model(o: Record<string, unknown>): void {
   if (o.model !== undefined && typeof o.model !== "string") throw new Invalid("model must be a string");
 }
 
+/** The values a client sends to mean "not set": reporting them as ignored would be noise. */
+const isUnset = (v: unknown) =>
+  v === undefined || v === null || v === false || v === 0 || v === "" ||
+  (Array.isArray(v) && v.length === 0) || (isRecord(v) && Object.keys(v).length === 0);
+
+/** Every key of `o` outside `used` that holds a value goes on `ignored` (as `prefix + key`). */
+function reportUnused(o: Record<string, unknown>, used: ReadonlySet<string>, ignored: string[], prefix = ""): void {
+  for (const [key, v] of Object.entries(o)) if (!used.has(key) && !isUnset(v)) ignored.push(prefix + key);
+}
+
+const OLLAMA_OPTIONS = new Set(["temperature", "top_p", "top_k", "repeat_penalty", "repeat_last_n", "seed", "num_predict", "stop"]);
+/** The sampler's longest repetition window (MAX_WINDOW in csrc/arianna.c): what `repeat_last_n: -1` means. */
+const LONGEST_REPEAT_WINDOW = 4096;
+
 /** Ollama's `options` object, mapped onto the engine's sampling parameters. */
-function ollamaOptions(v: unknown): SamplingParams {
+function ollamaOptions(v: unknown, ignored: string[]): SamplingParams {
   if (v === undefined || v === null) return {};
   const o = record(v, "options");
+  reportUnused(o, OLLAMA_OPTIONS, ignored, "options.");
+  const window = num(o, "repeat_last_n", -1, LONGEST_REPEAT_WINDOW, true);
   return {
     temperature: num(o, "temperature", 0, 10),
     topP: num(o, "top_p", 0, 1),
     topK: num(o, "top_k", 0, 1_000_000, true),
     repeatPenalty: num(o, "repeat_penalty", 0.01, 10),
+    repeatWindow: window === -1 ? LONGEST_REPEAT_WINDOW : window,
     seed: num(o, "seed", 0, Number.MAX_SAFE_INTEGER, true),
     maxTokens: num(o, "num_predict", 1, 1_000_000, true),
     stop: stops(o.stop, "options.stop"),
   };
 }
+
+const OPENAI_SAMPLING = ["temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "stop"];
 
 /** OpenAI's top-level sampling fields. */
 function openaiParams(o: Record<string, unknown>): SamplingParams {
@@ -123,39 +162,89 @@ function openaiParams(o: Record<string, unknown>): SamplingParams {
   };
 }
 
-const ROLES: Record<string, ChatMessage["role"]> = { system: "system", developer: "system", user: "user", assistant: "assistant" };
-
-function messages(v: unknown): ChatMessage[] {
-  if (!Array.isArray(v) || v.length === 0) throw new Invalid("messages must be a non-empty array");
-  if (v.length > MAX_MESSAGES) throw new Invalid(`messages holds more than ${MAX_MESSAGES} entries`);
-  return v.map((m, i) => {
-    const o = record(m, `messages[${i}]`);
-    const role = typeof o.role === "string" ? ROLES[o.role] : undefined;
-    if (!role) throw new Invalid(`messages[${i}].role must be one of ${Object.keys(ROLES).join(", ")}`);
-    return { role, content: content(o.content, `messages[${i}].content`) };
-  });
+/**
+ * Structured output and tool calls are refused with a clear 400: a kernel of a
+ * few million parameters cannot be held to a JSON grammar or call a tool, and
+ * an answer that only looks like it complied would be worse than none.
+ */
+function refuseStructured(o: Record<string, unknown>): void {
+  if (!isUnset(o.format)) throw new Invalid("format: structured (JSON) output is not supported by this kernel; ask without it");
+  if (isRecord(o.response_format) && o.response_format.type !== "text")
+    throw new Invalid("response_format: structured (JSON) output is not supported by this kernel; ask without it");
+  if (Array.isArray(o.tools) && o.tools.length > 0 && o.tool_choice !== "none")
+    throw new Invalid('tools: this kernel cannot call tools; ask without them (or with tool_choice "none")');
 }
 
-/** A string, or OpenAI's array of content parts of which only text parts are accepted. */
-function content(v: unknown, what: string): string {
+const ROLES: Record<string, ChatMessage["role"]> = { system: "system", developer: "system", user: "user", assistant: "assistant" };
+/** Roles whose messages carry tool results: kept out of the text, reported. */
+const TOOL_ROLES = new Set(["tool", "function", "ipython"]);
+/** Message fields the kernel cannot use (images, tool calls, audio, hidden reasoning). */
+const UNUSABLE_FIELDS = ["images", "tool_calls", "function_call", "audio", "thinking"];
+
+/**
+ * The messages as text. Tool results, tool calls, images and other non-text
+ * parts are dropped and each is named on `ignored`; an assistant message left
+ * with no text (one that only called a tool) is dropped too.
+ */
+function messages(v: unknown, ignored: string[]): ChatMessage[] {
+  if (!Array.isArray(v) || v.length === 0) throw new Invalid("messages must be a non-empty array");
+  if (v.length > MAX_MESSAGES) throw new Invalid(`messages holds more than ${MAX_MESSAGES} entries`);
+  const out: ChatMessage[] = [];
+  v.forEach((m, i) => {
+    const where = `messages[${i}]`;
+    const o = record(m, where);
+    if (typeof o.role === "string" && TOOL_ROLES.has(o.role)) {
+      ignored.push(`${where} (${o.role} result)`);
+      return;
+    }
+    const role = typeof o.role === "string" ? ROLES[o.role] : undefined;
+    if (!role) throw new Invalid(`${where}.role must be one of ${[...Object.keys(ROLES), ...TOOL_ROLES].join(", ")}`);
+    for (const key of UNUSABLE_FIELDS) if (!isUnset(o[key])) ignored.push(`${where}.${key}`);
+    // an assistant message that only called a tool has no content (OpenAI sends null)
+    const raw = role === "assistant" && (o.content === null || o.content === undefined) ? "" : o.content;
+    const text = content(raw, `${where}.content`, ignored);
+    if (role === "assistant" && text === "") return;
+    out.push({ role, content: text });
+  });
+  return out;
+}
+
+/** A string, or OpenAI's array of content parts: text parts are joined, the others dropped and reported. */
+function content(v: unknown, what: string, ignored: string[]): string {
   if (!Array.isArray(v)) return text(v, what);
   return text(
     v.map((part, i) => {
       const p = record(part, `${what}[${i}]`);
-      if (p.type !== "text") throw new Invalid(`${what}[${i}] must be a text part`);
-      return text(p.text, `${what}[${i}].text`);
+      if (p.type === "text" || p.type === "input_text") return text(p.text, `${what}[${i}].text`);
+      ignored.push(`${what}[${i}] (${typeof p.type === "string" ? p.type.slice(0, 32) : "untyped"} part)`);
+      return "";
     }).join(""),
     what,
   );
 }
 
-/** A living-session chat needs a user message to append. */
-function checkChat(request: ChatRequest): ChatRequest {
-  if (!request.stateless && request.messages.at(-1)!.role !== "user")
-    throw new Invalid("the last message must come from the user (it joins the living session)");
-  if (!request.stateless && request.messages.at(-1)!.content.trim() === "")
-    throw new Invalid("the last user message is empty");
-  return request;
+/** Why a chat is stateless (null: a living-session turn, which needs a user message with text last). */
+function chatMode(o: Record<string, unknown>, list: ChatMessage[]): string | null {
+  const last = list.at(-1);
+  const stateless = bool(o, "stateless", false)
+    ? "requested"
+    : isStatelessName(o.model as string | undefined)
+      ? "model alias"
+      : last?.role === "user"
+        ? housekeepingKind(last.content)
+        : null;
+  if (stateless) {
+    if (!last) throw new Invalid("messages hold no text the kernel can read");
+    return stateless;
+  }
+  if (last?.role === "assistant")
+    throw new Invalid(
+      "the last message is the assistant's, and the living session answers a user message: send the user's message last, " +
+        `or continue the assistant's text statelessly (the model "…:${STATELESS_TAG}", or "stateless": true)`,
+    );
+  if (last?.role !== "user") throw new Invalid("the last message must come from the user (it joins the living session)");
+  if (last.content.trim() === "") throw new Invalid("the last user message is empty");
+  return null;
 }
 
 function parse<T>(fn: () => T): Parsed<T> {
@@ -167,23 +256,59 @@ function parse<T>(fn: () => T): Parsed<T> {
   }
 }
 
+/** Ollama's keep_alive (seconds, or a duration such as "5m"): whether it asks for an unload (zero). */
+function keepAliveZero(o: Record<string, unknown>): boolean {
+  const v = o.keep_alive;
+  if (v === undefined || v === null) return false;
+  if (typeof v === "number" && Number.isFinite(v)) return v === 0;
+  if (typeof v === "string" && /^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)?$/.test(v.trim())) return Number.parseFloat(v) === 0;
+  throw new Invalid('keep_alive must be a number of seconds or a duration such as "5m"');
+}
+
+/** Ollama's load request (a model and no prompt or messages), or null when there is something to say. */
+function loadRequest(o: Record<string, unknown>, say: unknown): LoadRequest | null {
+  const silent = say === undefined || say === null || say === "" || (Array.isArray(say) && say.length === 0);
+  if (!silent || typeof o.model !== "string" || o.model === "") return null;
+  return { load: keepAliveZero(o) ? "unload" : "load", model: o.model };
+}
+
+export const isLoad = <T extends object>(r: T | LoadRequest): r is LoadRequest => "load" in r;
+
+const OLLAMA_GENERATE = new Set(["model", "prompt", "stream", "options", "keep_alive", "raw", "stateless"]);
+const OLLAMA_CHAT = new Set(["model", "messages", "stream", "options", "keep_alive", "stateless", "tool_choice"]);
+
 /** POST /api/generate */
-export const parseGenerate = (body: unknown): Parsed<GenerateRequest> =>
+export const parseGenerate = (body: unknown): Parsed<GenerateRequest | LoadRequest> =>
   parse(() => {
     const o = record(body, "the body");
     model(o);
-    return { prompt: text(o.prompt, "prompt"), stream: bool(o, "stream", true), params: ollamaOptions(o.options) };
+    const load = loadRequest(o, o.prompt);
+    if (load) return load;
+    keepAliveZero(o);
+    refuseStructured(o);
+    const ignored: string[] = [];
+    reportUnused(o, OLLAMA_GENERATE, ignored);
+    const params = ollamaOptions(o.options, ignored);
+    return { prompt: text(o.prompt, "prompt"), stream: bool(o, "stream", true), params, model: o.model as string | undefined, ignored };
   });
 
 /** POST /api/chat */
-export const parseOllamaChat = (body: unknown): Parsed<ChatRequest> =>
+export const parseOllamaChat = (body: unknown): Parsed<ChatRequest | LoadRequest> =>
   parse(() => {
     const o = record(body, "the body");
     model(o);
-    return checkChat({
-      messages: messages(o.messages), stream: bool(o, "stream", true), params: ollamaOptions(o.options),
-      stateless: bool(o, "stateless", false), includeUsage: false,
-    });
+    const load = loadRequest(o, o.messages);
+    if (load) return load;
+    keepAliveZero(o);
+    refuseStructured(o);
+    const ignored: string[] = [];
+    reportUnused(o, OLLAMA_CHAT, ignored);
+    const list = messages(o.messages, ignored);
+    const params = ollamaOptions(o.options, ignored);
+    return {
+      messages: list, stream: bool(o, "stream", true), params, model: o.model as string | undefined, ignored,
+      stateless: chatMode(o, list), includeUsage: false,
+    };
   });
 
 function streamOptions(o: Record<string, unknown>): boolean {
@@ -191,16 +316,29 @@ function streamOptions(o: Record<string, unknown>): boolean {
   return bool(record(o.stream_options, "stream_options"), "include_usage", false);
 }
 
+function singleChoice(o: Record<string, unknown>): void {
+  if (o.n !== undefined && o.n !== null && o.n !== 1) throw new Invalid("n must be 1");
+}
+
+/** OpenAI fields that change nothing here and need no report (metadata, the model name, n = 1, plain text format). */
+const OPENAI_INERT = ["model", "stream", "stream_options", "n", "user", "metadata", "store", "service_tier", "stateless", "tool_choice", "response_format"];
+const OPENAI_CHAT = new Set([...OPENAI_INERT, ...OPENAI_SAMPLING, "messages"]);
+const OPENAI_COMPLETION = new Set([...OPENAI_INERT, ...OPENAI_SAMPLING, "prompt"]);
+
 /** POST /v1/chat/completions */
 export const parseOpenAIChat = (body: unknown): Parsed<ChatRequest> =>
   parse(() => {
     const o = record(body, "the body");
     model(o);
-    if (o.n !== undefined && o.n !== null && o.n !== 1) throw new Invalid("n must be 1");
-    return checkChat({
-      messages: messages(o.messages), stream: bool(o, "stream", false), params: openaiParams(o),
-      stateless: bool(o, "stateless", false), includeUsage: streamOptions(o),
-    });
+    singleChoice(o);
+    refuseStructured(o);
+    const ignored: string[] = [];
+    reportUnused(o, OPENAI_CHAT, ignored);
+    const list = messages(o.messages, ignored);
+    return {
+      messages: list, stream: bool(o, "stream", false), params: openaiParams(o), model: o.model as string | undefined, ignored,
+      stateless: chatMode(o, list), includeUsage: streamOptions(o),
+    };
   });
 
 /** POST /v1/completions */
@@ -208,9 +346,23 @@ export const parseOpenAICompletion = (body: unknown): Parsed<GenerateRequest & {
   parse(() => {
     const o = record(body, "the body");
     model(o);
-    if (o.n !== undefined && o.n !== null && o.n !== 1) throw new Invalid("n must be 1");
+    singleChoice(o);
+    const ignored: string[] = [];
+    reportUnused(o, OPENAI_COMPLETION, ignored);
     const prompt = Array.isArray(o.prompt) && o.prompt.length === 1 ? o.prompt[0] : o.prompt;
-    return { prompt: text(prompt, "prompt"), stream: bool(o, "stream", false), params: openaiParams(o), includeUsage: streamOptions(o) };
+    return {
+      prompt: text(prompt, "prompt"), stream: bool(o, "stream", false), params: openaiParams(o), model: o.model as string | undefined,
+      ignored, includeUsage: streamOptions(o),
+    };
+  });
+
+/** POST /api/show {model} (older clients send {name}) */
+export const parseShow = (body: unknown): Parsed<{ model: string }> =>
+  parse(() => {
+    const o = record(body, "the body");
+    const name = o.model ?? o.name;
+    if (typeof name !== "string" || name === "") throw new Invalid("model must be a non-empty string");
+    return { model: name };
   });
 
 /** POST /api/reload (an empty body means a plain reload) */

@@ -35,6 +35,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { requireToken, tokenMatches } from "../../src/server/auth.ts";
+import { OLLAMA_BANNER } from "../../src/server/web.ts";
 import { ROOT, startService, type Service } from "./load-service.ts";
 
 export interface Check {
@@ -242,8 +243,9 @@ export async function traversalChecks(svc: Service): Promise<{ checks: Check[]; 
     statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     const text = res.body.toString("latin1");
     const leaked = markers.filter((m) => text.includes(m));
-    const servedPage = res.status === 200 && allowed.some((a) => a.equals(res.body));
-    // a page file is public and may mention anything; any other answer must carry none of the markers
+    // "/" answers Ollama's banner to a client that does not ask for HTML
+    const servedPage = res.status === 200 && (allowed.some((a) => a.equals(res.body)) || text === OLLAMA_BANNER);
+    // a page file (or the banner) is public and may mention anything; any other answer must carry none of the markers
     const ok = res.status !== 0 && res.status < 500 && !text.includes(token) && (servedPage || leaked.length === 0) &&
       (res.status !== 200 || servedPage) && !(res.status >= 300 && res.status < 400);
     checks.push({ name: `GET ${target.length > 60 ? target.slice(0, 57) + "..." : target}`, ok, detail: `${res.status}${leaked.length && !servedPage ? " LEAK " + leaked.join(",") : ""}${res.status === 200 ? (servedPage ? " (a page file)" : " (NOT a page file)") : ""}` });
