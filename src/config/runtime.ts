@@ -42,6 +42,8 @@ export interface RuntimeConfig {
   generation: GenerationDefaults;
   /** a fixed seed makes every turn reproducible (ARIANNA_SEED); undefined = random */
   seed?: number;
+  /** browser origins allowed to read the API besides loopback ones (ARIANNA_ORIGINS, comma-separated; see src/server/cors.ts) */
+  origins: string[];
 }
 
 export const RUNTIME_DEFAULTS: RuntimeConfig = {
@@ -52,6 +54,7 @@ export const RUNTIME_DEFAULTS: RuntimeConfig = {
   memoryHits: 4,
   memoryQueryWords: 5,
   generation: { temperature: 0.8, topP: 0.9, topK: 40, repeatPenalty: 1.1, repeatWindow: 64 },
+  origins: [],
 };
 
 export function loadRuntimeConfig(
@@ -64,6 +67,7 @@ export function loadRuntimeConfig(
     home: resolve(env.ARIANNA_HOME ?? RUNTIME_DEFAULTS.home),
     persona: env.ARIANNA_PERSONA,
     seed: Number.isFinite(seed) ? seed : undefined,
+    origins: (env.ARIANNA_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     ...overrides,
   };
 }

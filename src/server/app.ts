@@ -18,6 +18,7 @@ import { EngineError } from "../engine/index.ts";
 import type { Session } from "../orchestrator/index.ts";
 import type { ModelRegistry } from "../reload/types.ts";
 import { requireToken } from "./auth.ts";
+import { corsFor } from "./cors.ts";
 import { deviceRoutes } from "./device.ts";
 import { InferenceGate } from "./gate.ts";
 import { HttpError, type Routes } from "./http.ts";
@@ -37,6 +38,8 @@ export interface ServerOptions {
   /** requests allowed to wait behind the running inference (default 4) */
   maxQueue?: number;
   maxBodyBytes?: number;
+  /** browser origins allowed to read the API besides loopback ones (default: the session config's ARIANNA_ORIGINS) */
+  origins?: readonly string[];
   /** the client's IP; default: Bun's socket address (unknown under app.request, so a token is needed there) */
   clientAddress?: (c: Context) => string | undefined;
 }
@@ -101,6 +104,7 @@ export function createServer(options: ServerOptions): Server {
     await next();
     metrics.request(routeLabel(c), c.res.status);
   });
+  app.use("*", corsFor(options.origins ?? options.session.config.origins));
   app.route("/", webRoutes());
 
   app.use("/v1/*", openaiErrors);
