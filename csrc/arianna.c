@@ -1109,14 +1109,24 @@ static int cmp_prob_desc(const void *a, const void *b) {
     return pa > pb ? -1 : pa < pb ? 1 : 0;
 }
 
-/* Normalised Shannon entropy of p[0..n): H / ln(n), 0 for a single candidate. */
-static float entropy_of(const prob_index *c, int n) {
-    if (n <= 1) return 0.0f;
-    double h = 0.0;
-    for (int i = 0; i < n; i++)
-        if (c[i].p > 0.0f) h -= c[i].p * log(c[i].p);
-    float e = (float)(h / log((double)n));
-    return e < 0.0f ? 0.0f : e > 1.0f ? 1.0f : e;
+/* The model's own uncertainty: H(softmax(logits)) / ln(V) over the whole
+ * vocabulary at temperature 1, before bias, penalty, top-k and top-p, so the
+ * figure does not depend on the sampling settings (the leo layer's E). One
+ * pass: with e_i = exp(l_i - max) and Z = sum e_i, H = ln Z - sum(e_i (l_i - max)) / Z.
+ * Reads the logits only, so the sampled tokens are exactly llama2.c's. */
+static float full_entropy(const float *logits, int V) {
+    if (V <= 1) return 0.0f;
+    float mx = logits[0];
+    for (int i = 1; i < V; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double z = 0.0, s = 0.0;
+    for (int i = 0; i < V; i++) {
+        float d = logits[i] - mx, e = expf(d);
+        z += e;
+        s += e * d;
+    }
+    float h = (float)((log(z) - s / z) / log((double)V));
+    return h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
 }
 
 /* Min-heap sift for top-k selection over candidates. */
@@ -1137,6 +1147,7 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
     ar_clear_error();
     if (!sp || !logits) return ar_fail(AR_E_ARG, "no sampler or logits");
     int V = sp->vocab;
+    sp->last_entropy = full_entropy(logits, V);
     for (int i = 0; i < sp->n_bias; i++) logits[sp->bias_ids[i]] += sp->bias_w[i];
     if (sp->repeat_penalty != 1.0f && sp->hist_len > 0) {
         if (++sp->stamp == 0) { /* wrapped: clear the stamps once */
@@ -1153,21 +1164,10 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
     int next;
     prob_index *c = sp->cand;
     if (sp->temperature == 0.0f) {
-        /* Greedy: the first maximum, as llama2.c's argmax. The entropy at
-         * temperature 1 comes from one pass: with e_i = exp(l_i - max) and
-         * Z = sum e_i, H = ln Z - sum(e_i (l_i - max)) / Z. */
+        /* Greedy: the first maximum, as llama2.c's argmax. */
         next = 0;
         for (int i = 1; i < V; i++)
             if (logits[i] > logits[next]) next = i;
-        float mx = logits[next];
-        double z = 0.0, s = 0.0;
-        for (int i = 0; i < V; i++) {
-            float d = logits[i] - mx, e = expf(d);
-            z += e;
-            s += e * d;
-        }
-        float h = V > 1 ? (float)((log(z) - s / z) / log((double)V)) : 0.0f;
-        sp->last_entropy = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
     } else {
         for (int i = 0; i < V; i++) logits[i] /= sp->temperature;
         softmax(logits, V);
@@ -1210,7 +1210,6 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
         float total = 0.0f;
         for (int i = 0; i < n; i++) total += c[i].p;
         for (int i = 0; i < n; i++) c[i].p /= total;
-        sp->last_entropy = entropy_of(c, n);
         float r = random_f32(sp), cdf = 0.0f;
         next = c[n - 1].id; /* in case rounding leaves r above the last cdf */
         for (int i = 0; i < n; i++) {

@@ -122,9 +122,10 @@ AR_EXPORT int ar_sampler_observe(ar_sampler *sp, const int32_t *tokens, int n);
 /* Pick a token from logits (modified in place). Returns the token id (>= 0)
  * or a negative error. The token joins the repetition history. */
 AR_EXPORT int ar_sampler_sample(ar_sampler *sp, float *logits);
-/* Entropy of the distribution the last token was drawn from (after bias,
- * penalty, temperature, top-k/top-p), divided by ln(number of candidates):
- * in [0,1]. For greedy sampling it is measured at temperature 1. */
+/* Entropy of the model's distribution for the last token: softmax of the
+ * logits as passed in (before bias, penalty, temperature, top-k/top-p) over
+ * the whole vocabulary, divided by ln(vocab size): in [0,1]. It does not
+ * depend on the sampler's settings. */
 AR_EXPORT float ar_sampler_last_entropy(const ar_sampler *sp);
 
 /* forward(token) then sample: one FFI call per generated token. Returns the

@@ -58,10 +58,22 @@ int main(void) {
     for (int i = 0; i < 64; i++) if (!seen[a[i]]++) distinct++;
     CHECK(distinct > 10, "temperature 1 spreads over many tokens (%d)", distinct);
 
-    /* top-k 1 is greedy whatever the temperature; entropy of one candidate 0 */
+    /* top-k 1 is greedy whatever the temperature; the entropy is the full
+     * distribution's at temperature 1 whatever the settings */
+    ar_sampler_config(sp, 0.0f, 1.0f, 0, 1.0f, 0);
+    fill(l, 3);
+    ar_sampler_sample(sp, l);
+    float full = ar_sampler_last_entropy(sp);
+    CHECK(full > 0.0f && full < 1.0f, "full entropy in (0,1) (%f)", full);
     ar_sampler_config(sp, 1.5f, 1.0f, 1, 1.0f, 0);
     fill(l, 3);
-    CHECK(ar_sampler_sample(sp, l) == best && ar_sampler_last_entropy(sp) == 0.0f, "top-k 1");
+    CHECK(ar_sampler_sample(sp, l) == best, "top-k 1");
+    CHECK(fabsf(ar_sampler_last_entropy(sp) - full) < 1e-5f, "top-k 1: the same entropy (%f vs %f)",
+          ar_sampler_last_entropy(sp), full);
+    ar_sampler_config(sp, 0.7f, 0.5f, 5, 1.3f, 8);
+    fill(l, 3);
+    ar_sampler_sample(sp, l);
+    CHECK(fabsf(ar_sampler_last_entropy(sp) - full) < 1e-5f, "sampling settings leave the entropy alone");
     /* top-k 5 only ever yields the 5 best */
     int top5_ok = 1;
     ar_sampler_config(sp, 1.5f, 1.0f, 5, 1.0f, 0);
