@@ -257,6 +257,20 @@ describe("generation", () => {
     // biasing EOS ends the generation at once
     const eos = await run(PROMPT, { ...greedy(10), bias: { ids: [2], weights: [1000] } });
     expect(eos.summary).toMatchObject({ stopReason: "eos", completionTokens: 0, text: "" });
+    // …unless minTokens holds it off: exactly that many tokens, then the (request's) EOS bias is back
+    const held = await run(PROMPT, { ...greedy(10), minTokens: 3, bias: { ids: [2], weights: [1000] } });
+    expect(held.summary).toMatchObject({ stopReason: "eos", completionTokens: 3 });
+  });
+
+  test("minTokens also holds off the stop strings", async () => {
+    await engine.load(dirs.v1);
+    const full = await run(PROMPT, { ...greedy(12), bias: NO_EOS });
+    const first = full.text.slice(0, 2); // a stop string at the very start
+    expect((await run(PROMPT, { ...greedy(12), bias: NO_EOS, stop: first })).summary).toMatchObject({ stopReason: "stop", text: "" });
+    const held = await run(PROMPT, { ...greedy(12), bias: NO_EOS, stop: first, minTokens: 3 });
+    expect(held.text.startsWith(first)).toBe(true);
+    expect(held.ids).toEqual(full.ids.slice(0, held.ids.length));
+    expect(held.ids.length).toBeGreaterThanOrEqual(3);
   });
 
   test("stop strings end the text before them", async () => {

@@ -1,4 +1,4 @@
-// leo spec §8.6 and the IABN format: decay with disuse, retirement, bias, persistence.
+// docs/leo.md §8.6 and the IABN format: decay with disuse, retirement, bias combined by maximum, persistence.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -41,12 +41,14 @@ describe("IABN files", () => {
     expect(() => encodeBin(10, [{ id: 10, weight: 1 }])).toThrow(/outside/);
   });
 
-  test("active bins sum into one sparse bias, each scaled", () => {
+  test("overlapping bins add no more than the larger of them to any token (§8.6)", () => {
     const a = decodeBin(encodeBin(50, [{ id: 3, weight: 1 }, { id: 9, weight: 0.5 }]));
-    const b = decodeBin(encodeBin(50, [{ id: 9, weight: 1 }]));
-    const bias = combineBias([{ data: a, scale: 2 }, { data: b, scale: 0.5 }]);
-    expect(bias.ids).toEqual([3, 9]);
-    expect(bias.weights).toEqual([2, 1.5]);
+    const b = decodeBin(encodeBin(50, [{ id: 9, weight: 1 }, { id: 12, weight: 0.25 }]));
+    const bias = combineBias([{ data: a, scale: 2.5 }, { data: b, scale: 2.5 }]);
+    expect(bias.ids).toEqual([3, 9, 12]);
+    expect(bias.weights).toEqual([2.5, 2.5, 0.625]); // token 9: max(1.25, 2.5), not 3.75
+    const twice = combineBias([{ data: a, scale: 2.5 }, { data: a, scale: 2.5 }]);
+    expect(twice.weights).toEqual([2.5, 1.25]); // a near-duplicate adds nothing
   });
 });
 
@@ -87,10 +89,10 @@ describe("bin decay (§8.6)", () => {
   });
 
   test("a bin whose file went missing is retired instead of failing the turn", () => {
-    const { leo, dir } = openLeo();
+    const { leo, dir, memory } = openLeo();
     leo.bins.write(null, "origin", ["memory"], 64, [{ id: 5, weight: 1 }]);
     writeFileSync(join(dir, "bins", "origin.iabn"), "garbage");
-    leo.trauma.record({ score: 1, originWords: [], asksIdentity: false }, null);
+    memory.atomically(() => leo.trauma.record({ score: 1, originWords: [], asksIdentity: false }, memory.messages.append("arianna", "…").id));
     const prep = leo.prepare("hello");
     expect(prep.binsUsed).toEqual([]);
     expect(leo.bins.origin()).toBeUndefined();

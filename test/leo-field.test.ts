@@ -1,4 +1,4 @@
-// leo spec §8.1–3 and §8.10 for the field: presence signals, novelty, n-grams, co-occurrence, forgetting.
+// docs/leo.md §8.1–3 and §8.10 for the field: presence signals, novelty, spoken counts, n-grams, co-occurrence, forgetting.
 import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { arousal, meanEntropy, novelty, pulse } from "../src/leo/presence.ts";
@@ -24,22 +24,48 @@ describe("presence signals (§8.1)", () => {
         expect(value).toBeLessThanOrEqual(1);
       }
     }
-    expect(meanEntropy([], P)).toBe(0.5);
-    expect(meanEntropy([0, 1, 1], P)).toBeCloseTo(2 / 3);
+    expect(meanEntropy([], 0.5)).toBe(0.5);
+    expect(meanEntropy([0, 1, 1], 0.5)).toBeCloseTo(2 / 3);
     expect(pulse(1, 1, 1, P)).toBe(1);
     expect(pulse(0, 0, 0, P)).toBe(0);
   });
 });
 
 describe("novelty (§8.2)", () => {
-  test("known trigrams → 0, unseen → 1, a two-word prompt → 0.5", () => {
+  test("known trigrams and words → 0, unseen → 1, a short prompt without content words → 0.5", () => {
     const { leo } = openLeo();
+    leo.observe("the river remembers every stone");
     leo.observe("the river remembers every stone");
     expect(novelty(leo.field, "the river remembers", P)).toBe(0);
     expect(novelty(leo.field, "river remembers every stone", P)).toBe(0);
     expect(novelty(leo.field, "a quiet lantern glows", P)).toBe(1);
-    expect(novelty(leo.field, "the river remembers nothing", P)).toBe(0.5); // 1 of 2 trigrams known
-    expect(novelty(leo.field, "hello there", P)).toBe(0.5);
+    expect(novelty(leo.field, "and so", P)).toBe(0.5);
+    // trigrams: 1 of 2 known; words: river, remembers known, "nothing" new → (0.5 + 1/3) / 2
+    expect(novelty(leo.field, "the river remembers nothing", P)).toBeCloseTo((0.5 + 1 / 3) / 2);
+    // new trigrams, known words: a young field no longer reads 1.0 when the words come back
+    expect(novelty(leo.field, "stone river remembers", P)).toBeCloseTo((1 + 0) / 2);
+  });
+
+  test("a word counts as known once spoken twice; words written only by rings never count", () => {
+    const { leo } = openLeo();
+    leo.observe("lantern");
+    expect(novelty(leo.field, "lantern", P)).toBe((0.5 + 1) / 2);
+    leo.observe("lantern");
+    expect(novelty(leo.field, "lantern", P)).toBe((0.5 + 0) / 2);
+    leo.field.observe("harbour harbour harbour", { spoken: false });
+    expect(leo.field.wordCount("harbour")).toBe(3);
+    expect(leo.field.spokenCount("harbour")).toBe(0);
+    expect(novelty(leo.field, "harbour", P)).toBe((0.5 + 1) / 2);
+  });
+
+  test("a ring observed with knownOnly teaches the field no new word", () => {
+    const { leo } = openLeo();
+    leo.observe("the sea was calm tonight");
+    leo.field.observe("the sea photood was otherstmm calm", { spoken: false, knownOnly: true });
+    expect(leo.field.wordCount("photood")).toBe(0);
+    expect(leo.field.wordCount("otherstmm")).toBe(0);
+    expect(leo.field.bigram("the", "sea")).toBe(2);
+    expect(leo.field.bigram("sea", "was")).toBe(1); // broken by the unknown word between them
   });
 });
 

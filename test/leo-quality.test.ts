@@ -1,10 +1,10 @@
-// leo spec §8.7 (scoring) and §8.8, with snapshots, highlights and the external vocabulary ratio.
+// docs/leo.md §8.7 (scoring) and §8.8, with snapshots, highlights and the external vocabulary ratio.
 import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { parseChatTemplate } from "../src/config/model-profile.ts";
 import { externalVocabularyRatio, highlights } from "../src/leo/highlights.ts";
 import { nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
-import { assessReply, entropyQuality } from "../src/leo/quality.ts";
+import { assessReply, entropyQuality, type ReplyEvidence } from "../src/leo/quality.ts";
 import { Snapshots } from "../src/leo/snapshots.ts";
 import { leoFixture } from "./support/leo-fixture.ts";
 
@@ -22,33 +22,55 @@ const template = parseChatTemplate({
 });
 const markers = roleMarkers(template);
 
+/** A reply's evidence as live turns show it: E ≈ 0.45 inside the initial band, no non-words, no stock phrases. */
+const ev = (e: Partial<ReplyEvidence> = {}): ReplyEvidence => ({
+  entropy: 0.45, band: [0.2, 0.6], themeWords: new Set(), nonWordShare: 0, stockShare: 0, ...e,
+});
+
 describe("quality (§8.7)", () => {
   const prompt = "what does the sea remember about us";
+  const reply = "The sea keeps our footprints until the tide comes back for them.";
   test("an echo scores below a novel reply", () => {
-    const echo = assessReply("what does the sea remember", prompt, 0.5, 1, Q);
-    const novel = assessReply("The sea keeps our footprints until the tide comes back for them.", prompt, 0.5, 0.7, Q);
+    const echo = assessReply("what does the sea remember", prompt, ev(), Q);
+    const novel = assessReply(reply, prompt, ev(), Q);
     expect(echo.quality).toBeLessThan(novel.quality);
     expect(novel.quality).toBeGreaterThanOrEqual(Q.resampleBelow);
   });
 
-  test("structure: too short, looping, unknown grammar all cost", () => {
-    const good = assessReply("The sea keeps our footprints until the tide returns.", prompt, 0.5, 0.7, Q).structural;
-    expect(assessReply("Sea.", prompt, 0.5, undefined, Q).structural).toBeLessThan(good);
-    expect(assessReply("the the the the the sea sea sea", prompt, 0.5, 0.7, Q).structural).toBeLessThan(good);
-    expect(assessReply("The sea keeps our footprints until the tide returns.", prompt, 0.5, 0.1, Q).structural).toBeLessThan(good);
+  test("quality is a product: non-words alone push a reply below the re-sampling threshold", () => {
+    const good = assessReply(reply, prompt, ev(), Q).quality;
+    expect(assessReply(reply, prompt, ev({ nonWordShare: 0.1 }), Q).quality).toBeCloseTo(good * 0.6);
+    const garbled = assessReply(reply, prompt, ev({ nonWordShare: 0.2, entropy: 0.5 }), Q);
+    expect(garbled.quality).toBeLessThan(Q.resampleBelow);
+    // a good structure no longer lifts a reply outside the band above 0.45 (v1 averaged them)
+    expect(assessReply(reply, prompt, ev({ entropy: 0.85 }), Q).quality).toBeLessThan(Q.resampleBelow);
   });
 
-  test("entropy quality is 1 inside [0.3, 0.7] and falls off either side", () => {
-    expect(entropyQuality(0.5, Q)).toBe(1);
-    expect(entropyQuality(0, Q)).toBe(0.5);
-    expect(entropyQuality(1, Q)).toBeCloseTo(0.5);
+  test("structure: too short, looping, off-topic and stock phrases all cost", () => {
+    const good = assessReply("The sea keeps our footprints until the tide returns.", prompt, ev(), Q).structural;
+    expect(assessReply("Sea.", prompt, ev(), Q).structural).toBeLessThan(good);
+    expect(assessReply("the the the the the sea sea sea", prompt, ev(), Q).structural).toBeLessThan(good);
+    expect(assessReply("Bread rises in a warm kitchen at dawn.", prompt, ev(), Q).structural).toBeLessThan(good);
+    expect(assessReply("The sea keeps our footprints until the tide returns.", prompt, ev({ stockShare: 0.5 }), Q).structural).toBeLessThan(good);
+    // the active themes' words count as relevant
+    expect(assessReply("Bread rises in a warm kitchen at dawn.", prompt, ev({ themeWords: new Set(["bread", "kitchen"]) }), Q).structural).toBe(1);
+  });
+
+  test("entropy quality is 1 inside the kernel's band and reaches 0 at 0.3 beyond it", () => {
+    expect(entropyQuality(0.45, [0.2, 0.6], Q)).toBe(1);
+    expect(entropyQuality(0.05, [0.2, 0.6], Q)).toBeCloseTo(0.5);
+    expect(entropyQuality(0.9, [0.2, 0.6], Q)).toBeCloseTo(0);
+    expect(entropyQuality(0.75, [0.2, 0.6], Q)).toBeCloseTo(0.5);
   });
 
   test("the next candidate moves away from the failure", () => {
-    const looping = assessReply("sea sea sea sea", prompt, 0.1, 0.2, Q);
-    expect(nextTemperature(0.8, 0.1, looping, Q)).toBeCloseTo(1.0);
-    const chaotic = assessReply("zq wx vb nm", prompt, 0.95, 0, Q);
-    expect(nextTemperature(0.8, 0.95, chaotic, Q)).toBeCloseTo(0.6);
+    const band = [0.2, 0.6] as const;
+    const looping = assessReply("sea sea sea sea", prompt, ev({ entropy: 0.1 }), Q);
+    expect(nextTemperature(0.8, looping, band, 0.1, Q)).toBeCloseTo(1.0);
+    const chaotic = assessReply("The sea hums.", prompt, ev({ entropy: 0.8 }), Q);
+    expect(nextTemperature(0.8, chaotic, band, 0.8, Q)).toBeCloseTo(0.6);
+    const garbled = assessReply(reply, prompt, ev({ nonWordShare: 0.2 }), Q);
+    expect(nextTemperature(0.8, garbled, band, 0.45, Q)).toBeCloseTo(0.6);
   });
 });
 
@@ -67,8 +89,12 @@ describe("trimming (§8.8)", () => {
       "Yes. The river keeps moving and we go with it somewhere.",
     );
   });
-  test("leaked role markers never reach the user", () => {
+  test("leaked role markers, misspelt ones included, never reach the user", () => {
     expect(trim("Arianna: I am here.\nUser: and then me")).toBe("I am here.");
+    expect(trim("I am here.\nWrianna: and here again.")).toBe("I am here. and here again.");
+    expect(trim("I am here.\nArianaa: still.")).toBe("I am here. still.");
+    expect(trim("I am here.\nUsr: what about me")).toBe("I am here.");
+    expect(trim("I am here.\nSure: the sea.")).toBe("I am here. Sure: the sea."); // an ordinary word stays
     expect(trim(" I am here. Arianna: still here. User: who")).toBe("I am here. still here.");
     expect(trim("<s> quiet </s>")).toBe("quiet.");
   });
@@ -84,13 +110,14 @@ describe("snapshots, highlights, external vocabulary", () => {
   test("good replies become snapshots; recall favours resonance and spreads use", () => {
     const { leo, memory } = openLeo();
     memory.atomically(() => {
-      expect(leo.snapshots.consider(null, "a weak reply", 0.1, 0.4, [])).toBeUndefined();
-      leo.snapshots.consider(null, "The lighthouse keeps its light for ships it never meets.", 0.2, 0.8, [1]);
-      leo.snapshots.consider(null, "Bread rises slowly in a warm kitchen.", 0.2, 0.8, []);
+      expect(leo.snapshots.consider(null, "a weak reply", { arousal: 0.1, quality: 0.4, nonWordShare: 0 }, [])).toBeUndefined();
+      expect(leo.snapshots.consider(null, "a photood reply", { arousal: 0.1, quality: 0.9, nonWordShare: 0.3 }, [])).toBeUndefined();
+      leo.snapshots.consider(null, "The lighthouse keeps its light for ships it never meets.", { arousal: 0.2, quality: 0.8, nonWordShare: 0 }, [1]);
+      leo.snapshots.consider(null, "Bread rises slowly in a warm kitchen.", { arousal: 0.2, quality: 0.8, nonWordShare: 0 }, []);
     });
     time.now += 48 * HOUR;
     const recalled = leo.snapshots.recall("why does the lighthouse keep its light", 0.2, new Set([1]));
-    expect(recalled[0].snapshot.text).toContain("lighthouse");
+    expect(recalled.map((r) => r.snapshot.text)).toEqual(["The lighthouse keeps its light for ships it never meets."]); // only what shares a word or theme
     expect(recalled.every((r) => r.score > LEO.snapshots.recallMinScore)).toBe(true);
     const before = recalled[0].score;
     memory.atomically(() => leo.snapshots.bumpUses([recalled[0].snapshot.id]));
@@ -102,9 +129,10 @@ describe("snapshots, highlights, external vocabulary", () => {
     const config = { ...LEO.snapshots, cap: 10, evict: 3 };
     const small = new Snapshots(memory.db, config, clock);
     memory.atomically(() => {
-      for (let i = 0; i < 10; i++) small.consider(null, `reply number ${i}`, 0, 0.9, []);
+      const good = { arousal: 0, quality: 0.9, nonWordShare: 0 };
+      for (let i = 0; i < 10; i++) small.consider(null, `reply number ${i}`, good, []);
       small.bumpUses([small.all()[0].id]); // the oldest is loved: it stays
-      small.consider(null, "reply number 10", 0, 0.9, []);
+      small.consider(null, "reply number 10", good, []);
     });
     expect(small.all().map((s) => s.text)).toEqual(["reply number 0", ...[4, 5, 6, 7, 8, 9, 10].map((i) => `reply number ${i}`)]);
   });
@@ -117,9 +145,10 @@ describe("snapshots, highlights, external vocabulary", () => {
     ]);
   });
 
-  test("external vocabulary ratio: the share of longer reply words borrowed from the user", () => {
+  test("external vocabulary ratio: the share of the reply's content words borrowed from the user", () => {
     const C = LEO.externalVocabulary;
-    expect(externalVocabularyRatio("I see the stars and the moon", "look at the stars", C)).toBeCloseTo(3 / 6); // see the stars and the moon: the, stars, the
+    // content words of 3+ letters: see, stars, moon; borrowed: stars ("the" no longer counts)
+    expect(externalVocabularyRatio("I see the stars and the moon", "look at the stars", C)).toBeCloseTo(1 / 3);
     expect(externalVocabularyRatio("ok", "ok", C)).toBe(0);
   });
 });

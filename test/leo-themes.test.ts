@@ -1,8 +1,8 @@
-// leo spec §8.5 (without the model) and theme flow: islands, activation, stable ids, emerging/fading.
+// docs/leo.md §8.5 (without the model) and theme flow: islands, activation, stable ids, emerging/fading per reply.
 import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { Leo } from "../src/leo/index.ts";
-import { slope } from "../src/leo/themes.ts";
+import { rebuildDue, slope } from "../src/leo/themes.ts";
 import { contentWords } from "../src/leo/tokens.ts";
 import { type Memory } from "../src/memory/index.ts";
 import { leoFixture } from "./support/leo-fixture.ts";
@@ -42,7 +42,7 @@ describe("themes (§8.5)", () => {
     talkAbout(leo, memory, [SEA, GARDEN, STARS, BREAD]);
     leo.themes.rebuild();
     expect(leo.themes.all().length).toBe(4);
-    const active = leo.themes.activate(contentWords("tide soil orbit dough harbor"));
+    const active = leo.themes.activate(contentWords("tide harbor waves soil roots orbit comets dough yeast"));
     expect(active.length).toBe(LEO.themes.maxActive);
     expect(active[0].theme.words).toContain("harbor"); // the theme holding most of the words leads
   });
@@ -65,14 +65,39 @@ describe("themes (§8.5)", () => {
     expect(leo.themes.wordsOf(sea.id)).toContain("fishermen"); // dissolved, not deleted
   });
 
-  test("strength over the last 6 h marks a theme emerging or fading", () => {
+  test("one shared word does not activate a theme from a longer prompt; two do", () => {
     const { leo, memory } = openLeo();
+    talkAbout(leo, memory, [SEA]);
+    leo.themes.rebuild();
+    expect(leo.themes.activate(contentWords("the harbor cafe serves good coffee today"))).toEqual([]);
+    expect(leo.themes.activate(contentWords("the harbor cafe at high tide serves coffee")).length).toBe(1);
+    expect(leo.themes.activate(contentWords("harbor lights")).length).toBe(1); // a short prompt: one word is enough
+  });
+
+  test("words written only by rings, or spoken fewer than three times, seed no theme", () => {
+    const { leo, memory } = openLeo();
+    memory.atomically(() => {
+      for (let i = 0; i < 6; i++) leo.field.observe(SEA, { spoken: false });
+      leo.observe(GARDEN);
+      leo.observe(GARDEN);
+    });
+    leo.themes.rebuild();
+    expect(leo.themes.all()).toEqual([]);
+  });
+
+  test("rebuilt at turns 5, 10 and 20, then every 20", () => {
+    const due = Array.from({ length: 100 }, (_, i) => i + 1).filter((t) => rebuildDue(t, LEO.themes));
+    expect(due).toEqual([5, 10, 20, 40, 60, 80, 100]);
+  });
+
+  test("the strength slope over the last replies marks a theme emerging or fading, per turn", () => {
+    const { leo, memory, dir } = openLeo();
     talkAbout(leo, memory, [SEA, GARDEN]);
     leo.themes.rebuild();
     const sea = leo.themes.all().find((t) => t.words.includes("harbor"))!;
     const garden = leo.themes.all().find((t) => t.words.includes("soil"))!;
-    // the garden is talked about early, the sea more and more
-    const prompts = ["soil roots seeds", "soil roots tide", "roots harbor tide", "harbor tide waves"];
+    // the garden is talked about early, the sea more and more; turns seconds apart
+    const prompts = ["soil roots seeds", "soil roots tide", "roots soil harbor", "harbor tide", "harbor tide waves", "harbor tide waves salt"];
     const turn = (prompt: string) =>
       memory.atomically(() => {
         const reply = memory.messages.append("arianna", "…");
@@ -80,41 +105,17 @@ describe("themes (§8.5)", () => {
       });
     for (const prompt of prompts) {
       turn(prompt);
-      time.now += HOUR;
+      time.now += 1000;
     }
     const flow = new Map(leo.themes.flow().map((f) => [f.themeId, f]));
     expect(flow.get(sea.id)!.trend).toBe("emerging");
     expect(flow.get(garden.id)!.trend).toBe("fading");
-    expect(leo.themes.get(sea.id)!.activeStreak).toBe(3);
-    expect(leo.themes.get(garden.id)!.activeStreak).toBe(0);
-    turn("nothing in particular"); // a turn without either theme still counts, as strength 0
-    expect(leo.themes.flowOf(sea.id).slopePerHour).toBeLessThan(flow.get(sea.id)!.slopePerHour);
-    time.now += 7 * HOUR; // outside the window nothing is left to follow
-    expect(leo.themes.flow()).toEqual([]);
-  });
-
-  test("a burst of turns keeps the window to its last slopeWindowTurns replies, before and after a restart", () => {
-    const cap = 4;
-    const first = openLeo(undefined, { themes: { slopeWindowTurns: cap } });
-    talkAbout(first.leo, first.memory, [SEA]);
-    first.leo.themes.rebuild();
-    const sea = first.leo.themes.all()[0];
-    const turn = (leo: Leo, prompt: string) =>
-      first.memory.atomically(() => {
-        const reply = first.memory.messages.append("arianna", "…");
-        leo.themes.recordTurn(leo.themes.activate(contentWords(prompt)), reply.id);
-      });
-    // minutes apart, all inside 6 h: the sea early, then nothing
-    for (let i = 0; i < 10; i++) {
-      turn(first.leo, i < 3 ? "harbor tide waves" : "nothing in particular");
-      time.now += 60_000;
-    }
-    // only the last four replies count, and the sea is absent from all of them: no slope at all
-    expect(first.leo.themes.flowOf(sea.id).slopePerHour).toBe(0);
-    const uncapped = openLeo(first.dir); // the same history without the cap: the sea fades
-    expect(uncapped.leo.themes.flowOf(sea.id).slopePerHour).toBeLessThan(0);
-    const restarted = openLeo(first.dir, { themes: { slopeWindowTurns: cap } });
-    expect(restarted.leo.themes.flowOf(sea.id).slopePerHour).toBe(0);
+    expect(leo.themes.activeTurns(sea.id, 10)).toBe(5); // a three-word prompt needs one shared word
+    expect(leo.themes.activeTurns(garden.id, 10)).toBe(3);
+    // the window survives a restart
+    memory.close();
+    const restarted = openLeo(dir);
+    expect(new Map(restarted.leo.themes.flow().map((f) => [f.themeId, f.trend]))).toEqual(new Map([...flow].map(([id, f]) => [id, f.trend])));
   });
 
   test("least-squares slope", () => {

@@ -1,5 +1,5 @@
 // The living session on the real engine with a tiny generated model: the five steps, commit order,
-// re-sampling, bins on the logits, overthinking, serialization, determinism, restarts (leo spec §8.5, 8.7, 8.9, 8.10).
+// re-sampling, bins on the logits, overthinking, serialization, determinism, restarts (docs/leo.md §8.5, 8.7, 8.9, 8.10).
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -143,7 +143,8 @@ describe("themes become bins (§8.5)", () => {
     });
     leo.themes.rebuild();
     const sea = leo.themes.all().find((t) => t.words.includes("harbor"))!;
-    for (const prompt of ["the tide and the harbor", "sailors at the harbor", "waves against the lighthouse"]) {
+    // the third prompt also asks who she is: trauma rises, and the origin's bin joins the next bias
+    for (const prompt of ["the tide and the harbor", "sailors at the harbor", "waves against the lighthouse. who are you?"]) {
       await session.turn(prompt);
       await session.idle();
     }
@@ -194,6 +195,9 @@ describe("overthinking (§8.9)", () => {
     await session.idle();
     const rings = session.leo.rings.forMessage(result.messageId);
     expect(rings.map((r) => r.kind)).toEqual(["echo", "drift", "meta"]);
+    // seeded in the chat format, with end-of-text held off for 3 tokens: none is empty
+    for (const ring of rings) expect(ring.text.length).toBeGreaterThan(0);
+    expect(session.memory.metrics.forMessage(result.messageId)!.emptyRings).toBe(0);
     expect(session.leo.field.observations()).toBe(before + 3);
     expect(session.memory.messages.count()).toBe(2); // rings are not messages
     for (const ring of rings) expect(result.text.includes(ring.text)).toBe(false);
@@ -222,7 +226,8 @@ describe("overthinking (§8.9)", () => {
               if (call.ring) await Bun.sleep(30);
               yield token;
             }
-            call.finished = true; // only when the consumer read to the end
+            // ran to its end (a ring cancelled before its first token also ends the loop, but as "cancelled")
+            call.finished = (await inner.result).stopReason !== "cancelled";
           },
         };
       },

@@ -5,8 +5,7 @@
  * leo modules (`withLeoOverrides`) to tune one without touching the rest.
  */
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+const DAY_MS = 86_400_000;
 
 export const LEO = {
   field: {
@@ -26,9 +25,13 @@ export const LEO = {
     wordCacheSize: 50_000,
   },
   presence: {
-    /** novelty for prompts with fewer than `noveltyMinTokens` field tokens */
+    /** trigram novelty for prompts with fewer than `noveltyMinTokens` field tokens */
     noveltyShortPrompt: 0.5,
     noveltyMinTokens: 3,
+    /** a prompt word counts as known once it was spoken this often */
+    knownAfterSpoken: 2,
+    /** word novelty of a prompt without content words */
+    noveltyNoWords: 0.5,
     arousal: {
       uppercaseWeight: 2,
       uppercaseCap: 0.4,
@@ -37,18 +40,26 @@ export const LEO = {
       intenseStep: 0.1,
       intenseCap: 0.3,
     },
-    /** entropy assumed before the model has spoken */
+    /** entropy assumed before a kernel has a running median */
     entropyBeforeGeneration: 0.5,
     pulse: { novelty: 0.3, arousal: 0.4, entropy: 0.3 },
   },
+  entropyBand: {
+    /** the band is the 10th..90th percentile of E over this kernel's last `replies` replies */
+    replies: 200,
+    percentiles: [0.1, 0.9] as const,
+    /** until the kernel has this many replies, the band is `initial` */
+    minReplies: 20,
+    initial: [0.2, 0.6] as const,
+  },
   trauma: {
     overlapWeight: 2,
-    novelty: 0.3,
+    /** overlap = shared words ÷ max(this, prompt content words): a two-word prompt cannot read as a full pull */
+    overlapMinWords: 4,
     arousal: 0.4,
-    entropy: 0.2,
-    identityBonus: 0.2,
+    identityBonus: 0.4,
     eventThreshold: 0.3,
-    /** the level mixes the current score with the mean of this many last events */
+    /** the level mixes the turn's score with the mean of this many last turn scores (the turn's own included) */
     levelHistory: 10,
     halfLifeMs: DAY_MS,
     /** above this level sampling cools down, linearly up to `maxTemperatureDrop` at level 1 */
@@ -58,18 +69,34 @@ export const LEO = {
     woundedWords: 10,
     /** the drift ring's seed gets an origin sentence above this level */
     driftOriginAbove: 0.5,
+    /** origin words too common to tell a pull to the origin from ordinary talk (a manifest's `origin_generic` adds more) */
+    genericWords: [
+      "like", "one", "every", "way", "back", "come", "still", "last", "give", "keeps", "everything", "day", "time",
+      "morning", "night", "little", "small", "never",
+      "как", "один", "одна", "одно", "каждый", "каждая", "каждое", "путь", "назад", "приходить", "прийти", "всё", "ещё",
+      "последний", "давать", "дать", "день", "время", "утро", "утром", "ночь", "ночью", "маленький", "маленькая",
+      "немного", "никогда",
+    ],
   },
   themes: {
+    /** a candidate word was spoken (outside rings) at least this often */
+    minSpoken: 3,
     minNeighbours: 5,
     minCooccurrence: 10,
     neighbourhood: 16,
-    mergeJaccard: 0.4,
+    mergeJaccard: 0.2,
+    /** rebuilt after these turns, then every `rebuildEveryTurns`, and at start-up */
+    rebuildAtTurns: [5, 10, 20],
     rebuildEveryTurns: 20,
     maxActive: 3,
-    slopeWindowMs: 6 * HOUR_MS,
-    /** at most this many replies in the window (a busy device's memory and per-turn work stay bounded) */
-    slopeWindowTurns: 512,
-    /** strength per hour */
+    /** a prompt activates a theme sharing this many content words with it… */
+    activationShared: 2,
+    /** …or one, when the prompt has fewer content words than this */
+    fewWords: 4,
+    /** the trend is the strength slope over the last this-many replies… */
+    trendReplies: 20,
+    /** …per this many replies */
+    trendPer: 10,
     emergingSlope: 0.1,
     fadingSlope: -0.1,
     /** strongest candidates considered per rebuild (keeps a rebuild bounded on a Pi) */
@@ -83,13 +110,17 @@ export const LEO = {
       { kind: "drift" as const, temperature: 1.0, maxTokens: 40 },
       { kind: "meta" as const, temperature: 1.2, maxTokens: 20 },
     ],
+    /** end-of-text and the stop strings cannot end a ring this early */
+    minTokens: 3,
     /** quiet time after a reply before the first ring starts */
     idleDelayMs: 250,
   },
   bins: {
+    /** a theme active on this many of the last `activeWindowTurns` turns gets a bin */
     activeTurnsForBin: 3,
+    activeWindowTurns: 10,
     /** logits added at full weight */
-    beta: 1.0,
+    beta: 2.5,
     halfLifeDays: 7,
     retireAt: 0.95,
     /** the stored decay_level is rewritten only when it moved this much (spares the SD card) */
@@ -111,16 +142,32 @@ export const LEO = {
     uniqueMid: 0.6,
     uniqueMidFactor: 0.8,
     echoFactor: 0.4,
-    promptJaccardLow: 0.1,
-    promptJaccardFactor: 0.7,
-    trigramLow: 0.3,
-    trigramLowFactor: 0.5,
-    trigramMid: 0.6,
-    trigramMidFactor: 0.8,
-    entropyBand: [0.3, 0.7] as const,
-    entropySlope: 0.6,
+    /** content-word Jaccard with the prompt and the active themes' words */
+    relevanceLow: 0.05,
+    relevanceFactor: 0.8,
+    /** a non-word: this many letters or more, never spoken, split by the kernel's tokenizer into `nonWordPieces`+ pieces */
+    nonWordLetters: 4,
+    nonWordPieces: 3,
+    nonWordShares: [
+      { above: 0.15, factor: 0.3 },
+      { above: 0.05, factor: 0.6 },
+    ],
+    /** a stock phrase: a trigram in at least `stockShare` of this kernel's last `stockReplies` replies (and in 2 of them) */
+    stockReplies: 100,
+    stockShare: 0.2,
+    stockAbove: 0.3,
+    stockFactor: 0.7,
+    /** entropy quality falls linearly from 1 at the band's edge to 0 this far beyond it */
+    entropyFalloff: 0.3,
   },
-  trimming: { echoWindow: 4, maxRepeatedMarks: 3 },
+  trimming: {
+    echoWindow: 4,
+    maxRepeatedMarks: 3,
+    /** a line-initial `Word:` this close (edit distance) to a role name is a leaked, misspelt marker… */
+    roleEditDistance: 2,
+    /** …and at most one edit per this many letters of the role name ("User" allows 1: "Sure:" stays) */
+    lettersPerEdit: 3,
+  },
   snapshots: {
     minQuality: 0.6,
     cap: 512,

@@ -3,7 +3,9 @@
  * weights: the chat template, the origin text, its name and its sha256.
  *
  * manifest.json keys read here: `chat_template` (the trainer's template object),
- * `origin` (the founding text), `name`, `sha256.model` (hex of model.bin).
+ * `origin` (the founding text), `name`, `display_name` and `origin_generic`
+ * (the leo layer's: the name the kernel is addressed by, and origin words too
+ * common to count as a pull to it), `sha256.model` (hex of model.bin).
  * A bare model dir falls back to trainer/chat_template.json and
  * trainer/corpus/origin.txt, and the hash is computed.
  */
@@ -30,6 +32,10 @@ export interface ModelProfile {
   name: string;
   template: ChatTemplate;
   origin: string;
+  /** manifest display_name, when given */
+  displayName?: string;
+  /** manifest origin_generic: words added to leo's generic list */
+  originGeneric: string[];
   sha256: string;
 }
 
@@ -77,6 +83,8 @@ export function loadModelProfile(modelDir: string, originOverride?: string): Mod
     name: typeof manifest.name === "string" ? manifest.name : "Arianna",
     template: loadChatTemplate(modelDir),
     origin,
+    displayName: typeof manifest.display_name === "string" ? manifest.display_name : undefined,
+    originGeneric: Array.isArray(manifest.origin_generic) ? manifest.origin_generic.filter((w): w is string => typeof w === "string") : [],
     sha256: typeof sha === "string" ? sha : hashFile(join(modelDir, "model.bin")),
   };
 }

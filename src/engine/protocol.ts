@@ -43,6 +43,8 @@ export interface SamplingParams {
   maxTokens?: number;
   /** Stop before the first occurrence of any of these (not included in the text). */
   stop?: string | string[];
+  /** End-of-text and the stop strings cannot end the first this-many tokens. Default 0. */
+  minTokens?: number;
   /** Sparse additive logit bias for this request. */
   bias?: LogitBias;
   /** Prepend BOS when the prompt is a string. Default true. */
@@ -58,7 +60,7 @@ export interface TokenEvent {
   id: number;
   /** valid UTF-8 text this token completed (may be "" while bytes or a possible stop string are held back) */
   text: string;
-  /** normalized entropy of the distribution it was drawn from, in [0,1] */
+  /** the model's entropy for this token: full softmax at temperature 1, before bias and sampling, ÷ ln(vocab), in [0,1] */
   entropy: number;
 }
 

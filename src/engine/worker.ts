@@ -251,7 +251,26 @@ function num(v: number | undefined, def: number, name: string, ok: (x: number) =
   return v;
 }
 
-function configureSampler(c: Loaded, p: SamplingParams, prompt: number[]): void {
+/** End-of-text (and BOS) held this far below every other token while a generation must go on. */
+const NO_END_BIAS = -1e9;
+
+/** The request's bias, with BOS/EOS pushed out of reach while `noEnd` (the caller's own BOS/EOS weights give way). */
+function setBias(c: Loaded, p: SamplingParams, noEnd: boolean): void {
+  let ids = p.bias ? Int32Array.from(p.bias.ids as ArrayLike<number>) : new Int32Array(0);
+  let weights = p.bias ? Float32Array.from(p.bias.weights as ArrayLike<number>) : new Float32Array(0);
+  if (ids.length !== weights.length) throw new EngineError(AR_E_ARG, "bias: ids and weights differ in length");
+  if (noEnd) {
+    const keep = [...ids.keys()].filter((i) => ids[i] !== TOKEN_EOS && ids[i] !== TOKEN_BOS);
+    ids = Int32Array.from([...keep.map((i) => ids[i]), TOKEN_EOS, TOKEN_BOS]);
+    weights = Float32Array.from([...keep.map((i) => weights[i]), NO_END_BIAS, NO_END_BIAS]);
+  }
+  const rc = ids.length
+    ? L.ar_sampler_set_bias(c.sampler, ptr(ids), ptr(weights), ids.length)
+    : L.ar_sampler_set_bias(c.sampler, null, null, 0);
+  if (rc < 0) throw lastError(rc, "bias");
+}
+
+function configureSampler(c: Loaded, p: SamplingParams, prompt: number[], minTokens: number): void {
   const temperature = num(p.temperature, 1, "temperature", (x) => x >= 0);
   const topP = num(p.topP, 0.9, "topP", (x) => x > 0);
   const topK = num(p.topK, 0, "topK", (x) => Number.isInteger(x) && x >= 0);
@@ -267,13 +286,7 @@ function configureSampler(c: Loaded, p: SamplingParams, prompt: number[]): void 
   else throw new EngineError(AR_E_ARG, `bad seed: ${p.seed}`);
   L.ar_sampler_seed(c.sampler, seed);
 
-  const ids = p.bias ? Int32Array.from(p.bias.ids as ArrayLike<number>) : new Int32Array(0);
-  const weights = p.bias ? Float32Array.from(p.bias.weights as ArrayLike<number>) : new Float32Array(0);
-  if (ids.length !== weights.length) throw new EngineError(AR_E_ARG, "bias: ids and weights differ in length");
-  rc = ids.length
-    ? L.ar_sampler_set_bias(c.sampler, ptr(ids), ptr(weights), ids.length)
-    : L.ar_sampler_set_bias(c.sampler, null, null, 0);
-  if (rc < 0) throw lastError(rc, "bias");
+  setBias(c, p, minTokens > 0);
 
   rc = L.ar_sampler_observe(c.sampler, null, 0);
   if (rc < 0) throw lastError(rc, "observe");
@@ -318,7 +331,8 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
   }
   const maxTokens = num(p.maxTokens, Infinity, "maxTokens", (x) => x >= 0 && (Number.isInteger(x) || x === Infinity));
   const stops = (p.stop === undefined ? [] : Array.isArray(p.stop) ? p.stop : [p.stop]).filter((s) => s.length > 0);
-  configureSampler(c, p, ids);
+  const minTokens = num(p.minTokens, 0, "minTokens", (x) => Number.isInteger(x) && x >= 0);
+  configureSampler(c, p, ids, minTokens);
 
   // Reuse the cached prefix; the last prompt token always runs through step().
   let reuse = 0;
@@ -396,7 +410,8 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
     held += decodePush(c, tok, next);
     completion++;
     tok = next;
-    if (stops.length) {
+    if (completion === minTokens && minTokens > 0) setBias(c, p, false);
+    if (stops.length && completion > minTokens) {
       const at = findStop(held, stops);
       if (at >= 0) {
         emit({ id: next, text: held.slice(0, at), entropy }, false);

@@ -1,6 +1,6 @@
 /**
- * bins.ts — knowledge weights (leo spec §5): IABN files under ARIANNA_HOME/bins
- * with a row each in `bins`. A theme that stays active gets one; an active
+ * bins.ts — knowledge weights (docs/leo.md §5): IABN files under ARIANNA_HOME/bins
+ * with a row each in `bins`. A theme that keeps coming back gets one; an active
  * bin's weights join the logit bias, fading with disuse until retired.
  */
 import type { Database } from "bun:sqlite";
@@ -87,14 +87,22 @@ export async function binEntries(
   return entries;
 }
 
-/** Sum scaled bins into one sparse bias, sorted by id. */
+/**
+ * Scaled bins into one sparse bias, sorted by id: overlapping bins combine by
+ * the largest weight per token, not the sum (summed near-duplicate bins pushed
+ * the same tokens again and again and broke the text into loops).
+ */
 export function combineBias(bins: readonly { data: BinData; scale: number }[]): LogitBias {
-  const sum = new Map<number, number>();
+  const strongest = new Map<number, number>();
   for (const { data, scale } of bins) {
     if (scale === 0) continue;
-    data.ids.forEach((id, i) => sum.set(id, (sum.get(id) ?? 0) + data.weights[i] * scale));
+    data.ids.forEach((id, i) => {
+      const w = data.weights[i] * scale;
+      const held = strongest.get(id);
+      if (held === undefined || Math.abs(w) > Math.abs(held)) strongest.set(id, w);
+    });
   }
-  const sorted = [...sum].sort((a, b) => a[0] - b[0]);
+  const sorted = [...strongest].sort((a, b) => a[0] - b[0]);
   return { ids: sorted.map(([id]) => id), weights: sorted.map(([, w]) => w) };
 }
 

@@ -1,6 +1,6 @@
 /**
  * field.ts — the living word field: bigrams, trigrams, co-occurrence and word
- * counts of everything said (leo spec §1), kept in SQLite and updated
+ * counts of everything said (docs/leo.md §1), kept in SQLite and updated
  * incrementally. Only a bounded word → id cache lives in RAM.
  */
 import type { Database } from "bun:sqlite";
@@ -8,7 +8,7 @@ import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import type { LeoState } from "./state.ts";
 import { BoundedMap } from "../shared/bounded-map.ts";
-import { fieldTokens } from "./tokens.ts";
+import { fieldTokens, isWord } from "./tokens.ts";
 
 const OBSERVATIONS = "field.observations";
 
@@ -32,8 +32,15 @@ export class Field {
     this.q = {
       wordId: db.query<{ id: number }, [string]>("SELECT id FROM vocab WHERE word = ?"),
       insertWord: db.query<{ id: number }, [string]>("INSERT INTO vocab (word) VALUES (?) RETURNING id"),
-      countWord: db.query<never, [number]>("UPDATE vocab SET count = count + 1 WHERE id = ?"),
+      /** the second value is 1 for a spoken occurrence, 0 for a ring's */
+      countWord: db.query<never, [number, number]>(
+        "UPDATE vocab SET count = count + 1, count_spoken = count_spoken + ? WHERE id = ?",
+      ),
       wordCount: db.query<{ count: number }, [string]>("SELECT count FROM vocab WHERE word = ?"),
+      spokenCount: db.query<{ count_spoken: number }, [string]>("SELECT count_spoken FROM vocab WHERE word = ?"),
+      spokenAtLeast: db.query<{ word: string; count_spoken: number }, [number]>(
+        "SELECT word, count_spoken FROM vocab WHERE count_spoken >= ?",
+      ),
       addBigram: db.query<never, [number, number]>(
         "INSERT INTO bigram VALUES (?, ?, 1) ON CONFLICT (a, b) DO UPDATE SET n = n + 1",
       ),
@@ -72,14 +79,36 @@ export class Field {
     this.wordIds.clear();
   }
 
-  /** Observe a text into the field (one transaction; nests inside the caller's). */
-  observe(text: string): void {
+  /**
+   * Observe a text into the field (one transaction; nests inside the caller's).
+   * `spoken`: a user message or a reply (its words count as spoken); false for
+   * a ring. `knownOnly`: only words the field has heard spoken are observed
+   * (the stretches between unknown words, each as its own sequence), so a hot
+   * ring cannot teach the field non-words.
+   */
+  observe(text: string, options: { spoken?: boolean; knownOnly?: boolean } = {}): void {
+    const { spoken = true, knownOnly = false } = options;
     const tokens = fieldTokens(text);
     if (tokens.length === 0) return;
-    this.db.transaction(() => this.observeTokens(tokens))();
+    const runs = knownOnly ? this.knownRuns(tokens) : [tokens];
+    this.db.transaction(() => {
+      for (const run of runs) this.observeTokens(run, spoken);
+      const observed = this.state.increment(OBSERVATIONS, this.clock());
+      if (observed % this.config.forgetEvery === 0) this.forget();
+    })();
   }
 
-  private observeTokens(tokens: string[]): void {
+  /** The stretches of `tokens` made of punctuation and words spoken at least once. */
+  private knownRuns(tokens: readonly string[]): string[][] {
+    const runs: string[][] = [[]];
+    for (const token of tokens) {
+      if (!isWord(token) || this.spokenCount(token) > 0) runs.at(-1)!.push(token);
+      else if (runs.at(-1)!.length > 0) runs.push([]);
+    }
+    return runs.filter((run) => run.length > 0);
+  }
+
+  private observeTokens(tokens: string[], spoken: boolean): void {
     const fresh = new Set<number>();
     const ids = tokens.map((token) => {
       const known = this.idOf(token);
@@ -95,7 +124,7 @@ export class Field {
     const { newPairStart } = this.config;
     for (let i = 0; i < ids.length; i++) {
       const a = ids[i];
-      this.q.countWord.run(a);
+      this.q.countWord.run(spoken ? 1 : 0, a);
       if (i + 1 < ids.length) this.q.addBigram.run(a, ids[i + 1]);
       if (i + 2 < ids.length) this.q.addTrigram.run(a, ids[i + 1], ids[i + 2]);
       // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row
@@ -106,8 +135,6 @@ export class Field {
         if (a === b) this.q.addCooc.run(a, a, start); // (i,j) and (j,i) both land on (a,a)
       }
     }
-    const observed = this.state.increment(OBSERVATIONS, this.clock());
-    if (observed % this.config.forgetEvery === 0) this.forget();
   }
 
   /** Co-occurrence decays (n-grams do not); pairs reaching zero disappear. */
@@ -141,6 +168,16 @@ export class Field {
 
   wordCount(word: string): number {
     return this.q.wordCount.get(word)?.count ?? 0;
+  }
+
+  /** How often the word occurred in user messages and replies (rings not counted). */
+  spokenCount(word: string): number {
+    return this.q.spokenCount.get(word)?.count_spoken ?? 0;
+  }
+
+  /** Every word spoken at least `n` times, with its count (the theme rebuild's candidates). */
+  spokenAtLeast(n: number): Map<string, number> {
+    return new Map(this.q.spokenAtLeast.all(n).map((r) => [r.word, r.count_spoken]));
   }
 
   /** Share of the token sequence's trigrams already in the field; undefined with fewer than 3 tokens. */

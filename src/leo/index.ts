@@ -1,29 +1,31 @@
 /**
- * leo — the resonance layer around every reply (see the leo spec).
+ * leo — the resonance layer around every reply (docs/leo.md).
  *
  * The orchestrator drives it in turn order:
  *   prepare(prompt)                 before generation: presence so far, themes, recall, bias
  *   observe(prompt)                 with the user message's commit
  *   assess(raw, prompt, entropies)  per candidate: trimmed text + quality
- *   commitTurn(...)                 inside the reply's transaction: field, trauma, themes, snapshots, bins
- *   afterTurn()                     after the answer: bins for persistent themes, periodic maintenance
+ *   commitTurn(...)                 inside the reply's transaction: field, trauma, themes, snapshots, band
+ *   afterTurn()                     after the answer: theme rebuilds, bins for recurring themes, decay
  *   planRings / storeRing           overthinking in idle time
  */
 import type { Database } from "bun:sqlite";
 import { systemClock, type Clock } from "../config/clock.ts";
 import { LEO, type LeoConfig } from "../config/leo.ts";
 import type { ChatTemplate } from "../config/model-profile.ts";
+import { BoundedMap } from "../shared/bounded-map.ts";
 import { binEntries, Bins, type BinRecord, type LogitBias, type ScaledBin } from "./bins.ts";
 import { Field } from "./field.ts";
 import { externalVocabularyRatio, highlights, type Highlight } from "./highlights.ts";
-import { planRings, Rings, type RingKind, type RingPlan } from "./overthinking.ts";
+import { EntropyBand, readKernelRecord, StockPhrases } from "./kernel-record.ts";
+import { planRings, Rings, type RingPlan } from "./overthinking.ts";
 import { arousal, meanEntropy, novelty, presence, type Presence } from "./presence.ts";
 import { assessReply, type QualityReport } from "./quality.ts";
 import { Snapshots, type Recalled, type Snapshot } from "./snapshots.ts";
 import { LeoState } from "./state.ts";
-import { Themes, type ActiveTheme, type ThemeFlow } from "./themes.ts";
-import { contentWords, fieldTokens, isContentWord } from "./tokens.ts";
-import { Trauma, type TraumaEvent, type TraumaReading, type TraumaScore } from "./trauma.ts";
+import { rebuildDue, Themes, type ActiveTheme, type ThemeFlow } from "./themes.ts";
+import { contentWords, fieldTokens, words } from "./tokens.ts";
+import { displayName, Trauma, type TraumaEvent, type TraumaReading, type TraumaScore } from "./trauma.ts";
 import { roleMarkers, trimReply, type RoleMarkers } from "./trim.ts";
 
 export { decodeBin, encodeBin, IABN_MAGIC, type BinData } from "./bin-file.ts";
@@ -34,16 +36,25 @@ export { type Presence } from "./presence.ts";
 export { type QualityReport, nextTemperature } from "./quality.ts";
 export { type Snapshot } from "./snapshots.ts";
 export { type ActiveTheme, type Theme, type ThemeFlow } from "./themes.ts";
+export { displayName } from "./trauma.ts";
 export { roleMarkers, trimReply, type RoleMarkers } from "./trim.ts";
 export { fieldTokens, contentWords } from "./tokens.ts";
 
 const TURNS = "leo.turns";
+/** token-piece counts of words, for the non-word test (a word's pieces never change for a kernel) */
+const PIECE_CACHE = 4096;
 
 /** What leo needs from the loaded kernel. */
 export interface Kernel {
   name: string;
+  /** the name it is addressed by (manifest display_name; default: name up to its first "-") */
+  displayName?: string;
   origin: string;
+  /** words of the origin too common to count as a pull to it (manifest origin_generic) */
+  originGeneric?: readonly string[];
   vocabSize: number;
+  /** sha256 of model.bin: the entropy band and the stock phrases are per kernel */
+  sha256: string;
   /** the model's own tokenizer (no BOS/EOS needed; ids below 3 are ignored) */
   tokenize(text: string): Promise<number[]>;
 }
@@ -59,6 +70,8 @@ export interface TurnPreparation {
   traumaLevel: number;
   /** multiply the sampling temperature by this (trauma cools it) */
   temperatureFactor: number;
+  /** the kernel's entropy band for this turn's quality */
+  band: [number, number];
 }
 
 export interface Assessment {
@@ -93,9 +106,13 @@ export class Leo {
   readonly bins: Bins;
   readonly snapshots: Snapshots;
   readonly rings: Rings;
+  readonly band: EntropyBand;
+  readonly stock: StockPhrases;
   private kernel?: Kernel;
+  private template?: ChatTemplate;
   private markers?: RoleMarkers;
-  private maintenanceDue = false;
+  private readonly pieces = new BoundedMap<string, number>(PIECE_CACHE);
+  private rebuildPending = false;
   private readonly clock: Clock;
 
   constructor(private readonly options: LeoOptions) {
@@ -105,25 +122,34 @@ export class Leo {
     this.state = new LeoState(db);
     this.field = new Field(db, this.state, this.config.field, clock);
     this.trauma = new Trauma(db, this.state, this.config.trauma, clock);
-    this.themes = new Themes(db, this.field, this.config.themes, clock);
+    this.themes = new Themes(db, this.field, this.config.themes, clock, this.config.bins.activeWindowTurns);
     this.bins = new Bins(db, home, this.config.bins, clock);
     this.snapshots = new Snapshots(db, this.config.snapshots, clock);
     this.rings = new Rings(db, clock);
-    // the spec rebuilds themes at start-up; bins catch up on the days that passed while off
+    this.band = new EntropyBand(this.config.entropyBand, this.config.presence.entropyBeforeGeneration);
+    this.stock = new StockPhrases(this.config.quality);
+    // themes are rebuilt at start-up; bins catch up on the days that passed while off
     this.themes.rebuild();
     this.bins.maintain();
   }
 
   /**
-   * Adopt a (new) kernel: its origin feeds trauma and the origin bin; theme bins
-   * built for another vocabulary are rebuilt (theme still alive) or retired.
+   * Adopt a (new) kernel: its origin feeds trauma and the origin bin, its
+   * recent replies the entropy band and the stock phrases; theme bins built
+   * for another vocabulary are rebuilt (theme still alive) or retired.
    */
   async useKernel(kernel: Kernel, template: ChatTemplate): Promise<void> {
     this.kernel = kernel;
+    this.template = template;
     this.markers = roleMarkers(template);
-    this.trauma.setOrigin(kernel.origin, kernel.name);
+    this.pieces.clear();
+    this.trauma.setOrigin(kernel.origin, displayName(kernel.name, kernel.displayName), kernel.originGeneric);
+    const record = readKernelRecord(this.options.db, kernel.sha256, Math.max(this.config.entropyBand.replies, this.config.quality.stockReplies));
+    this.band.load(record.entropies);
+    this.stock.load(record.texts);
+    // the origin bin pulls towards B, the origin's telling words (the generic ones would pull towards any talk)
     const counts = new Map<string, number>();
-    for (const word of fieldTokens(kernel.origin).filter(isContentWord)) counts.set(word, (counts.get(word) ?? 0) + 1);
+    for (const word of fieldTokens(kernel.origin)) if (this.trauma.origin.has(word)) counts.set(word, (counts.get(word) ?? 0) + 1);
     const top = Math.max(1, ...counts.values());
     const originWords = [...counts.keys()];
     const entries = await binEntries(originWords, originWords.map((w) => counts.get(w)! / top), kernel.tokenize);
@@ -160,6 +186,7 @@ export class Leo {
       binsUsed: usable.map(({ bin }) => bin.id),
       traumaLevel,
       temperatureFactor: this.trauma.temperatureFactor(traumaLevel),
+      band: this.band.band(),
     };
   }
 
@@ -174,6 +201,7 @@ export class Leo {
     }
   }
 
+  /** A user message joins the field (its words count as spoken). */
   observe(text: string): void {
     this.field.observe(text);
   }
@@ -184,28 +212,63 @@ export class Leo {
     return trimReply(raw, prompt, this.markers, this.config.trimming);
   }
 
-  /** Trim a raw candidate and score it against the field as it stands. */
-  assess(raw: string, prompt: string, entropies: readonly number[]): Assessment {
-    const text = this.trim(raw, prompt);
-    const entropy = meanEntropy(entropies, this.config.presence);
-    const share = this.field.knownTrigramShare(fieldTokens(text));
-    return { text, entropy, report: assessReply(text, prompt, entropy, share, this.config.quality) };
+  /**
+   * Share of the text's words that are non-words: at least `nonWordLetters`
+   * letters, never spoken in this field, and split by the kernel's tokenizer
+   * into `nonWordPieces` or more pieces ("photood", "otherstmm").
+   */
+  async nonWordShare(text: string): Promise<number> {
+    const all = words(text);
+    if (all.length === 0 || !this.kernel) return 0;
+    const c = this.config.quality;
+    let nonWords = 0;
+    for (const word of all) {
+      if ((word.match(/\p{L}/gu)?.length ?? 0) < c.nonWordLetters || this.field.spokenCount(word) > 0) continue;
+      let n = this.pieces.get(word);
+      if (n === undefined) this.pieces.set(word, (n = (await this.kernel.tokenize(word)).length));
+      if (n >= c.nonWordPieces) nonWords++;
+    }
+    return nonWords / all.length;
+  }
+
+  /** Trim a raw candidate and score it against the field, the kernel's band and its stock phrases. */
+  async assess(raw: string, prep: TurnPreparation, entropies: readonly number[]): Promise<Assessment> {
+    const text = this.trim(raw, prep.prompt);
+    const entropy = meanEntropy(entropies, this.band.median());
+    const report = assessReply(
+      text,
+      prep.prompt,
+      {
+        entropy,
+        band: prep.band,
+        themeWords: new Set(prep.activeThemes.flatMap((t) => t.theme.words)),
+        nonWordShare: await this.nonWordShare(text),
+        stockShare: this.stock.share(fieldTokens(text)),
+      },
+      this.config.quality,
+    );
+    return { text, entropy, report };
   }
 
   /** Call inside the transaction that stores the reply. */
-  commitTurn(prep: TurnPreparation, reply: { messageId: number; text: string; entropy: number; quality: number }): TurnOutcome {
+  commitTurn(
+    prep: TurnPreparation,
+    reply: { messageId: number; text: string; entropy: number; quality: number; nonWordShare: number },
+  ): TurnOutcome {
     this.field.observe(reply.text);
     const p = presence(prep.novelty, prep.arousal, reply.entropy, this.config.presence);
-    const score = this.trauma.score(prep.prompt, reply.text, p);
-    const event = this.trauma.record(score, reply.messageId);
+    const score = this.trauma.score(prep.prompt, prep.arousal);
+    const { event } = this.trauma.record(score, reply.messageId);
     const reading = this.trauma.reading();
     this.themes.recordTurn(prep.activeThemes, reply.messageId);
     const activeIds = prep.activeThemes.map((t) => t.theme.id);
-    const snapshot = this.snapshots.consider(reply.messageId, reply.text, prep.arousal, reply.quality, activeIds);
+    const snapshot = this.snapshots.consider(reply.messageId, reply.text, { ...reply, arousal: prep.arousal }, activeIds);
     this.snapshots.bumpUses(prep.recalled.map((r) => r.snapshot.id));
     this.bins.markUsed(prep.binsUsed);
+    this.band.record(reply.entropy);
+    this.stock.record(reply.text);
     const turns = this.state.increment(TURNS, this.clock());
-    if (turns % this.config.themes.rebuildEveryTurns === 0) this.maintenanceDue = true;
+    if (rebuildDue(turns, this.config.themes)) this.rebuildPending = true;
     const themeWords = new Set(prep.activeThemes.flatMap((t) => t.theme.words));
     return {
       presence: p,
@@ -223,23 +286,30 @@ export class Leo {
     this.snapshots.reload();
     this.themes.reload();
     this.bins.reload();
+    if (this.kernel) {
+      const record = readKernelRecord(this.options.db, this.kernel.sha256, Math.max(this.config.entropyBand.replies, this.config.quality.stockReplies));
+      this.band.load(record.entropies);
+      this.stock.load(record.texts);
+    }
   }
 
   /**
-   * After the answer is out: give persistent themes their bins (or refresh
-   * them when the theme changed), and every `rebuildEveryTurns` turns rebuild
-   * the islands; bins' decay is refreshed every turn.
+   * After the answer is out: rebuild the islands when due, give themes active
+   * on enough of the last turns their bins (refreshing a bin whose theme
+   * changed), and refresh the bins' decay.
    */
   async afterTurn(): Promise<void> {
-    if (this.maintenanceDue) {
-      this.maintenanceDue = false;
+    if (this.rebuildPending) {
+      this.rebuildPending = false;
       this.themes.rebuild();
     }
     this.bins.maintain();
+    const { activeTurnsForBin, activeWindowTurns } = this.config.bins;
     for (const theme of this.themes.all()) {
-      if (theme.activeStreak < this.config.bins.activeTurnsForBin) continue;
       const bin = this.bins.forTheme(theme.id);
-      if (!bin || bin.words.join(" ") !== theme.words.join(" ")) await this.writeThemeBin(theme.id);
+      const recurring = this.themes.activeTurns(theme.id, activeWindowTurns) >= activeTurnsForBin;
+      const changed = bin && bin.words.join(" ") !== theme.words.join(" ");
+      if ((!bin && recurring) || changed) await this.writeThemeBin(theme.id);
     }
   }
 
@@ -255,15 +325,17 @@ export class Leo {
     return this.themes.wordsOf(themeId)?.slice(0, 3).join(" · ");
   }
 
-  planRings(prompt: string, reply: string): RingPlan[] {
-    return planRings(prompt, reply, this.trauma.level(), this.kernel?.origin ?? "", this.config);
+  /** The rings after a reply, in the kernel's chat format (`system`: the persona line of the prompt). */
+  planRings(prompt: string, reply: string, system: string): RingPlan[] {
+    if (!this.template) throw new Error("leo: no kernel yet (call useKernel first)");
+    return planRings({ prompt, reply, system }, this.trauma.level(), this.kernel?.origin ?? "", this.template, this.config);
   }
 
-  /** A finished ring: kept with its turn and observed into the field. */
-  storeRing(messageId: number, kind: RingKind, text: string): void {
+  /** A finished ring: kept with its turn (an empty one counted) and observed into the field as unspoken words. */
+  storeRing(messageId: number, plan: Pick<RingPlan, "kind" | "knownWordsOnly">, text: string): void {
     this.options.db.transaction(() => {
-      this.rings.store(messageId, kind, text);
-      this.field.observe(text);
+      this.rings.store(messageId, plan.kind, text);
+      this.field.observe(text, { spoken: false, knownOnly: plan.knownWordsOnly });
     }).immediate();
   }
 }

@@ -22,7 +22,7 @@ export const STOPWORDS: ReadonlySet<string> = new Set(
   ).split(/\s+/),
 );
 
-/** Words that raise arousal (leo spec §2), with their Russian equivalents. */
+/** Words that raise arousal (docs/leo.md §2.2), with their Russian equivalents. */
 export const INTENSE_WORDS: ReadonlySet<string> = new Set(
   (
     "now must need urgent important please help stop wait listen understand really very so always never " +
@@ -33,18 +33,18 @@ export const INTENSE_WORDS: ReadonlySet<string> = new Set(
   ).split(/\s+/),
 );
 
-/** Questions about identity (trauma's +0.2); the kernel's own name (from its manifest) is added at run time. */
+/** Questions about identity (docs/leo.md §3.2), matched on whole words. */
 export const IDENTITY_PHRASES: readonly string[] = [
   "who are you",
+  "what are you",
   "who am i",
   "are you real",
-  "what are you",
+  "are you alive",
   "кто ты",
-  "кто я",
-  "ты настоящая",
-  "ты настоящий",
-  "ты реальна",
-  "ты реальная",
   "что ты такое",
-  "арианна",
+  "ты живая",
+  "ты настоящая",
 ];
+
+/** The default kernel's name in Cyrillic; the display name itself comes from the manifest at run time. */
+export const IDENTITY_NAMES: readonly string[] = ["арианна"];

@@ -1,11 +1,14 @@
 /**
- * overthinking.ts — the silent rings written in idle time after a reply (leo
- * spec §4): what each ring is seeded with, and where rings are kept. Running
- * them on the model is the orchestrator's job (it owns the engine and the idle time).
+ * overthinking.ts — the silent rings written in idle time after a reply
+ * (docs/leo.md §4.2): what each ring is seeded with, and where rings are kept.
+ * Seeds are in the kernel's chat format, ending with the generation prefix, so
+ * the kernel goes on in its own voice instead of ending at once. Running them
+ * on the model is the orchestrator's job (it owns the engine and the idle time).
  */
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
+import type { ChatTemplate } from "../config/model-profile.ts";
 import { contentWords } from "./tokens.ts";
 
 export type RingKind = LeoConfig["overthinking"]["rings"][number]["kind"];
@@ -15,6 +18,10 @@ export interface RingPlan {
   seed: string;
   temperature: number;
   maxTokens: number;
+  /** end-of-text and the stop strings cannot end the ring before this many tokens */
+  minTokens: number;
+  /** observe only the words the field has heard spoken (the hot meta ring) */
+  knownWordsOnly: boolean;
 }
 
 export interface Ring {
@@ -38,26 +45,36 @@ export function closestOriginSentence(origin: string, text: string): string {
   return best;
 }
 
+const fill = (part: string, text: string) => part.replace("{text}", text);
+
+/**
+ * The three rings after a reply. echo: the system line, the user's message,
+ * the reply; drift and meta: the reply alone (drift also an origin sentence
+ * as its system line while the trauma level is high). Each ends with the
+ * template's generation prefix.
+ */
 export function planRings(
-  prompt: string,
-  reply: string,
+  turn: { prompt: string; reply: string; system: string },
   traumaLevel: number,
   origin: string,
+  template: ChatTemplate,
   config: LeoConfig,
 ): RingPlan[] {
+  const answer = fill(template.assistant, turn.reply);
+  const prefix = template.generation_prefix;
+  const pulled = traumaLevel > config.trauma.driftOriginAbove && origin;
   const seedOf: Record<RingKind, string> = {
-    echo: `${prompt}\n${reply}`,
-    drift:
-      traumaLevel > config.trauma.driftOriginAbove && origin
-        ? `${closestOriginSentence(origin, reply)}\n${reply}`
-        : reply,
-    meta: reply,
+    echo: fill(template.system, turn.system) + fill(template.user, turn.prompt) + answer + prefix,
+    drift: (pulled ? fill(template.system, closestOriginSentence(origin, turn.reply)) : "") + answer + prefix,
+    meta: answer + prefix,
   };
   return config.overthinking.rings.map((ring) => ({
     kind: ring.kind,
     seed: seedOf[ring.kind],
     temperature: ring.temperature,
     maxTokens: ring.maxTokens,
+    minTokens: config.overthinking.minTokens,
+    knownWordsOnly: ring.kind === "meta",
   }));
 }
 
@@ -72,11 +89,14 @@ export class Rings {
       forMessage: db.query<Ring & { message_id: number }, [number]>(
         "SELECT id, message_id, ts, kind, text FROM rings WHERE message_id = ? ORDER BY id",
       ),
+      countEmpty: db.query<never, [number]>("UPDATE metrics SET empty_rings = empty_rings + 1 WHERE message_id = ?"),
     };
   }
 
+  /** Keep a ring with its turn; an empty one is kept too, and counted in the turn's metrics. */
   store(messageId: number, kind: RingKind, text: string): Ring {
     const row = this.q.insert.get(messageId, this.clock(), kind, text)!;
+    if (text === "") this.q.countEmpty.run(messageId);
     return { id: row.id, messageId: row.message_id, ts: row.ts, kind: row.kind, text: row.text };
   }
 

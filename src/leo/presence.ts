@@ -1,11 +1,11 @@
 /**
- * presence.ts — the per-turn presence signals (leo spec §2): novelty, arousal,
+ * presence.ts — the per-turn presence signals (docs/leo.md §2): novelty, arousal,
  * entropy and the pulse that mixes them. All in [0,1].
  */
 import type { LeoConfig } from "../config/leo.ts";
 import type { Field } from "./field.ts";
 import { INTENSE_WORDS } from "./lexicon.ts";
-import { clamp01, fieldTokens, words } from "./tokens.ts";
+import { clamp01, fieldTokens, isContentWord, words } from "./tokens.ts";
 
 export interface Presence {
   novelty: number;
@@ -14,11 +14,22 @@ export interface Presence {
   pulse: number;
 }
 
-/** 1 − share of the prompt's trigrams the field already holds. */
+/**
+ * The mean of trigram novelty (1 − share of the prompt's trigrams already in
+ * the field) and word novelty (1 − share of its content words already spoken
+ * `knownAfterSpoken` times). Word novelty keeps a young field from reading 1.0
+ * on every turn: almost every trigram is new there, but the words return.
+ */
 export function novelty(field: Field, prompt: string, config: LeoConfig["presence"]): number {
   const tokens = fieldTokens(prompt);
-  if (tokens.length < config.noveltyMinTokens) return config.noveltyShortPrompt;
-  return 1 - (field.knownTrigramShare(tokens) ?? 0);
+  const trigram =
+    tokens.length < config.noveltyMinTokens ? config.noveltyShortPrompt : 1 - (field.knownTrigramShare(tokens) ?? 0);
+  const content = [...new Set(tokens.filter(isContentWord))];
+  const word =
+    content.length === 0
+      ? config.noveltyNoWords
+      : 1 - content.filter((w) => field.spokenCount(w) >= config.knownAfterSpoken).length / content.length;
+  return (trigram + word) / 2;
 }
 
 export function arousal(text: string, config: LeoConfig["presence"]): number {
@@ -31,9 +42,9 @@ export function arousal(text: string, config: LeoConfig["presence"]): number {
   return clamp01(caps + Math.min(c.punctuationCap, c.punctuationStep * marks) + Math.min(c.intenseCap, c.intenseStep * intense));
 }
 
-/** Mean normalized entropy of the reply's tokens; the spec's prior before any token. */
-export function meanEntropy(entropies: readonly number[], config: LeoConfig["presence"]): number {
-  if (entropies.length === 0) return config.entropyBeforeGeneration;
+/** Mean normalized entropy of the reply's tokens; `before` (the kernel's running median) without any. */
+export function meanEntropy(entropies: readonly number[], before: number): number {
+  if (entropies.length === 0) return before;
   return clamp01(entropies.reduce((a, b) => a + b, 0) / entropies.length);
 }
 

@@ -1,37 +1,43 @@
 /**
- * quality.ts — how good a candidate reply is (leo spec §6): structure times
- * entropy, and which way to move the temperature when it fails.
+ * quality.ts — how good a candidate reply is (docs/leo.md §6.1): a product of
+ * structural factors and the entropy quality, and which way to move the
+ * temperature when it fails.
  */
 import type { LeoConfig } from "../config/leo.ts";
-import { jaccard, words } from "./tokens.ts";
+import { contentWords, jaccard, words } from "./tokens.ts";
+
+/** What quality needs besides the texts: measured by leo against the field and the kernel. */
+export interface ReplyEvidence {
+  /** the reply's mean entropy E */
+  entropy: number;
+  /** the kernel's entropy band */
+  band: readonly [number, number];
+  /** the active themes' words (relevance counts them with the prompt's) */
+  themeWords: ReadonlySet<string>;
+  /** share of the reply's words that are non-words */
+  nonWordShare: number;
+  /** share of the reply's trigrams that are the kernel's stock phrases */
+  stockShare: number;
+}
 
 export interface QualityReport {
   quality: number;
   structural: number;
   entropyQuality: number;
+  nonWordShare: number;
+  stockShare: number;
   /** looping or too sure of itself: the next try should run hotter */
   repetitive: boolean;
 }
 
-export function entropyQuality(entropy: number, c: LeoConfig["quality"]): number {
-  const [low, high] = c.entropyBand;
-  if (entropy < low) return 0.5 + entropy / c.entropySlope;
-  if (entropy > high) return Math.max(0, 1 - (entropy - high) / c.entropySlope);
-  return 1;
+/** 1 inside the band, falling linearly to 0 at `entropyFalloff` beyond either edge. */
+export function entropyQuality(entropy: number, band: readonly [number, number], c: LeoConfig["quality"]): number {
+  const [low, high] = band;
+  const outside = entropy < low ? low - entropy : entropy > high ? entropy - high : 0;
+  return Math.max(0, 1 - outside / c.entropyFalloff);
 }
 
-/**
- * `knownTrigramShare`: the reply's trigrams already in the field (before the
- * reply is observed); undefined for replies under 3 tokens, which are already
- * penalised as too short.
- */
-export function assessReply(
-  reply: string,
-  prompt: string,
-  entropy: number,
-  knownTrigramShare: number | undefined,
-  c: LeoConfig["quality"],
-): QualityReport {
+export function assessReply(reply: string, prompt: string, e: ReplyEvidence, c: LeoConfig["quality"]): QualityReport {
   const replyWords = words(reply);
   const promptWords = words(prompt);
   const unique = replyWords.length === 0 ? 1 : new Set(replyWords).size / replyWords.length;
@@ -41,22 +47,27 @@ export function assessReply(
   if (unique < c.uniqueLow) q *= c.uniqueLowFactor;
   else if (unique < c.uniqueMid) q *= c.uniqueMidFactor;
   if (replyWords.length > 0 && ` ${promptWords.join(" ")} `.includes(` ${replyWords.join(" ")} `)) q *= c.echoFactor;
-  if (jaccard(new Set(replyWords), new Set(promptWords)) < c.promptJaccardLow) q *= c.promptJaccardFactor;
-  if (knownTrigramShare !== undefined) {
-    if (knownTrigramShare < c.trigramLow) q *= c.trigramLowFactor;
-    else if (knownTrigramShare < c.trigramMid) q *= c.trigramMidFactor;
-  }
-  const eq = entropyQuality(entropy, c);
+  const context = new Set([...contentWords(prompt), ...e.themeWords]);
+  if (jaccard(contentWords(reply), context) < c.relevanceLow) q *= c.relevanceFactor;
+  const nonWords = c.nonWordShares.find((band) => e.nonWordShare > band.above);
+  if (nonWords) q *= nonWords.factor;
+  if (e.stockShare > c.stockAbove) q *= c.stockFactor;
+  const eq = entropyQuality(e.entropy, e.band, c);
   return {
-    quality: (q + eq) / 2,
+    quality: q * eq,
     structural: q,
     entropyQuality: eq,
-    repetitive: entropy < c.entropyBand[0] || unique < c.uniqueLow,
+    nonWordShare: e.nonWordShare,
+    stockShare: e.stockShare,
+    repetitive: e.entropy < e.band[0] || unique < c.uniqueLow,
   };
 }
 
-/** Temperature for the next candidate: away from the failure. */
-export function nextTemperature(current: number, entropy: number, report: QualityReport, c: LeoConfig["quality"]): number {
-  const cooler = entropy > c.entropyBand[1] && !report.repetitive;
+/**
+ * Temperature for the next candidate, away from the failure: hotter when it
+ * looped or was too sure; cooler when it was too unsure or wrote non-words.
+ */
+export function nextTemperature(current: number, report: QualityReport, band: readonly [number, number], entropy: number, c: LeoConfig["quality"]): number {
+  const cooler = !report.repetitive && (entropy > band[1] || report.nonWordShare > c.nonWordShares.at(-1)!.above);
   return Math.max(c.minTemperature, current + (cooler ? -c.temperatureStep : c.temperatureStep));
 }

@@ -1,6 +1,7 @@
 /**
- * snapshots.ts — exemplary replies, "how I speak" (leo spec §6): kept when good,
- * capped, and recalled into the context when they resonate with the prompt.
+ * snapshots.ts — exemplary replies, "how I speak" (docs/leo.md §6.4): kept when
+ * good and free of non-words, capped, and recalled into the context when they
+ * share a word or a theme with the prompt and resonate with it.
  */
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
@@ -85,9 +86,15 @@ export class Snapshots {
     return [...this.kept.values()].map((k) => k.snapshot);
   }
 
-  /** Keep a reply that is good enough; past the cap, the least used (then oldest) go. */
-  consider(messageId: number | null, text: string, arousal: number, quality: number, themes: number[]): Snapshot | undefined {
-    if (quality < this.config.minQuality) return undefined;
+  /** Keep a reply that is good enough and has no non-words; past the cap, the least used (then oldest) go. */
+  consider(
+    messageId: number | null,
+    text: string,
+    reply: { arousal: number; quality: number; nonWordShare: number },
+    themes: number[],
+  ): Snapshot | undefined {
+    const { arousal, quality } = reply;
+    if (quality < this.config.minQuality || reply.nonWordShare > 0) return undefined;
     const snapshot = toSnapshot(this.q.insert.get(messageId, this.clock(), text, arousal, quality, JSON.stringify(themes))!);
     this.kept.set(snapshot.id, keep(snapshot));
     if (this.kept.size > this.config.cap) {
@@ -111,10 +118,16 @@ export class Snapshots {
     );
   }
 
-  /** The best few above the threshold, best first (no write: uses are bumped when the turn commits). */
+  /**
+   * The best few above the threshold among the eligible ones (sharing a content
+   * word with the prompt, or an active theme), best first. No write: uses are
+   * bumped when the turn commits.
+   */
   recall(prompt: string, arousal: number, activeThemes: ReadonlySet<number>): Recalled[] {
     const promptWords = contentWords(prompt);
+    const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>) => [...a].some((x) => b.has(x));
     return [...this.kept.values()]
+      .filter((kept) => shares(promptWords, kept.words) || shares(activeThemes, kept.themes))
       .map((kept) => ({ snapshot: kept.snapshot, score: this.score(kept, promptWords, arousal, activeThemes) }))
       .filter((r) => r.score > this.config.recallMinScore)
       .sort((a, b) => b.score - a.score || b.snapshot.id - a.snapshot.id)

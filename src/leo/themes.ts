@@ -1,10 +1,9 @@
 /**
- * themes.ts — islands of words that keep co-occurring (leo spec §4): built from
- * the field, kept with stable ids across rebuilds, activated by prompts, and
- * followed over time (emerging / fading).
+ * themes.ts — islands of words that keep co-occurring (docs/leo.md §4.1): built
+ * from the field's spoken words, kept with stable ids across rebuilds,
+ * activated by prompts, and followed reply by reply (emerging / fading).
  */
 import type { Database } from "bun:sqlite";
-import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import type { CooccurrenceGraph, Field } from "./field.ts";
 import { isContentWord, jaccard } from "./tokens.ts";
@@ -18,7 +17,6 @@ export interface Island {
 
 export interface Theme extends Island {
   id: number;
-  activeStreak: number;
 }
 
 export interface ActiveTheme {
@@ -32,38 +30,45 @@ export type Trend = "emerging" | "fading" | "steady";
 export interface ThemeFlow {
   themeId: number;
   words: string[];
-  slopePerHour: number;
+  /** least-squares slope of strength over the last replies, per `trendPer` replies */
+  slope: number;
   trend: Trend;
 }
 
+/** A reply and the strength of each theme active in its turn. */
 interface Turn {
   id: number;
-  ts: number;
+  strengths: Map<number, number>;
 }
 
 interface ThemeRow {
   id: number;
   words: string;
   weights: string;
-  active_streak: number;
 }
 
-const HOUR_MS = 3_600_000;
-
-/** Greedy island building over the co-occurrence graph's hubs (pure). */
-export function buildIslands(graph: CooccurrenceGraph, config: LeoConfig["themes"]): Island[] {
+/**
+ * Greedy island building over the co-occurrence graph (pure). Candidates are
+ * content words spoken `minSpoken` times with enough neighbours; a
+ * neighbourhood is a candidate's strongest spoken neighbours plus itself; each
+ * unused candidate seeds an island and absorbs later candidates whose
+ * neighbourhood overlaps the island's words by Jaccard ≥ `mergeJaccard`.
+ * `spoken`: words spoken at least once, with their counts (a word only rings
+ * wrote never joins a theme).
+ */
+export function buildIslands(graph: CooccurrenceGraph, spoken: ReadonlyMap<string, number>, config: LeoConfig["themes"]): Island[] {
   const byStrength = (a: [string, number], b: [string, number]) => b[1] - a[1] || a[0].localeCompare(b[0]);
+  const speaks = (word: string) => isContentWord(word) && spoken.has(word);
   const hubs = [...graph]
-    .map(([word, edges]) => ({ word, edges, total: [...edges.values()].reduce((s, n) => s + n, 0) }))
-    .filter((h) => isContentWord(h.word) && h.edges.size >= config.minNeighbours && h.total >= config.minCooccurrence)
+    .filter(([word]) => speaks(word) && spoken.get(word)! >= config.minSpoken)
+    .map(([word, edges]) => ({ word, edges: [...edges].filter(([w]) => speaks(w)) }))
+    .map((h) => ({ ...h, total: h.edges.reduce((s, [, n]) => s + n, 0) }))
+    .filter((h) => h.edges.length >= config.minNeighbours && h.total >= config.minCooccurrence)
     .sort((a, b) => b.total - a.total || a.word.localeCompare(b.word))
     .slice(0, config.maxCandidates);
   // each hub's neighbourhood with the pair counts, for membership and centrality
   const hoods = hubs.map((hub) => {
-    const neighbours = [...hub.edges]
-      .filter(([word]) => isContentWord(word))
-      .sort(byStrength)
-      .slice(0, config.neighbourhood);
+    const neighbours = hub.edges.sort(byStrength).slice(0, config.neighbourhood);
     const strength = new Map(neighbours);
     strength.set(hub.word, Math.max(0, ...neighbours.map(([, n]) => n))); // a hub is central to its own neighbourhood
     return strength;
@@ -106,23 +111,29 @@ export function slope(points: readonly { x: number; y: number }[]): number {
   return sxx === 0 ? 0 : sxy / sxx;
 }
 
+/** Rebuild after these turns: the listed ones, then every `rebuildEveryTurns`. */
+export function rebuildDue(turn: number, config: LeoConfig["themes"]): boolean {
+  return config.rebuildAtTurns.includes(turn) || turn % config.rebuildEveryTurns === 0;
+}
+
 export class Themes {
   private live = new Map<number, Theme>();
   private themesOfWord = new Map<string, number[]>();
-  /** themes with strength > 0 inside the slope window → when last seen */
-  private recentlyActive = new Map<number, number>();
-  /** the turns (replies) inside the slope window, oldest first: a theme absent from one had strength 0 */
+  /** the last replies (at most max(trendReplies, bins' activeWindowTurns)), oldest first */
   private turns: Turn[] = [];
+  private readonly keepTurns: number;
   private readonly q;
 
   constructor(
     private readonly db: Database,
     private readonly field: Field,
     private readonly config: LeoConfig["themes"],
-    private readonly clock: Clock,
+    private readonly clock: () => number,
+    binWindow: number,
   ) {
+    this.keepTurns = Math.max(config.trendReplies, binWindow);
     this.q = {
-      live: db.query<ThemeRow, []>("SELECT id, words, weights, active_streak FROM themes WHERE dissolved_at IS NULL"),
+      live: db.query<ThemeRow, []>("SELECT id, words, weights FROM themes WHERE dissolved_at IS NULL"),
       wordsOf: db.query<{ words: string }, [number]>("SELECT words FROM themes WHERE id = ?"),
       insert: db.query<{ id: number }, [string, string, number, number]>(
         "INSERT INTO themes (words, weights, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
@@ -130,48 +141,33 @@ export class Themes {
       update: db.query<never, [string, string, number, number]>(
         "UPDATE themes SET words = ?, weights = ?, updated_at = ? WHERE id = ?",
       ),
-      dissolve: db.query<never, [number, number]>("UPDATE themes SET dissolved_at = ?, active_streak = 0 WHERE id = ?"),
-      streak: db.query<never, [number, number]>("UPDATE themes SET active_streak = ? WHERE id = ?"),
+      dissolve: db.query<never, [number, number]>("UPDATE themes SET dissolved_at = ? WHERE id = ?"),
       addStrength: db.query<never, [number, number, number, number]>(
         "INSERT INTO theme_strength (theme_id, message_id, ts, strength) VALUES (?, ?, ?, ?)",
       ),
-      recent: db.query<{ theme_id: number; ts: number }, [number]>(
-        "SELECT theme_id, max(ts) AS ts FROM theme_strength WHERE ts >= ? GROUP BY theme_id",
-      ),
-      strengths: db.query<{ message_id: number; strength: number }, [number, number]>(
-        "SELECT message_id, strength FROM theme_strength WHERE theme_id = ? AND message_id >= ?",
-      ),
-      turns: db.query<Turn, [number, number]>(
-        "SELECT id, ts FROM (SELECT id, ts FROM messages WHERE ts >= ? AND role = 'arianna' ORDER BY id DESC LIMIT ?) ORDER BY id",
+      replies: db.query<{ id: number }, [number]>("SELECT id FROM messages WHERE role = 'arianna' ORDER BY id DESC LIMIT ?"),
+      strengths: db.query<{ theme_id: number; message_id: number; strength: number }, [number]>(
+        "SELECT theme_id, message_id, strength FROM theme_strength WHERE message_id >= ?",
       ),
     };
     this.reload();
   }
 
-  /** Re-read the live themes (at start, after a rebuild, after a rolled-back turn). */
+  /** Re-read the live themes and the last replies' strengths (at start, after a rebuild, after a rolled-back turn). */
   reload(): void {
     this.live = new Map(
-      this.q.live.all().map((r) => [
-        r.id,
-        { id: r.id, words: JSON.parse(r.words), weights: JSON.parse(r.weights), activeStreak: r.active_streak },
-      ]),
+      this.q.live.all().map((r) => [r.id, { id: r.id, words: JSON.parse(r.words), weights: JSON.parse(r.weights) }]),
     );
     this.themesOfWord = new Map();
     for (const theme of this.live.values()) {
       for (const word of theme.words) this.themesOfWord.set(word, [...(this.themesOfWord.get(word) ?? []), theme.id]);
     }
-    const since = this.clock() - this.config.slopeWindowMs;
-    this.recentlyActive = new Map(this.q.recent.all(since).map((r) => [r.theme_id, r.ts]));
-    this.turns = this.q.turns.all(since, this.config.slopeWindowTurns);
-  }
-
-  /** Drop what fell out of the slope window (by age, then by count). */
-  private prune(): void {
-    const since = this.clock() - this.config.slopeWindowMs;
-    let old = 0;
-    while (old < this.turns.length && this.turns[old].ts < since) old++;
-    this.turns.splice(0, Math.max(old, this.turns.length - this.config.slopeWindowTurns));
-    for (const [id, lastSeen] of this.recentlyActive) if (lastSeen < since) this.recentlyActive.delete(id);
+    const ids = this.q.replies.all(this.keepTurns).map((r) => r.id).reverse();
+    this.turns = ids.map((id) => ({ id, strengths: new Map() }));
+    const byId = new Map(this.turns.map((t) => [t.id, t]));
+    for (const row of this.q.strengths.all(ids[0] ?? Number.MAX_SAFE_INTEGER)) {
+      byId.get(row.message_id)?.strengths.set(row.theme_id, row.strength);
+    }
   }
 
   all(): Theme[] {
@@ -190,11 +186,11 @@ export class Themes {
 
   /**
    * Rebuild the islands from the field. An island overlapping a live theme
-   * keeps its id (and its streak, and so its bin); the rest are new; live
-   * themes no longer found are dissolved. Returns the ids whose words changed.
+   * keeps its id (and so its bin); the rest are new; live themes no longer
+   * found are dissolved. Returns the ids whose words changed.
    */
   rebuild(): number[] {
-    const islands = buildIslands(this.field.graph(), this.config);
+    const islands = buildIslands(this.field.graph(), this.field.spokenAtLeast(1), this.config);
     const now = this.clock();
     const changed: number[] = [];
     this.db.transaction(() => {
@@ -226,57 +222,50 @@ export class Themes {
     return changed;
   }
 
-  /** The (at most maxActive) live themes holding most of the prompt's content words. */
+  /**
+   * The (at most maxActive) live themes sharing at least `activationShared`
+   * content words with the prompt (one, for a prompt of fewer than `fewWords`),
+   * most shared first.
+   */
   activate(promptWords: ReadonlySet<string>): ActiveTheme[] {
     const matched = new Map<number, number>();
     for (const word of promptWords) {
       for (const id of this.themesOfWord.get(word) ?? []) matched.set(id, (matched.get(id) ?? 0) + 1);
     }
+    const needed = promptWords.size < this.config.fewWords ? 1 : this.config.activationShared;
     return [...matched]
+      .filter(([, n]) => n >= needed)
       .sort((a, b) => b[1] - a[1] || a[0] - b[0])
       .slice(0, this.config.maxActive)
       .map(([id, n]) => ({ theme: this.live.get(id)!, strength: n / promptWords.size }));
   }
 
-  /**
-   * Record a turn (`replyId`: the reply message): active themes extend their
-   * streak (the others reset) and store their strength.
-   */
+  /** Record a turn (`replyId`: the reply message) and the strength of its active themes. */
   recordTurn(active: readonly ActiveTheme[], replyId: number): void {
     const now = this.clock();
-    const activeIds = new Set(active.map((a) => a.theme.id));
-    for (const theme of this.live.values()) {
-      const streak = activeIds.has(theme.id) ? theme.activeStreak + 1 : 0;
-      if (streak !== theme.activeStreak) {
-        this.q.streak.run(streak, theme.id);
-        theme.activeStreak = streak;
-      }
-    }
-    for (const { theme, strength } of active) {
-      this.q.addStrength.run(theme.id, replyId, now, strength);
-      this.recentlyActive.set(theme.id, now);
-    }
-    this.turns.push({ id: replyId, ts: now });
-    this.prune();
+    for (const { theme, strength } of active) this.q.addStrength.run(theme.id, replyId, now, strength);
+    this.turns.push({ id: replyId, strengths: new Map(active.map((a) => [a.theme.id, a.strength])) });
+    if (this.turns.length > this.keepTurns) this.turns.shift();
   }
 
-  /** Strength slope per hour over the window, and the trend it marks. */
+  /** On how many of the last `window` turns the theme was active. */
+  activeTurns(themeId: number, window: number): number {
+    return this.turns.slice(-window).filter((t) => t.strengths.has(themeId)).length;
+  }
+
+  /** The strength slope over the last `trendReplies` replies (0 where inactive), per `trendPer` replies. */
   flowOf(themeId: number): ThemeFlow {
-    this.prune();
-    const now = this.clock();
-    const strengths = new Map(
-      this.q.strengths.all(themeId, this.turns[0]?.id ?? Number.MAX_SAFE_INTEGER).map((r) => [r.message_id, r.strength]),
-    );
-    const points = this.turns.map((t) => ({ x: (t.ts - now) / HOUR_MS, y: strengths.get(t.id) ?? 0 }));
-    const perHour = slope(points);
+    const window = this.turns.slice(-this.config.trendReplies);
+    const points = window.map((t, i) => ({ x: i, y: t.strengths.get(themeId) ?? 0 }));
+    const perWindow = slope(points) * this.config.trendPer;
     const trend: Trend =
-      perHour >= this.config.emergingSlope ? "emerging" : perHour <= this.config.fadingSlope ? "fading" : "steady";
-    return { themeId, words: this.wordsOf(themeId) ?? [], slopePerHour: perHour, trend };
+      perWindow >= this.config.emergingSlope ? "emerging" : perWindow <= this.config.fadingSlope ? "fading" : "steady";
+    return { themeId, words: this.wordsOf(themeId) ?? [], slope: perWindow, trend };
   }
 
-  /** The flow of every theme active within the window. */
+  /** The flow of every theme active within the trend window. */
   flow(): ThemeFlow[] {
-    this.prune();
-    return [...this.recentlyActive.keys()].map((id) => this.flowOf(id));
+    const ids = new Set(this.turns.slice(-this.config.trendReplies).flatMap((t) => [...t.strengths.keys()]));
+    return [...ids].map((id) => this.flowOf(id));
   }
 }

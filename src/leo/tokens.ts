@@ -33,7 +33,15 @@ export function words(text: string): string[] {
   return fieldTokens(text).filter(isWord);
 }
 
-export const isContentWord = (token: string): boolean => isWord(token) && !STOPWORDS.has(token);
+/** Not punctuation, not a stopword, at least 2 letters. */
+export const isContentWord = (token: string): boolean => isWord(token) && token.length >= 2 && !STOPWORDS.has(token);
+
+/** Distinct trigrams of a token sequence, as "a b c" keys. */
+export function trigramKeys(tokens: readonly string[]): Set<string> {
+  const keys = new Set<string>();
+  for (let i = 0; i + 2 < tokens.length; i++) keys.add(`${tokens[i]} ${tokens[i + 1]} ${tokens[i + 2]}`);
+  return keys;
+}
 
 /** Distinct content words (no stopwords, no punctuation). */
 export function contentWords(text: string): Set<string> {

@@ -1,7 +1,7 @@
 /**
- * trim.ts — cleans a raw model reply before anyone sees it (leo spec §6):
- * leaked role markers, an echoed opening, repeated sentences, runaway
- * punctuation, and a ragged ending.
+ * trim.ts — cleans a raw model reply before anyone sees it (docs/leo.md §6.3):
+ * leaked role markers (misspelt ones too), an echoed opening, repeated
+ * sentences, runaway punctuation, and a ragged ending.
  */
 import type { ChatTemplate } from "../config/model-profile.ts";
 import type { LeoConfig } from "../config/leo.ts";
@@ -26,14 +26,53 @@ export function roleMarkers(template: ChatTemplate): RoleMarkers {
   };
 }
 
-function stripRoleMarkers(text: string, markers: RoleMarkers): string {
+/** Levenshtein distance, stopping early once it exceeds `limit`. */
+export function editDistance(a: string, b: string, limit = Number.POSITIVE_INFINITY): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    if (Math.min(...row) > limit) return limit + 1;
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The role a line-initial label stands for, misspelt or not; undefined for an ordinary word. */
+function labelRole(label: string, markers: RoleMarkers, c: LeoConfig["trimming"]): "user" | "assistant" | undefined {
+  const word = label.toLowerCase();
+  let best: { role: "user" | "assistant"; distance: number } | undefined;
+  const roles = [
+    { role: "user" as const, markers: [markers.user] },
+    { role: "assistant" as const, markers: markers.assistant },
+  ];
+  for (const { role, markers: names } of roles) {
+    for (const marker of names) {
+      const name = marker.replace(/:$/, "").toLowerCase();
+      if (!name) continue;
+      const allowed = Math.min(c.roleEditDistance, Math.floor(name.length / c.lettersPerEdit));
+      const distance = editDistance(word, name, allowed);
+      if (distance <= allowed && (!best || distance < best.distance)) best = { role, distance };
+    }
+  }
+  return best?.role;
+}
+
+const LINE_LABEL = /(^|\n)[ \t]*(\p{L}+)[ \t]*:/gu;
+
+function stripRoleMarkers(text: string, markers: RoleMarkers, c: LeoConfig["trimming"]): string {
   let out = text.replace(SPECIAL_PIECES, "");
   if (markers.user) {
     const at = out.indexOf(markers.user);
     if (at >= 0) out = out.slice(0, at);
   }
   for (const marker of markers.assistant) out = out.replaceAll(marker, " ");
-  return out;
+  // misspelt labels at the start of a line: the user's cuts the reply there, the assistant's is dropped
+  const userLine = [...out.matchAll(LINE_LABEL)].find((m) => labelRole(m[2], markers, c) === "user");
+  if (userLine) out = out.slice(0, userLine.index);
+  return out.replace(LINE_LABEL, (all, start: string, label: string) => (labelRole(label, markers, c) === "assistant" ? `${start} ` : all));
 }
 
 /** Drop the longest opening whose every 4-word window also appears in the prompt. */
@@ -76,7 +115,7 @@ function endOnSentence(text: string): string {
 }
 
 export function trimReply(raw: string, prompt: string, markers: RoleMarkers, c: LeoConfig["trimming"]): string {
-  let text = stripRoleMarkers(raw, markers).replace(/\s+/g, " ").trim();
+  let text = stripRoleMarkers(raw, markers, c).replace(/\s+/g, " ").trim();
   text = dropEchoedOpening(text, prompt, c.echoWindow);
   text = text.replace(new RegExp(`[.!?]{${c.maxRepeatedMarks + 1},}`, "g"), (run) => run.slice(0, c.maxRepeatedMarks));
   text = dropRepeatedSentences(text).trim();

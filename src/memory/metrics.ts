@@ -14,7 +14,7 @@ export interface TurnMetrics {
   traumaLevel: number;
   wounded: boolean;
   quality: number;
-  candidateScores: { quality: number; temperature: number }[];
+  candidateScores: { quality: number; temperature: number; nonWordShare?: number; stockShare?: number }[];
   externalRatio: number;
   activeThemes: number[];
   binsUsed: number[];
@@ -26,6 +26,14 @@ export interface TurnMetrics {
   stopReason: string;
   modelSha256: string;
   seed: number;
+  /** leo v2 (null on rows written before migration 003) */
+  nonWordShare: number | null;
+  stockShare: number | null;
+  entropyBand: [number, number] | null;
+  /** [start, end, kind] spans of the reply's text */
+  highlights: [number, number, string][] | null;
+  /** rings after this turn that came out empty (counted as they are written) */
+  emptyRings?: number;
 }
 
 interface MetricsRow {
@@ -51,13 +59,24 @@ interface MetricsRow {
   stop_reason: string;
   model_sha256: string;
   seed: number;
+  non_word_share: number | null;
+  stock_phrase_share: number | null;
+  entropy_band: string | null;
+  highlights: string | null;
+  empty_rings: number;
 }
 
 const COLUMNS = [
   "message_id", "ts", "entropy", "novelty", "arousal", "presence_pulse", "trauma", "trauma_level", "wounded",
   "quality", "candidates", "candidate_scores", "external_ratio", "active_themes", "bins_used", "temperature",
   "prompt_tokens", "reply_tokens", "ttft_ms", "tokens_per_second", "stop_reason", "model_sha256", "seed",
+  "non_word_share", "stock_phrase_share", "entropy_band", "highlights", "leo_version",
 ] as const;
+/** written by leo after the turn (rings come later), read with the rest */
+const READ_COLUMNS = [...COLUMNS.filter((c) => c !== "leo_version"), "empty_rings"];
+/** the leo layer's version that writes new rows (migration 003 marks older rows 1) */
+const LEO_VERSION = 2;
+const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
 const fromRow = (r: MetricsRow): TurnMetrics => ({
   messageId: r.message_id,
@@ -82,6 +101,11 @@ const fromRow = (r: MetricsRow): TurnMetrics => ({
   stopReason: r.stop_reason,
   modelSha256: r.model_sha256,
   seed: r.seed,
+  nonWordShare: r.non_word_share,
+  stockShare: r.stock_phrase_share,
+  entropyBand: json(r.entropy_band),
+  highlights: json(r.highlights),
+  emptyRings: r.empty_rings,
 });
 
 export class Metrics {
@@ -94,10 +118,10 @@ export class Metrics {
       `INSERT INTO metrics (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
     );
     this.recentQuery = db.query<MetricsRow, [number, number]>(
-      `SELECT ${COLUMNS.join(", ")} FROM metrics WHERE message_id < ? ORDER BY message_id DESC LIMIT ?`,
+      `SELECT ${READ_COLUMNS.join(", ")} FROM metrics WHERE message_id < ? ORDER BY message_id DESC LIMIT ?`,
     );
     this.byMessageQuery = db.query<MetricsRow, [number]>(
-      `SELECT ${COLUMNS.join(", ")} FROM metrics WHERE message_id = ?`,
+      `SELECT ${READ_COLUMNS.join(", ")} FROM metrics WHERE message_id = ?`,
     );
   }
 
@@ -106,7 +130,8 @@ export class Metrics {
       m.messageId, m.ts, m.entropy, m.novelty, m.arousal, m.presencePulse, m.traumaScore, m.traumaLevel,
       m.wounded ? 1 : 0, m.quality, m.candidateScores.length, JSON.stringify(m.candidateScores), m.externalRatio,
       JSON.stringify(m.activeThemes), JSON.stringify(m.binsUsed), m.temperature, m.promptTokens, m.replyTokens,
-      m.ttftMs, m.tokensPerSecond, m.stopReason, m.modelSha256, m.seed,
+      m.ttftMs, m.tokensPerSecond, m.stopReason, m.modelSha256, m.seed, m.nonWordShare, m.stockShare,
+      m.entropyBand && JSON.stringify(m.entropyBand), m.highlights && JSON.stringify(m.highlights), LEO_VERSION,
     );
   }
 

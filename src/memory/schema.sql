@@ -1,6 +1,6 @@
 -- InnerArianna resonance.sqlite3 schema, GENERATED from src/memory/migrations/*.sql
 -- by `bun src/memory/schema.ts --write`. Do not edit by hand. Times are unix ms.
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 CREATE TABLE episodes (
   id INTEGER PRIMARY KEY,
@@ -36,7 +36,7 @@ CREATE TABLE metrics (
   novelty REAL,
   trauma REAL,
   presence_pulse REAL
-, arousal REAL, trauma_level REAL, wounded INTEGER NOT NULL DEFAULT 0, quality REAL, candidates INTEGER, candidate_scores TEXT, external_ratio REAL, active_themes TEXT, bins_used TEXT, temperature REAL, prompt_tokens INTEGER, reply_tokens INTEGER, ttft_ms REAL, tokens_per_second REAL, stop_reason TEXT, model_sha256 TEXT, seed INTEGER);
+, arousal REAL, trauma_level REAL, wounded INTEGER NOT NULL DEFAULT 0, quality REAL, candidates INTEGER, candidate_scores TEXT, external_ratio REAL, active_themes TEXT, bins_used TEXT, temperature REAL, prompt_tokens INTEGER, reply_tokens INTEGER, ttft_ms REAL, tokens_per_second REAL, stop_reason TEXT, model_sha256 TEXT, seed INTEGER, leo_version INTEGER NOT NULL DEFAULT 1, non_word_share REAL, stock_phrase_share REAL, entropy_band TEXT, empty_rings INTEGER NOT NULL DEFAULT 0, highlights TEXT);
 
 CREATE INDEX metrics_by_message ON metrics(message_id);
 
@@ -79,7 +79,7 @@ CREATE TABLE vocab (
   id INTEGER PRIMARY KEY,
   word TEXT NOT NULL UNIQUE,
   count INTEGER NOT NULL DEFAULT 0
-);
+, count_spoken INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE bigram (
   a INTEGER NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -149,3 +149,17 @@ CREATE TABLE rings (
 );
 
 CREATE INDEX rings_by_message ON rings(message_id);
+
+CREATE TABLE trauma_turns (
+  message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+  ts INTEGER NOT NULL,
+  score REAL NOT NULL
+);
+
+CREATE TABLE trauma_words_v1 (
+  word TEXT PRIMARY KEY,
+  weight REAL NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX metrics_by_kernel ON metrics(model_sha256, message_id);

@@ -51,8 +51,8 @@ export interface Candidate {
   entropy: number;
 }
 
-/** A candidate with what the engine reported and the untrimmed text. */
-type Generated = Candidate & { summary: GenerationSummary; raw: string };
+/** A candidate with what the engine reported, the untrimmed text and leo's shares of non-words and stock phrases. */
+type Generated = Candidate & { summary: GenerationSummary; raw: string; nonWordShare: number; stockShare: number };
 
 export interface TurnResult {
   userMessageId: number;
@@ -151,7 +151,15 @@ export class Session {
       this.profile = profile;
       this.counter.clear();
       await this.leo.useKernel(
-        { name: profile.name, origin: profile.origin, vocabSize: info.vocabSize, tokenize: (t) => this.options.model.tokenize(t, { bos: false }) },
+        {
+          name: profile.name,
+          displayName: profile.displayName,
+          origin: profile.origin,
+          originGeneric: profile.originGeneric,
+          vocabSize: info.vocabSize,
+          sha256: profile.sha256,
+          tokenize: (t) => this.options.model.tokenize(t, { bos: false }),
+        },
         profile.template,
       );
     });
@@ -231,7 +239,9 @@ export class Session {
     // 5. the reply, its metrics and leo's updates commit together
     const { reply, outcome } = this.commit(() => {
       const reply = memory.messages.append("arianna", replyText, flags);
-      const outcome = leo.commitTurn(prep, { messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality });
+      const outcome = leo.commitTurn(prep, {
+        messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality, nonWordShare: best.nonWordShare,
+      });
       memory.metrics.insert({
         messageId: reply.id,
         ts: reply.ts,
@@ -243,7 +253,9 @@ export class Session {
         traumaLevel: outcome.trauma.level,
         wounded: outcome.trauma.wounded,
         quality: best.quality,
-        candidateScores: candidates.map((c) => ({ quality: c.quality, temperature: c.temperature })),
+        candidateScores: candidates.map((c) => ({
+          quality: c.quality, temperature: c.temperature, nonWordShare: c.nonWordShare, stockShare: c.stockShare,
+        })),
         externalRatio: outcome.externalRatio,
         activeThemes: prep.activeThemes.map((t) => t.theme.id),
         binsUsed: prep.binsUsed,
@@ -255,6 +267,10 @@ export class Session {
         stopReason: best.summary.stopReason,
         modelSha256: this.profile.sha256,
         seed,
+        nonWordShare: best.nonWordShare,
+        stockShare: best.stockShare,
+        entropyBand: prep.band,
+        highlights: outcome.highlights,
       });
       memory.episodes.recordThemes(reply.episodeId, prep.activeThemes.map((t) => t.theme.id), (id) => leo.themeTitle(id));
       return { reply, outcome };
@@ -320,10 +336,10 @@ export class Session {
     let temperature = (opts.sampling?.temperature ?? config.generation.temperature) * prep.temperatureFactor;
     for (let k = 0; k <= qc.extraCandidates; k++) {
       const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts, stream);
-      const assessed = leo.assess(raw, prep.prompt, entropies);
-      out.push({ text: assessed.text, quality: assessed.report.quality, temperature, entropy: assessed.entropy, summary, raw });
-      if (assessed.report.quality >= qc.resampleBelow || summary.stopReason === "cancelled") break;
-      temperature = nextTemperature(temperature, assessed.entropy, assessed.report, qc);
+      const { text, entropy, report } = await leo.assess(raw, prep, entropies);
+      out.push({ text, quality: report.quality, temperature, entropy, summary, raw, nonWordShare: report.nonWordShare, stockShare: report.stockShare });
+      if (report.quality >= qc.resampleBelow || summary.stopReason === "cancelled") break;
+      temperature = nextTemperature(temperature, report, prep.band, entropy, qc);
     }
     return out;
   }
@@ -343,12 +359,17 @@ export class Session {
     const inContext = new Set([...recent, ...hits].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
     return assembleContext(
-      { persona: config.persona ?? this.profile.template.default_system ?? DEFAULT_PERSONA, userText: user.text, recent, hits, recalled },
+      { persona: this.persona(), userText: user.text, recent, hits, recalled },
       this.profile.template,
       budget,
       this.counter,
       (text, opts) => this.options.model.tokenize(text, opts),
     );
+  }
+
+  /** The system line at the top of every prompt (and of the echo ring). */
+  private persona(): string {
+    return this.options.config.persona ?? this.profile.template.default_system ?? DEFAULT_PERSONA;
   }
 
   private async generate(
@@ -405,12 +426,15 @@ export class Session {
       await leo.afterTurn();
       if (this.options.overthink === false) return;
       await sleep(leo.config.overthinking.idleDelayMs, abort.signal);
-      const plans = leo.planRings(prompt, reply.text);
+      const plans = leo.planRings(prompt, reply.text, this.persona());
       for (const [i, plan] of plans.entries()) {
         if (abort.signal.aborted) return;
         const generation = model.generate(
           await this.ringPrompt(plan.seed, plan.maxTokens),
-          { temperature: plan.temperature, maxTokens: plan.maxTokens, seed: seed + 101 + i, stop: this.profile.template.stop },
+          {
+            temperature: plan.temperature, maxTokens: plan.maxTokens, minTokens: plan.minTokens,
+            seed: seed + 101 + i, stop: this.profile.template.stop,
+          },
           abort.signal,
         );
         let text = "";
@@ -420,7 +444,7 @@ export class Session {
         }
         const summary = await generation.result;
         if (summary.stopReason === "cancelled" || abort.signal.aborted) return;
-        if (text.trim()) leo.storeRing(reply.id, plan.kind, text.trim());
+        leo.storeRing(reply.id, plan, text.trim());
       }
     })().catch((error) => {
       // idle work must never break the conversation; the next turn starts clean

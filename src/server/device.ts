@@ -21,6 +21,7 @@ const turn = (m: TurnMetrics) => ({
   candidates: m.candidateScores.length, external_ratio: m.externalRatio, active_themes: m.activeThemes, bins_used: m.binsUsed,
   temperature: m.temperature, prompt_tokens: m.promptTokens, reply_tokens: m.replyTokens, ttft_ms: m.ttftMs,
   tokens_per_second: m.tokensPerSecond, stop_reason: m.stopReason, model_sha256: m.modelSha256, seed: m.seed,
+  non_word_share: m.nonWordShare, stock_phrase_share: m.stockShare, entropy_band: m.entropyBand, empty_rings: m.emptyRings ?? 0,
 });
 
 const reloadEvent = (e: ReloadEvent) => ({
@@ -94,7 +95,10 @@ export function deviceRoutes(routes: Routes): Hono {
   app.get("/history", (c) => {
     const page = query(c, parsePage);
     const messages = memory().messages.recent(page.limit, page.before);
-    return c.json({ messages: messages.map(message), next_before: nextBefore(messages.map((m) => m.id), page.limit) });
+    // a reply carries the highlights it was given ([start, end, kind] into its text; [] before leo v2)
+    const withHighlights = (m: Message) =>
+      m.role === "arianna" ? { ...message(m), highlights: memory().metrics.forMessage(m.id)?.highlights ?? [] } : message(m);
+    return c.json({ messages: messages.map(withHighlights), next_before: nextBefore(messages.map((m) => m.id), page.limit) });
   });
 
   app.get("/episodes", (c) => {

@@ -1,0 +1,111 @@
+/**
+ * kernel-record.ts — what leo remembers of the loaded kernel's own recent
+ * replies (docs/leo.md §2.3, §6.1): its entropy band and its stock phrases.
+ * Both are per kernel (by model sha256), read back from the per-turn record
+ * when a kernel is adopted, then kept in RAM and updated every turn.
+ */
+import type { Database } from "bun:sqlite";
+import type { LeoConfig } from "../config/leo.ts";
+import { fieldTokens, trigramKeys } from "./tokens.ts";
+
+/** The value at quantile q of sorted values (linear interpolation). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+/**
+ * The kernel's entropy band: the 10th..90th percentile of E over its last 200
+ * replies (the initial band until 20 exist), and the running median that
+ * stands for E before a reply is generated.
+ */
+export class EntropyBand {
+  private recent: number[] = [];
+
+  constructor(
+    private readonly config: LeoConfig["entropyBand"],
+    private readonly fallbackMedian: number,
+  ) {}
+
+  /** Oldest first. */
+  load(entropies: readonly number[]): void {
+    this.recent = entropies.slice(-this.config.replies);
+  }
+
+  record(entropy: number): void {
+    this.recent.push(entropy);
+    if (this.recent.length > this.config.replies) this.recent.shift();
+  }
+
+  band(): [number, number] {
+    if (this.recent.length < this.config.minReplies) return [...this.config.initial];
+    const sorted = [...this.recent].sort((a, b) => a - b);
+    return [quantile(sorted, this.config.percentiles[0]), quantile(sorted, this.config.percentiles[1])];
+  }
+
+  median(): number {
+    if (this.recent.length === 0) return this.fallbackMedian;
+    return quantile([...this.recent].sort((a, b) => a - b), 0.5);
+  }
+}
+
+/**
+ * Stock phrases: trigrams found in at least `stockShare` of the kernel's last
+ * `stockReplies` replies (and in two of them, so a young kernel's every
+ * trigram is not "stock" after one reply).
+ */
+export class StockPhrases {
+  private replies: Set<string>[] = [];
+  private readonly replyCount = new Map<string, number>();
+
+  constructor(private readonly config: LeoConfig["quality"]) {}
+
+  /** Oldest first. */
+  load(texts: readonly string[]): void {
+    this.replies = [];
+    this.replyCount.clear();
+    for (const text of texts.slice(-this.config.stockReplies)) this.record(text);
+  }
+
+  record(text: string): void {
+    const keys = trigramKeys(fieldTokens(text));
+    this.replies.push(keys);
+    for (const key of keys) this.replyCount.set(key, (this.replyCount.get(key) ?? 0) + 1);
+    if (this.replies.length > this.config.stockReplies) {
+      for (const key of this.replies.shift()!) {
+        const n = this.replyCount.get(key)! - 1;
+        if (n === 0) this.replyCount.delete(key);
+        else this.replyCount.set(key, n);
+      }
+    }
+  }
+
+  /** Share of the text's trigram occurrences that are stock phrases (0 under 3 tokens). */
+  share(tokens: readonly string[]): number {
+    if (tokens.length < 3) return 0;
+    const needed = Math.max(2, Math.ceil(this.config.stockShare * this.replies.length));
+    let stock = 0;
+    for (let i = 0; i + 2 < tokens.length; i++) {
+      if ((this.replyCount.get(`${tokens[i]} ${tokens[i + 1]} ${tokens[i + 2]}`) ?? 0) >= needed) stock++;
+    }
+    return stock / (tokens.length - 2);
+  }
+}
+
+/** The kernel's last replies from the per-turn record, oldest first (v2 entropies only: see migration 003). */
+export function readKernelRecord(db: Database, sha256: string, limit: number): { entropies: number[]; texts: string[] } {
+  const rows = db
+    .query<{ entropy: number | null; leo_version: number | null; text: string }, [string, number]>(
+      `SELECT x.entropy, x.leo_version, m.text FROM metrics x JOIN messages m ON m.id = x.message_id
+       WHERE x.model_sha256 = ? ORDER BY x.message_id DESC LIMIT ?`,
+    )
+    .all(sha256, limit)
+    .reverse();
+  return {
+    entropies: rows.filter((r) => (r.leo_version ?? 1) >= 2 && r.entropy !== null).map((r) => r.entropy!),
+    texts: rows.map((r) => r.text),
+  };
+}

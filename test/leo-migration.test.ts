@@ -1,0 +1,64 @@
+// Migration 003 (leo version 2): a v1 device's leo state carried forward, nothing dropped
+// (docs/leo.md §10). The figures v2 cannot recompute are set aside, not deleted.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase, openMemory, schemaVersion, SCHEMA_VERSION } from "../src/memory/index.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("migration 003: leo version 2", () => {
+  test("spoken counts come from the stored messages, rings left out; v1 trauma and metrics are kept aside", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
+    dirs.push(dir);
+    const path = join(dir, "resonance.sqlite3");
+    const v2 = openDatabase(path, { schemaVersion: 2 });
+    v2.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
+    v2.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'The river, the river and the well-known stone', 1)");
+    v2.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'Река помнит камень', 1)");
+    v2.run("INSERT INTO rings (message_id, ts, kind, text) VALUES (2, 1002, 'meta', 'river photood')");
+    // the v1 field: rings counted like speech
+    const words: [string, number][] = [["river", 3], ["stone", 1], ["well-known", 1], ["река", 1], ["photood", 1], ["the", 3]];
+    for (const [word, count] of words) v2.run("INSERT INTO vocab (word, count) VALUES (?, ?)", [word, count]);
+    v2.run("INSERT INTO cooc VALUES (1, 2, 7)");
+    v2.run("INSERT INTO metrics (message_id, ts, entropy, trauma, model_sha256) VALUES (2, 1001, 0.55, 1.0, 'ab')");
+    v2.run("INSERT INTO trauma_words VALUES ('small', 3.5, 1001)");
+    v2.run("INSERT INTO trauma_events (ts, message_id, score, level, words) VALUES (1001, 2, 1.0, 1.0, '[\"small\"]')");
+    v2.run("INSERT INTO leo_state VALUES ('trauma.level', 0.9, 1001)");
+    v2.run("INSERT INTO leo_state VALUES ('field.observations', 3, 1002)");
+    v2.close();
+
+    const memory = openMemory(path);
+    const db = memory.db;
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    const spoken = Object.fromEntries(
+      db.query<{ word: string; count: number; count_spoken: number }, []>("SELECT word, count, count_spoken FROM vocab").all().map((r) => [r.word, [r.count, r.count_spoken]]),
+    );
+    expect(spoken).toEqual({
+      river: [3, 2], // two in the user's message, one in a ring
+      stone: [1, 1],
+      "well-known": [1, 1], // the full-text index splits it: its v1 count is kept
+      река: [1, 1],
+      photood: [1, 0], // only a ring ever wrote it
+      the: [3, 3],
+    });
+    // the field itself is untouched
+    expect(db.query("SELECT n FROM cooc").get()).toEqual({ n: 7 });
+    expect(db.query("SELECT value FROM leo_state WHERE key = 'field.observations'").get()).toEqual({ value: 3 });
+    // v1 trauma: set aside, not read by v2, not lost
+    expect(db.query("SELECT count(*) AS n FROM trauma_words").get()).toEqual({ n: 0 });
+    expect(db.query("SELECT word, weight FROM trauma_words_v1").all()).toEqual([{ word: "small", weight: 3.5 }]);
+    expect(db.query("SELECT key, value FROM leo_state WHERE key LIKE 'trauma.%'").all()).toEqual([{ key: "trauma.level.v1", value: 0.9 }]);
+    expect(db.query("SELECT count(*) AS n FROM trauma_events").get()).toEqual({ n: 1 });
+    // v1 metrics rows are marked: their nucleus entropy stays out of the kernel's band
+    const row = memory.metrics.forMessage(2)!;
+    expect(row.entropy).toBe(0.55);
+    expect([row.nonWordShare, row.entropyBand, row.highlights, row.emptyRings]).toEqual([null, null, null, 0]);
+    expect(db.query("SELECT leo_version FROM metrics").get()).toEqual({ leo_version: 1 });
+    memory.close();
+  });
+});
