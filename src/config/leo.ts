@@ -1,5 +1,5 @@
 /**
- * leo.ts — every tunable number of the leo layer (see docs: the leo spec), in one place.
+ * leo.ts — every tunable number of the leo layer (docs/leo.md explains each), in one place.
  *
  * Tests pin behaviours, not these constants; pass a partial override to the
  * leo modules (`withLeoOverrides`) to tune one without touching the rest.

@@ -20,7 +20,7 @@ END;
 -- index what v1 already holds
 INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
 
--- The per-turn record (leo spec §7); one row per Arianna message.
+-- The per-turn record (docs/leo.md §7); one row per Arianna message.
 ALTER TABLE metrics ADD COLUMN arousal REAL;
 ALTER TABLE metrics ADD COLUMN trauma_level REAL;
 ALTER TABLE metrics ADD COLUMN wounded INTEGER NOT NULL DEFAULT 0;
