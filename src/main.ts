@@ -2,26 +2,25 @@
  * main.ts — `bun run start`: load the live kernel (ARIANNA_HOME/models/current,
  * else the bundled models/default), open the living session, watch for new
  * kernels, and serve HTTP on ARIANNA_HOST:ARIANNA_PORT (default 127.0.0.1:8080).
- * ARIANNA_THREADS caps the compute threads (default: all CPUs). Non-loopback
- * clients need the bearer token in ARIANNA_HOME/api-token.
+ * ARIANNA_THREADS caps the compute threads (default: CPU cores - 1). Non-loopback
+ * clients need the bearer token in ARIANNA_HOME/api-token. `--help` lists
+ * every setting (src/config/runtime.ts); a wrong one is refused in one line.
  */
 import { join } from "node:path";
 import { loadModelProfile } from "./config/model-profile.ts";
-import { loadRuntimeConfig, resolveModelDir } from "./config/runtime.ts";
+import { resolveModelDir } from "./config/runtime.ts";
 import { Engine } from "./engine/index.ts";
 import { openSession } from "./orchestrator/index.ts";
 import { createModelManager } from "./reload/index.ts";
 import { ensureToken, TOKEN_FILE } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
-import { log, startServiceNotifier, type Level } from "./service/index.ts";
+import { engineStep, holdHome, listen, localUrl, log, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
 
-const config = loadRuntimeConfig();
-const host = process.env.ARIANNA_HOST ?? "127.0.0.1";
-const port = Number(process.env.ARIANNA_PORT ?? 8080);
+const { config, settings } = startupSettings();
+const homeLock = holdHome(config.home, "service");
 const modelDir = resolveModelDir(config.home);
 
-const threads = Number(process.env.ARIANNA_THREADS ?? 0);
-const engine = await Engine.open({ threads: threads > 0 ? threads : undefined });
+const engine = await engineStep("cannot start the engine", () => Engine.open({ threads: settings.threads }));
 const service = startServiceNotifier(engine, { log });
 try {
   const info = await engine.load(modelDir);
@@ -49,10 +48,11 @@ const models = await createModelManager({
 process.on("SIGHUP", () => void models.reload({ trigger: "signal" }));
 
 // the token itself is never logged: only where to find it
-const { app } = createServer({ model: engine, session, registry: models, token: ensureToken(config.home) });
+const { app } = createServer({ model: engine, session, registry: models, token: ensureToken(config.home), accessLog: log });
 log.info(`clients off loopback need the bearer token in ${join(config.home, TOKEN_FILE)}`);
-const server = Bun.serve({ hostname: host, port, fetch: app.fetch, idleTimeout: 0 });
+const server = listen(settings, app.fetch);
 const url = `http://${server.hostname}:${server.port}`;
+homeLock.publish(localUrl(server.hostname!, server.port!));
 log.info(`InnerArianna listening on ${url}`);
 await service.ready(`serving on ${url}`);
 

@@ -40,6 +40,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** browser origins allowed to read the API besides loopback ones (default: the session config's ARIANNA_ORIGINS) */
   origins?: readonly string[];
+  /** one line per request (method, path, status, ms) when its `accessEnabled` is on; see src/service/log.ts */
+  accessLog?: { readonly accessEnabled: boolean; access(line: string): void };
   /** the client's IP; default: Bun's socket address (unknown under app.request, so a token is needed there) */
   clientAddress?: (c: Context) => string | undefined;
 }
@@ -101,8 +103,13 @@ export function createServer(options: ServerOptions): Server {
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.use("*", async (c, next) => {
+    const started = performance.now();
     await next();
     metrics.request(routeLabel(c), c.res.status);
+    // a streamed answer is logged when its status line goes out, not when it ends; the path
+    // as sent (still percent-encoded: no line breaks) and without the query
+    if (options.accessLog?.accessEnabled)
+      options.accessLog.access(`${c.req.method} ${new URL(c.req.url).pathname} ${c.res.status} ${(performance.now() - started).toFixed(1)}ms`);
   });
   app.use("*", corsFor(options.origins ?? options.session.config.origins));
   app.route("/", webRoutes());

@@ -5,16 +5,26 @@
  * debug): journald, reading our stdout/stderr under systemd, turns the prefix
  * into the entry's priority (`journalctl -p warning -u arianna`). On a terminal
  * the prefix is left out. Errors and warnings go to stderr, the rest to stdout.
- * Debug lines are written only when ARIANNA_DEBUG is set.
+ * Lines below the configured level are dropped (ARIANNA_LOG, see
+ * src/config/runtime.ts); the access log is off unless asked for.
  */
+import type { LogLevel, LogSettings } from "../config/runtime.ts";
 
-export type Level = "error" | "warn" | "notice" | "info" | "debug";
-export type Logger = Record<Level, (msg: string) => void>;
+export type Level = LogLevel;
+
+export interface Logger extends Record<Level, (msg: string) => void> {
+  /** one HTTP request, written at info priority when the access log is on */
+  access(line: string): void;
+  /** whether access lines are written (callers can skip building them) */
+  readonly accessEnabled: boolean;
+  /** change the level and the access log (main.ts, once the settings are read) */
+  configure(settings: Partial<LogSettings>): void;
+}
 
 const PRIORITY: Record<Level, number> = { error: 3, warn: 4, notice: 5, info: 6, debug: 7 };
 
-export interface LoggerOptions {
-  /** write debug lines (default: ARIANNA_DEBUG is set) */
+export interface LoggerOptions extends Partial<LogSettings> {
+  /** shorthand for level "debug" */
   debug?: boolean;
   /** add the `<N>` prefixes (default: unless stdout is a terminal) */
   prefix?: boolean;
@@ -27,16 +37,25 @@ function writeStd(line: string, level: Level): void {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const debug = opts.debug ?? !!process.env.ARIANNA_DEBUG;
+  const settings: LogSettings = { level: opts.debug ? "debug" : (opts.level ?? "info"), access: opts.access ?? false };
   const prefix = opts.prefix ?? !process.stdout.isTTY;
   const write = opts.write ?? writeStd;
-  const emit = (level: Level) => (msg: string) => {
-    if (level === "debug" && !debug) return;
+  const line = (level: Level, msg: string) => {
     // journald makes one entry per line: each line carries its own priority
     const p = prefix ? `<${PRIORITY[level]}>` : level === "info" || level === "notice" ? "" : `${level}: `;
     write(msg.split("\n").map((l) => p + l).join("\n") + "\n", level);
   };
-  return { error: emit("error"), warn: emit("warn"), notice: emit("notice"), info: emit("info"), debug: emit("debug") };
+  const emit = (level: Level) => (msg: string) => {
+    if (PRIORITY[level] <= PRIORITY[settings.level]) line(level, msg);
+  };
+  return {
+    error: emit("error"), warn: emit("warn"), notice: emit("notice"), info: emit("info"), debug: emit("debug"),
+    access: (msg) => settings.access && line("info", msg),
+    get accessEnabled() {
+      return settings.access;
+    },
+    configure: (next) => Object.assign(settings, next),
+  };
 }
 
 /** The process-wide logger. */
