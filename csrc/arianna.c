@@ -1259,3 +1259,42 @@ int ar_sd_notify(const char *state) {
     if (sent < 0) return ar_fail(AR_E_IO, "cannot notify %s: %s", path, strerror(e));
     return 1;
 }
+
+/* ----------------------------------------------------------------------------
+ * 8. embeddings: a text as one normalised vector (see ar_session_embed in
+ * arianna.h). It runs the ordinary forward pass from position 0 and pools the
+ * final hidden states, so it shares every kernel with generation. */
+
+int ar_session_embed(ar_session *s, const int32_t *tokens, int n, float *out, int dim) {
+    ar_clear_error();
+    if (!s) return ar_fail(AR_E_ARG, "no session");
+    int D = s->m->cfg.dim;
+    if (!out || dim != D) return ar_fail(AR_E_ARG, "the output must hold the model's dim (%d) floats", D);
+    if (n < 1 || !tokens) return ar_fail(AR_E_ARG, "nothing to embed");
+    /* a leading BOS has the same state for every text: it is run (attention
+     * needs it) but not pooled */
+    int skip = n > 1 && tokens[0] == 1 ? 1 : 0;
+    s->pos = 0;
+    int rc = check_tokens(s, tokens, n);
+    if (rc) return rc;
+    const float *w_final = s->m->w.rms_final;
+    for (int i = 0; i < D; i++) out[i] = 0.0f;
+    pthread_mutex_lock(&s->m->lock);
+    for (int i = 0; i < n; i += AR_BATCH) {
+        int T = n - i < AR_BATCH ? n - i : AR_BATCH;
+        forward(s, tokens + i, T, 0);
+        for (int t = 0; t < T; t++) {
+            if (i + t < skip) continue;
+            float *h = s->xb2; /* scratch until the next forward */
+            rmsnorm(h, s->x + (size_t)t * D, w_final, D);
+            for (int k = 0; k < D; k++) out[k] += h[k];
+        }
+    }
+    pthread_mutex_unlock(&s->m->lock);
+    s->pos = 0;
+    double norm = 0.0;
+    for (int k = 0; k < D; k++) norm += (double)out[k] * out[k];
+    float inv = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+    for (int k = 0; k < D; k++) out[k] *= inv;
+    return n - skip;
+}

@@ -166,6 +166,17 @@ AR_EXPORT int ar_decoder_push(ar_decoder *d, int prev, int id, char *out, int ca
 /* Emit what is still held back (invalid bytes become U+FFFD). */
 AR_EXPORT int ar_decoder_flush(ar_decoder *d, char *out, int cap);
 
+/* ---- embeddings --------------------------------------------------------- */
+
+/* A text's embedding: runs n tokens from position 0 (the session's cache is
+ * overwritten and its position is 0 afterwards: use a session of its own) and
+ * writes to out (dim == the model's dim floats) the mean, over every token
+ * but a leading BOS, of the final hidden state after the final RMSNorm (what
+ * the classifier reads), scaled to unit length. Cosine similarity is then a
+ * dot product. Returns the number of tokens pooled, or AR_E_ARG /
+ * AR_E_CONTEXT (n > seq_len). */
+AR_EXPORT int ar_session_embed(ar_session *s, const int32_t *tokens, int n, float *out, int dim);
+
 /* ---- service manager ---------------------------------------------------- */
 
 /* Send `state` (e.g. "READY=1", "WATCHDOG=1", "STATUS=...") to systemd over

@@ -25,6 +25,7 @@ function slowModel(engine: Engine): ServedModel & { tokenize: Engine["tokenize"]
       return hidden ? null : engine.info;
     },
     tokenize: (text, opts) => engine.tokenize(text, opts),
+    embed: (texts, opts) => engine.embed(texts, opts),
     generate(_prompt, params: SamplingParams, signal?: AbortSignal) {
       const run = { tokens: 0, aborted: false, finished: false };
       runs.push(run);

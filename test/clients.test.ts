@@ -99,6 +99,48 @@ describe("the ollama client", () => {
   });
 });
 
+describe("embeddings", () => {
+  const norm = (v: number[]) => Math.hypot(...v);
+
+  test("the ollama client: embed (batched) and embeddings give unit vectors of the kernel's dim, the same for the same text", async () => {
+    const o = ollama();
+    const r = await o.embed({ model: "arianna", input: ["the river", "the sea", "the river"] });
+    expect(r.embeddings).toHaveLength(3);
+    expect(r.embeddings[0]).toHaveLength(32);
+    for (const v of r.embeddings) expect(norm(v)).toBeCloseTo(1, 4);
+    expect(r.embeddings[2]).toEqual(r.embeddings[0]);
+    expect(r.embeddings[1]).not.toEqual(r.embeddings[0]);
+    expect(r.prompt_eval_count).toBeGreaterThan(3);
+    const one = await o.embeddings({ model: "arianna", prompt: "the river" });
+    expect(one.embedding).toEqual(r.embeddings[0]);
+    const short = await o.embed({ model: "arianna", input: "the river", dimensions: 8 });
+    expect(short.embeddings[0]).toHaveLength(8);
+    expect(norm(short.embeddings[0])).toBeCloseTo(1, 4);
+  });
+
+  test("the openai client: embeddings (base64 by default, and float) in order, with usage", async () => {
+    const c = openai();
+    const r = await c.embeddings.create({ model: "arianna", input: ["the river", "the sea"] });
+    expect(r.data.map((d) => d.index)).toEqual([0, 1]);
+    const floats = await c.embeddings.create({ model: "arianna", input: ["the river", "the sea"], encoding_format: "float" });
+    for (const i of [0, 1]) {
+      expect(r.data[i].embedding).toHaveLength(32);
+      for (const [k, x] of r.data[i].embedding.entries()) expect(x).toBeCloseTo(floats.data[i].embedding[k], 6);
+    }
+    expect(r.usage.prompt_tokens).toBeGreaterThan(2);
+    const empty = await c.embeddings.create({ model: "arianna", input: [] }).catch((e) => e);
+    expect(empty).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  test("a text longer than the context keeps its start, or is refused with truncate: false", async () => {
+    const long = "the river runs ".repeat(200);
+    expect((await post("/api/embed", { model: "arianna", input: long })).status).toBe(200);
+    const refused = await post("/api/embed", { model: "arianna", input: long, truncate: false });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).error).toContain("exceeds the context");
+  });
+});
+
 describe("the openai client", () => {
   test("models list and retrieve; an unknown model is a 404 with OpenAI's error", async () => {
     const c = openai();

@@ -60,6 +60,7 @@ def lib():
         "ar_tokenizer_free": (None, [vp]),
         "ar_tokenizer_encode": (ctypes.c_int, [vp, cp, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                                                i32p, ctypes.c_int]),
+        "ar_session_embed": (ctypes.c_int, [vp, i32p, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_int]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(L, name)
@@ -119,6 +120,17 @@ class CModel:
         if r < 0:
             raise CoreError(f"ar_session_prefill: {_err()}")
         return np.ctypeslib.as_array(L.ar_session_logits(self.s), shape=(self.vocab_size,)).copy()
+
+    def embed(self, tokens: Sequence[int]) -> np.ndarray:
+        """The unit-length mean of the final hidden states (ar_session_embed), (dim,).
+        Runs from position 0: the session's cache is overwritten."""
+        dim = self.info["dim"]
+        out = np.zeros(dim, dtype=np.float32)
+        arr = (ctypes.c_int32 * len(tokens))(*tokens)
+        r = lib().ar_session_embed(self.s, arr, len(tokens), out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), dim)
+        if r < 0:
+            raise CoreError(f"ar_session_embed: {_err()}")
+        return out
 
     def close(self):
         if self.s:

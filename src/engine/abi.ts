@@ -3,7 +3,7 @@
  *
  * KEEP IN STEP WITH csrc/arianna.h: the two files change together, and the
  * declarations below follow the header's order (errors, info, model info keys,
- * model, session, sampler, tokenizer, decoder).
+ * model, session, sampler, tokenizer, decoder, embeddings, service manager).
  *
  * Only the engine Worker may dlopen the library (bun:ffi calls block the thread
  * they run on). Handles are opaque pointers (numbers); strings go in as
@@ -106,6 +106,9 @@ export const symbols = {
   ar_decoder_reset: { args: [FFIType.ptr], returns: FFIType.void },
   ar_decoder_push: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ar_decoder_flush: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+
+  // embeddings
+  ar_session_embed: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 
   // service manager
   ar_sd_notify: { args: [FFIType.ptr], returns: FFIType.i32 },

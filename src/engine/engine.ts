@@ -18,7 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { E_CLOSED, E_WORKER, EngineError } from "./errors.ts";
 import {
   CANCEL_SLOTS, CONTROL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT,
-  type EngineInfo, type GenerationSummary, type LibraryInfo, type ModelPaths, type Request,
+  type Embeddings, type EngineInfo, type GenerationSummary, type LibraryInfo, type ModelPaths, type Request,
   type Response, type SamplingParams, type TokenEvent,
 } from "./protocol.ts";
 
@@ -210,6 +210,15 @@ export class Engine {
   /** BPE-encode text (BOS prepended unless bos is false). */
   tokenize(text: string, opts: { bos?: boolean; eos?: boolean } = {}): Promise<number[]> {
     return this.call({ type: "tokenize", text, bos: opts.bos ?? true, eos: opts.eos ?? false }) as Promise<number[]>;
+  }
+
+  /**
+   * Each text's embedding: the unit-length mean of the kernel's final hidden
+   * states (ar_session_embed), on a session of its own. A text longer than
+   * the context keeps its start unless `truncate` is false (then E_CONTEXT).
+   */
+  embed(texts: readonly string[], opts: { truncate?: boolean } = {}): Promise<Embeddings> {
+    return this.call({ type: "embed", texts: [...texts], truncate: opts.truncate ?? true }) as Promise<Embeddings>;
   }
 
   /** Token ids back to text. */

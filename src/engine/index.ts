@@ -13,5 +13,5 @@ export {
 } from "./abi.ts";
 export { libraryCandidates, resolveLibrary, type LibraryChoice } from "./library.ts";
 export type {
-  EngineInfo, GenerationSummary, LibraryInfo, LogitBias, ModelPaths, SamplingParams, StopReason, TokenEvent,
+  Embeddings, EngineInfo, GenerationSummary, LibraryInfo, LogitBias, ModelPaths, SamplingParams, StopReason, TokenEvent,
 } from "./protocol.ts";

@@ -111,6 +111,12 @@ export interface EngineInfo {
   tokenizerPath: string;
 }
 
+/** Texts as unit-length vectors (ar_session_embed), and the tokens they took. */
+export interface Embeddings {
+  vectors: Float32Array[];
+  tokens: number;
+}
+
 export interface LibraryInfo {
   version: string;
   kernel: string;
@@ -127,6 +133,7 @@ export type Request =
   | { type: "info"; rid: number }
   | { type: "tokenize"; rid: number; text: string; bos: boolean; eos: boolean }
   | { type: "detokenize"; rid: number; ids: number[] }
+  | { type: "embed"; rid: number; texts: string[]; truncate: boolean }
   | { type: "generate"; rid: number; gid: number; prompt: string | number[]; params: SamplingParams }
   | { type: "reset"; rid: number }
   | { type: "notify"; rid: number; state: string }

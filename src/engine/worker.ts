@@ -22,7 +22,7 @@ import {
   CANCEL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT,
 } from "./protocol.ts";
 import type {
-  EngineInfo, GenerationSummary, LibraryInfo, ModelPaths, Request, Response, SamplingParams,
+  Embeddings, EngineInfo, GenerationSummary, LibraryInfo, ModelPaths, Request, Response, SamplingParams,
   StopReason, TokenEvent,
 } from "./protocol.ts";
 
@@ -41,6 +41,8 @@ interface Loaded {
   cache: number[];
   /** 1 for byte pieces <0x80>..<0xFF>: after one the decoder may hold bytes back */
   highByte: Uint8Array;
+  /** a second session for embeddings (made on first use), so they never evict the generation's cache */
+  embedder: Pointer | null;
 }
 
 let library: ArianaLibrary | null = null;
@@ -145,7 +147,7 @@ function open(paths: ModelPaths): Loaded {
       tokenizerPath: paths.tokenizer,
     };
     const highByte = highBytePieces(tokenizer, vocab);
-    return { model, tokenizer, session, sampler, decoder, vocab, seqLen: info.seqLen, info, cache: [], highByte };
+    return { model, tokenizer, session, sampler, decoder, vocab, seqLen: info.seqLen, info, cache: [], highByte, embedder: null };
   } catch (e) {
     for (const [free, p] of made.reverse()) free(p);
     throw e;
@@ -167,6 +169,7 @@ function highBytePieces(tokenizer: Pointer, vocab: number): Uint8Array {
 }
 
 function release(c: Loaded): void {
+  if (c.embedder) L.ar_session_free(c.embedder);
   L.ar_decoder_free(c.decoder);
   L.ar_sampler_free(c.sampler);
   L.ar_session_free(c.session);
@@ -459,6 +462,36 @@ function resync(c: Loaded): void {
   if (pos >= 0 && pos < c.cache.length) c.cache.length = pos;
 }
 
+// ---- embeddings -------------------------------------------------------------
+
+/**
+ * Each text's unit-length embedding (ar_session_embed) and its token count.
+ * A text longer than the context keeps its start when `truncate`, else fails
+ * with E_CONTEXT.
+ */
+function embed(c: Loaded, texts: string[], truncate: boolean): Embeddings {
+  if (!c.embedder) {
+    const s = L.ar_session_new(c.model);
+    if (!s) throw lastError(AR_E_ARG, "embedding session");
+    c.embedder = s as Pointer;
+  }
+  const dim = c.info.dim;
+  let tokens = 0;
+  const vectors = texts.map((text) => {
+    let ids = encode(c, text, true, false);
+    if (ids.length > c.seqLen) {
+      if (!truncate) throw new EngineError(AR_E_CONTEXT, `a text of ${ids.length} tokens exceeds the context (${c.seqLen})`);
+      ids = ids.slice(0, c.seqLen);
+    }
+    const out = new Float32Array(dim);
+    const rc = L.ar_session_embed(c.embedder!, ptr(new Int32Array(ids)), ids.length, ptr(out), dim);
+    if (rc < 0) throw lastError(rc, "embed");
+    tokens += ids.length;
+    return out;
+  });
+  return { vectors, tokens };
+}
+
 // ---- dispatch ---------------------------------------------------------------
 
 function close(): void {
@@ -481,6 +514,8 @@ function handle(req: Request): void {
       return post({ type: "ok", rid: req.rid, value: encode(need(), req.text, req.bos, req.eos) });
     case "detokenize":
       return post({ type: "ok", rid: req.rid, value: detokenize(need(), req.ids) });
+    case "embed":
+      return post({ type: "ok", rid: req.rid, value: embed(need(), req.texts, req.truncate) });
     case "keepalive":
       serveKeepAlive();
       return post({ type: "ok", rid: req.rid, value: null });

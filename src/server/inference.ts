@@ -15,7 +15,7 @@
  * the best candidate) is always sent whole at the end, with `revised: true`
  * when it differs from what was streamed.
  */
-import type { EngineInfo, GenerationSummary, SamplingParams, StopReason } from "../engine/index.ts";
+import type { Embeddings, EngineInfo, GenerationSummary, SamplingParams, StopReason } from "../engine/index.ts";
 import type { Highlight, ThemeFlow } from "../leo/index.ts";
 import type { Session, TextGeneration, TurnResult } from "../orchestrator/index.ts";
 import { renderTurn, replyStops, type TurnSampling } from "../orchestrator/index.ts";
@@ -28,6 +28,7 @@ export interface ServedModel {
   readonly info: EngineInfo | null;
   tokenize(text: string, opts?: { bos?: boolean }): Promise<number[]>;
   generate(prompt: string | readonly number[], params: SamplingParams, signal?: AbortSignal): TextGeneration;
+  embed(texts: readonly string[], opts?: { truncate?: boolean }): Promise<Embeddings>;
 }
 
 /** What leo made of a session turn, as the APIs report it. */
@@ -72,6 +73,12 @@ export interface Listener {
   resample?(n: number): void;
 }
 
+/** A vector scaled to unit length (a copy). */
+function unit(v: Float32Array): Float32Array {
+  const norm = Math.hypot(...v);
+  return v.map((x) => (norm > 0 ? x / norm : 0));
+}
+
 const evalMs = (completionTokens: number, tokensPerSecond: number) =>
   tokensPerSecond > 0 && completionTokens > 1 ? ((completionTokens - 1) / tokensPerSecond) * 1000 : 0;
 
@@ -88,6 +95,19 @@ export class Inference {
       return this.run(ticket, async () => this.generation(await this.fitChat(request), request.params, signal, listener, true));
     const { seed, bias: _bias, bos: _bos, ...sampling } = request.params;
     return this.run(ticket, () => this.turn(request.messages.at(-1)!.content, seed === undefined ? undefined : Number(seed), sampling, signal, listener));
+  }
+
+  /**
+   * Embeddings of the texts, in order (see ar_session_embed), waiting for the
+   * model like a generation. `dimensions` keeps the first n, renormalised.
+   */
+  embed(ticket: Ticket, texts: readonly string[], truncate: boolean, dimensions?: number): Promise<{ vectors: Float32Array[]; tokens: number; totalMs: number }> {
+    return this.run(ticket, async () => {
+      const started = performance.now();
+      const { vectors, tokens } = await this.model.embed(texts, { truncate });
+      const cut = dimensions && dimensions < (vectors[0]?.length ?? 0) ? vectors.map((v) => unit(v.subarray(0, dimensions))) : vectors;
+      return { vectors: cut, tokens, totalMs: performance.now() - started };
+    });
   }
 
   /** A plain generation on the kernel. */
@@ -124,7 +144,7 @@ export class Inference {
     return ids.length <= keep ? ids : [ids[0], ...ids.slice(ids.length - (keep - 1))];
   }
 
-  private async run(ticket: Ticket, work: () => Promise<Outcome>): Promise<Outcome> {
+  private async run<T>(ticket: Ticket, work: () => Promise<T>): Promise<T> {
     try {
       await ticket.ready;
       return await work();

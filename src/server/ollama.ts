@@ -1,7 +1,8 @@
 /**
  * ollama.ts — Ollama's shapes: /api/chat (the living session, or stateless),
- * /api/generate (stateless), /api/tags, /api/show, /api/ps, /api/version, and
- * a helpful 404 for the model-management routes. Streaming is NDJSON; the
+ * /api/generate (stateless), /api/embed and /api/embeddings, /api/tags,
+ * /api/show, /api/ps, /api/version, and a helpful 404 for the
+ * model-management routes. Streaming is NDJSON; the
  * last chunk has done: true, durations in nanoseconds, token counts and, for
  * session turns, an `arianna` object (see inference.ts for how streaming and
  * leo's re-sampling meet).
@@ -16,7 +17,7 @@ import { replyStops } from "../orchestrator/index.ts";
 import type { Listener, Outcome } from "./inference.ts";
 import { admit, announce, body, clientSignal, HttpError, streamed, type Routes } from "./http.ts";
 import { resolveName, servedNames } from "./names.ts";
-import { isLoad, parseGenerate, parseOllamaChat, parseShow, type LoadRequest } from "./schemas.ts";
+import { isLoad, parseEmbed, parseGenerate, parseOllamaChat, parseShow, type LoadRequest } from "./schemas.ts";
 
 const NDJSON = "application/x-ndjson";
 const ns = (ms: number) => Math.round(ms * 1e6);
@@ -122,7 +123,7 @@ export function ollamaRoutes(routes: Routes): Hono {
         "llama.feed_forward_length": info.hiddenDim, "llama.attention.head_count": info.nHeads,
         "llama.attention.head_count_kv": info.nKvHeads, "llama.vocab_size": info.vocabSize, "tokenizer.ggml.model": "llama",
       },
-      capabilities: ["completion"],
+      capabilities: ["completion", "embedding"],
     });
   });
 
@@ -131,6 +132,27 @@ export function ollamaRoutes(routes: Routes): Hono {
       throw new HttpError(404, NO_MODEL_MANAGEMENT);
     });
   }
+
+  /** /api/embed: {input} (a text or a list), answers every embedding; /api/embeddings: {prompt}, answers one. */
+  app.post("/embed", async (c) => {
+    const request = await body(c, parseEmbed("input"));
+    const controller = clientSignal(c);
+    const ticket = admit(routes, controller.signal);
+    const reported = announce(c, request);
+    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    return c.json({
+      model: echo(request.model) ?? names.ollama[0], embeddings: e.vectors.map((v) => Array.from(v)),
+      total_duration: ns(e.totalMs), load_duration: 0, prompt_eval_count: e.tokens, ...reported,
+    });
+  });
+  app.post("/embeddings", async (c) => {
+    const request = await body(c, parseEmbed("prompt"));
+    const controller = clientSignal(c);
+    const ticket = admit(routes, controller.signal);
+    const reported = announce(c, request);
+    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    return c.json({ embedding: Array.from(e.vectors[0]), ...reported });
+  });
 
   app.post("/generate", async (c) => {
     const request = await body(c, parseGenerate);

@@ -1,7 +1,7 @@
 /**
  * openai.ts — OpenAI's shapes: /v1/chat/completions (the living session, or
  * stateless with `"stateless": true` or the stateless model), /v1/completions
- * (stateless), /v1/models and /v1/models/{id}. Streaming is SSE ending in
+ * (stateless), /v1/embeddings, /v1/models and /v1/models/{id}. Streaming is SSE ending in
  * `data: [DONE]`; the chunk with the finish_reason carries usage and, for
  * session turns, the `arianna` object. Every error under /v1 has OpenAI's
  * shape, {"error": {"message", "type", "param", "code"}} (openaiErrors).
@@ -11,7 +11,7 @@ import type { StopReason } from "../engine/index.ts";
 import type { Outcome } from "./inference.ts";
 import { admit, announce, body, clientSignal, HttpError, streamed, type Routes } from "./http.ts";
 import { servedNames } from "./names.ts";
-import { parseOpenAIChat, parseOpenAICompletion } from "./schemas.ts";
+import { parseEmbed, parseOpenAIChat, parseOpenAICompletion } from "./schemas.ts";
 
 const SSE = "text/event-stream";
 const event = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
@@ -92,6 +92,20 @@ export function openaiRoutes(routes: Routes): Hono {
       if (request.includeUsage) write(event({ ...h, choices: [], usage: usage(o) }));
       write(DONE);
     }, failure);
+  });
+
+  app.post("/embeddings", async (c) => {
+    const request = await body(c, parseEmbed("input"));
+    const controller = clientSignal(c);
+    const ticket = admit(routes, controller.signal);
+    const reported = announce(c, request);
+    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    // base64: the float32 values' little-endian bytes (what the openai SDKs ask for by default)
+    const encode = (v: Float32Array) => (request.base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v));
+    return c.json({
+      object: "list", data: e.vectors.map((v, index) => ({ object: "embedding", index, embedding: encode(v) })),
+      model: request.model ?? modelName, usage: { prompt_tokens: e.tokens, total_tokens: e.tokens }, ...reported,
+    });
   });
 
   app.post("/completions", async (c) => {

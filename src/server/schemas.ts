@@ -51,6 +51,19 @@ export interface LoadRequest {
   model: string;
 }
 
+export interface EmbedRequest {
+  model?: string;
+  /** the texts, in order */
+  input: string[];
+  /** true (default): a text longer than the context keeps its start; false: it is an error */
+  truncate: boolean;
+  /** keep the first n dimensions (renormalised), as OpenAI's and Ollama's `dimensions` */
+  dimensions?: number;
+  /** OpenAI's encoding_format */
+  base64: boolean;
+  ignored: string[];
+}
+
 export interface ReloadRequest {
   rollback: boolean;
 }
@@ -353,6 +366,33 @@ export const parseOpenAICompletion = (body: unknown): Parsed<GenerateRequest & {
     return {
       prompt: text(prompt, "prompt"), stream: bool(o, "stream", false), params: openaiParams(o), model: o.model as string | undefined,
       ignored, includeUsage: streamOptions(o),
+    };
+  });
+
+const MAX_EMBED_INPUTS = 256;
+const EMBED_FIELDS = new Set(["model", "input", "prompt", "truncate", "keep_alive", "dimensions", "encoding_format", "user", "options"]);
+
+/**
+ * POST /api/embed and /v1/embeddings ({input}: a text or a list of them),
+ * /api/embeddings ({prompt}: one text).
+ */
+export const parseEmbed = (field: "input" | "prompt") => (body: unknown): Parsed<EmbedRequest> =>
+  parse(() => {
+    const o = record(body, "the body");
+    model(o);
+    keepAliveZero(o);
+    const ignored: string[] = [];
+    reportUnused(o, EMBED_FIELDS, ignored);
+    if (o.options !== undefined && o.options !== null) reportUnused(record(o.options, "options"), new Set(), ignored, "options.");
+    const format = o.encoding_format ?? "float";
+    if (format !== "float" && format !== "base64") throw new Invalid('encoding_format must be "float" or "base64"');
+    const raw = o[field];
+    const list = field === "prompt" || typeof raw === "string" ? [raw] : raw;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_EMBED_INPUTS)
+      throw new Invalid(`${field} must be a string${field === "input" ? ` or an array of 1 to ${MAX_EMBED_INPUTS} strings` : ""}`);
+    return {
+      model: o.model as string | undefined, input: list.map((t, i) => text(t, list.length > 1 ? `${field}[${i}]` : field)),
+      truncate: bool(o, "truncate", true), dimensions: num(o, "dimensions", 1, 1_000_000, true), base64: format === "base64", ignored,
     };
   });
 
