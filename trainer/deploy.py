@@ -82,6 +82,9 @@ def deploy(model_dir: str, dest: str, version: Optional[str] = None, keep: int =
     """Upload, verify and switch. Returns {"version", "path", "current", "pruned"}."""
     import modeldir as E  # torch-free: a deploy needs only the standard library and rsync
     man = E.verify_model_dir(model_dir)  # never ship a directory that fails its own manifest
+    if (man.get("training") or {}).get("kind") == "nightly-candidate":
+        # nightly.py relabels a candidate once its gate passed (or as nightly-ungated)
+        raise DeployError(f"{model_dir} is a nightly candidate that did not pass its gate")
     version = version or version_of(model_dir)
     host, root = split_dest(dest)
     models = root.rstrip("/") + "/models"

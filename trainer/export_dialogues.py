@@ -90,8 +90,13 @@ def rows_from_db(path: str) -> tuple:
         con = sqlite3.connect(f"file:{snap}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row
         try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            # leo's judgement of each reply, where the runtime's schema has it
+            quality = "(SELECT quality FROM metrics WHERE message_id = m.id)" if "metrics" in tables else "NULL"
+            saved = "EXISTS (SELECT 1 FROM snapshots WHERE message_id = m.id)" if "snapshots" in tables else "0"
             msgs = [dict(r) for r in con.execute(
-                "SELECT id, ts, role, text, episode_id, flags FROM messages ORDER BY ts, id")]
+                f"SELECT id, ts, role, text, episode_id, flags, {quality} AS quality, {saved} AS saved "
+                "FROM messages m ORDER BY ts, id")]
             eps = {r["id"]: dict(r) for r in con.execute("SELECT id, started_at, title FROM episodes")}
         finally:
             con.close()
@@ -106,7 +111,8 @@ def _norm_row(r: dict) -> Optional[dict]:
     if role is None or text is None:
         return None
     return {"id": r.get("id"), "ts": r.get("ts") or 0, "role": role, "text": text,
-            "episode_id": r.get("episode_id", r.get("episodeId")), "flags": int(r.get("flags") or 0)}
+            "episode_id": r.get("episode_id", r.get("episodeId")), "flags": int(r.get("flags") or 0),
+            "quality": r.get("quality"), "saved": bool(r.get("saved"))}
 
 
 def rows_from_jsonl(lines: Iterable[str]) -> tuple:
@@ -170,9 +176,14 @@ def _clean(text: str) -> str:
 def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None,
                     until: Optional[int] = None, episodes: Optional[Sequence[int]] = None,
                     exclude_flags: int = DEFAULT_EXCLUDE_FLAGS, include_system: bool = False,
-                    limit: Optional[int] = None, min_exchanges: int = 1) -> List[dict]:
+                    limit: Optional[int] = None, min_exchanges: int = 1,
+                    min_quality: Optional[float] = None, keep_unanswered: bool = False) -> List[dict]:
     """Filter and pair the turns; one dialogue per episode (messages without an
-    episode form one 'episode_id: null' dialogue). Newest `limit` dialogues."""
+    episode form one 'episode_id: null' dialogue). Newest `limit` dialogues.
+    min_quality: a reply whose leo quality is known and below it is dropped
+    unless leo saved it as a snapshot. keep_unanswered: a user turn left
+    without a reply still counts (her words are worth learning even when her
+    answer was not), and a dialogue needs no exchange to be kept."""
     ep_set = set(int(e) for e in episodes) if episodes else None
     by_ep = {}
     for m in msgs:
@@ -183,6 +194,9 @@ def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None
         if ep_set is not None and m["episode_id"] not in ep_set:
             continue
         if exclude_flags and (m["flags"] & exclude_flags):
+            continue
+        if (min_quality is not None and m["role"] == "arianna" and m.get("quality") is not None
+                and m["quality"] < min_quality and not m.get("saved")):
             continue
         if m["role"] == "system" and not include_system:
             continue
@@ -215,8 +229,11 @@ def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None
                 kept.append(pending_user)
                 kept.append(t)
                 pending_user, pending_sys = None, []
+        if keep_unanswered and pending_user is not None:
+            kept.extend(pending_sys)
+            kept.append(pending_user)
         n_ex = sum(1 for t in kept if t["role"] == "arianna")
-        if n_ex < min_exchanges:
+        if n_ex < min_exchanges and not (keep_unanswered and kept):
             continue
         ep = eps.get(eid, {}) if eid is not None else {}
         out.append({"episode_id": eid, "title": ep.get("title"), "started_at": ep.get("started_at"),
@@ -243,7 +260,8 @@ def write_jsonl(dialogues: Sequence[dict], out_dir: str, stamp: Optional[str] = 
 def export(db: Optional[str] = None, jsonl: Optional[str] = None, url: Optional[str] = None,
            token: Optional[str] = None, out_dir: str = "data", since=None, until=None,
            episodes=None, exclude_flags: int = DEFAULT_EXCLUDE_FLAGS, include_system: bool = False,
-           limit: Optional[int] = None, stamp: Optional[str] = None) -> dict:
+           limit: Optional[int] = None, stamp: Optional[str] = None,
+           min_quality: Optional[float] = None, keep_unanswered: bool = False) -> dict:
     """One call for the CLI and nightly.py. Returns {"path", "dialogues", "exchanges", ...}."""
     since_ms, until_ms = parse_time(since), parse_time(until)
     if db:
@@ -259,7 +277,8 @@ def export(db: Optional[str] = None, jsonl: Optional[str] = None, url: Optional[
     else:
         raise ValueError("need db, jsonl or url")
     dialogues = build_dialogues(msgs, eps, since_ms, until_ms, episodes, exclude_flags,
-                                include_system, limit)
+                                include_system, limit, min_quality=min_quality,
+                                keep_unanswered=keep_unanswered)
     path = write_jsonl(dialogues, out_dir, stamp)
     return {"path": path, "dialogues": len(dialogues),
             "exchanges": sum(d["exchanges"] for d in dialogues), "messages_read": len(msgs),

@@ -1,6 +1,6 @@
 """Night school: one command that pulls the day's dialogues from the device,
-fine-tunes the device's current kernel on them, exports, checks the result
-with the C core, and deploys it atomically.
+fine-tunes the device's current kernel on them, judges the result on talk it
+never saw, exports, checks it with the C core, and deploys it atomically.
 
   python trainer/nightly.py --url http://arianna.local:8080 --token-file ~/.arianna-token \
       --dest pi@arianna.local:/var/lib/arianna
@@ -8,24 +8,42 @@ with the C core, and deploys it atomically.
   python trainer/nightly.py --ssh-db pi@arianna.local:/var/lib/arianna/resonance.sqlite3 \
       --dest pi@arianna.local:/var/lib/arianna
 
-Stages (each one a step of the progress bar):
-  1. pull      dialogues since the last successful night (export_dialogues.py):
+Stages (each one a step of the progress bar and one line in the journal):
+  1. pull      dialogues since the last deployed night (export_dialogues.py):
                GET /api/export with the bearer token, or an SQLite online backup
-               (`sqlite3 DB .backup` over ssh, or the backup API locally);
+               (`sqlite3 DB .backup` over ssh, or the backup API locally).
+               Kept: every user turn; her replies only where leo judged them
+               good (a snapshot, or quality >= --min-quality); never low-quality,
+               cancelled or orphaned ones.
   2. base      the device's live kernel, DEST/models/current/ (rsync), else
                --base, else models/default/;
-  3. prepare   tokenise with the base kernel's own tokenizer: base corpus and
-               fresh dialogues mixed 80/20 (arianna_data.py);
-  4. finetune  train_arianna.py --init_from=<base>/model.bin;
-  5. export    model.bin in the base's format, tokenizer.bin, manifest.json;
-  6. check     verify.py: manifest, C logits vs PyTorch, arianna-run generates;
-  7. deploy    deploy.py: rsync to models/versions/<version>/, verify, atomic
+  3. prepare   hold out every --holdout-every-th exchange of the day (counted
+               across sittings, so a single sitting is split too); the rest,
+               plus the slice held out by the last deployed night, become the
+               training dialogues. Tokenised with the base kernel's own
+               tokenizer, mixed with a replay of the base corpus (80/20,
+               --dialogue-fraction);
+  4. finetune  train_arianna.py --init_from=<base>/model.bin (its CLI, in a
+               child process; one journal line per eval);
+  5. export    model.bin in the base's format, labelled a candidate;
+  6. gate      base and candidate model.bin scored the same way (heldout.py):
+               PASS only when the held-out dialogue loss (nats/token of the
+               held-out exchanges, given their earlier turns) is lower than
+               the base's AND the base corpus's val split in bits per byte
+               regresses by less than --max-regression (5 %);
+  7. check     verify.py: manifest, C logits vs PyTorch, arianna-run generates;
+  8. deploy    deploy.py: rsync to models/versions/<version>/, verify, atomic
                switch of models/current.
-Nothing is deployed when there are no new dialogues (unless --force) or when
-the fine-tuned kernel is not better on the validation dialogues than the base
-(unless --deploy-anyway). Every option also reads ARIANNA_TRAIN_<NAME> from
-the environment (e.g. ARIANNA_TRAIN_DEST), which is how the systemd unit
-configures it. Work files go to --work (default trainer/out/nightly/<stamp>/).
+A refused candidate keeps its "nightly-candidate" label, which deploy.py
+refuses; --deploy-anyway ships it as "nightly-ungated" (never as a
+fine-tune). Only a deploy consumes the day: after --no-deploy, a refusal or
+an error, the next night pulls the same dialogues again. Nothing runs when
+there are no new dialogues (unless --force). The last --keep-work work
+directories are kept (default trainer/out/nightly/<stamp>/).
+
+Every option also reads ARIANNA_TRAIN_<NAME> from the environment (e.g.
+ARIANNA_TRAIN_DEST, ARIANNA_TRAIN_FORCE=1, ARIANNA_TRAIN_SET="iters=5 x=y"),
+which is how the systemd unit configures it.
 """
 from __future__ import annotations
 
@@ -34,57 +52,108 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-STAGES = ["pull", "base", "prepare", "finetune", "export", "check", "deploy"]
+STAGES = ["pull", "base", "prepare", "finetune", "export", "gate", "check", "deploy"]
+ENV_PREFIX = "ARIANNA_TRAIN_"
+STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+CARRY = "carry.jsonl"  # the last deployed night's held-out slice, trained on next
 
 
-def env_default(name, default=None):
-    return os.environ.get("ARIANNA_TRAIN_" + name.upper(), default)
+def env_name(action) -> str:
+    return ENV_PREFIX + action.dest.upper()
 
 
-def build_parser():
+def _truthy(name: str, s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise SystemExit(f"{name}={s!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def apply_env(ap: argparse.ArgumentParser, environ=os.environ) -> argparse.ArgumentParser:
+    """Every option's default from ARIANNA_TRAIN_<DEST>, converted as the
+    command line would convert it (flags: 1/0 etc., --set: space-separated)."""
+    for a in ap._actions:
+        if not a.option_strings or a.dest == "help" or env_name(a) not in environ:
+            continue
+        raw = environ[env_name(a)]
+        if isinstance(a, argparse._StoreTrueAction):
+            value = _truthy(env_name(a), raw)
+        elif isinstance(a, argparse._AppendAction):
+            value = shlex.split(raw)
+        else:
+            try:
+                value = a.type(raw) if a.type else raw
+            except ValueError as e:
+                raise SystemExit(f"{env_name(a)}={raw!r}: {e}")
+            if a.choices is not None and value not in a.choices:
+                raise SystemExit(f"{env_name(a)}={raw!r}: choose from {sorted(a.choices)}")
+        ap.set_defaults(**{a.dest: value})
+    return ap
+
+
+def _int_or_none(s: str):
+    return int(s) or None
+
+
+def build_parser(environ=os.environ):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", default=env_default("url"), help="device base URL for GET /api/export")
-    ap.add_argument("--token", default=env_default("token"))
-    ap.add_argument("--token-file", default=env_default("token_file"))
-    ap.add_argument("--db", default=env_default("db"), help="a local resonance.sqlite3")
-    ap.add_argument("--ssh-db", default=env_default("ssh_db"), help="[user@]host:/path/resonance.sqlite3")
-    ap.add_argument("--jsonl", default=env_default("jsonl"), help="an already exported JSONL file")
-    ap.add_argument("--dest", default=env_default("dest"), help="device ARIANNA_HOME: /path or [user@]host:/path")
-    ap.add_argument("--ssh", default=env_default("ssh", "ssh"))
-    ap.add_argument("--base", default=env_default("base"), help="base model dir when the device has none")
-    ap.add_argument("--corpus", default=env_default("corpus", os.path.join(HERE, "corpus")))
-    ap.add_argument("--work-root", default=env_default("work_root", os.path.join(HERE, "out", "nightly")))
-    ap.add_argument("--since", default=env_default("since"), help="default: the last successful night")
-    ap.add_argument("--until", default=env_default("until"))
-    ap.add_argument("--exclude-flags", type=lambda s: int(s, 0), default=int(env_default("exclude_flags", "4"), 0))
-    ap.add_argument("--limit", type=int, default=int(env_default("limit", "0")) or None)
-    ap.add_argument("--iters", type=int, default=int(env_default("iters", "300")))
-    ap.add_argument("--minutes", type=float, default=float(env_default("minutes", "0")))
-    ap.add_argument("--learning-rate", type=float, default=float(env_default("learning_rate", "2e-4")))
-    ap.add_argument("--batch-size", type=int, default=int(env_default("batch_size", "8")))
-    ap.add_argument("--seq-len", type=int, default=int(env_default("seq_len", "0")) or None)
-    ap.add_argument("--dialogue-fraction", type=float, default=float(env_default("dialogue_fraction", "0.2")))
-    ap.add_argument("--eval-interval", type=int, default=int(env_default("eval_interval", "50")))
-    ap.add_argument("--device", default=env_default("device", "auto"))
+    ap.add_argument("--url", help="device base URL for GET /api/export")
+    ap.add_argument("--token")
+    ap.add_argument("--token-file")
+    ap.add_argument("--db", help="a local resonance.sqlite3")
+    ap.add_argument("--ssh-db", help="[user@]host:/path/resonance.sqlite3")
+    ap.add_argument("--jsonl", help="an already exported JSONL file")
+    ap.add_argument("--dest", help="device ARIANNA_HOME: /path or [user@]host:/path")
+    ap.add_argument("--ssh", default="ssh")
+    ap.add_argument("--base", help="base model dir when the device has none")
+    ap.add_argument("--corpus", default=os.path.join(HERE, "corpus"))
+    ap.add_argument("--work-root", default=os.path.join(HERE, "out", "nightly"))
+    ap.add_argument("--since", help="default: the last deployed night")
+    ap.add_argument("--until")
+    ap.add_argument("--exclude-flags", type=lambda s: int(s, 0), default=4)
+    ap.add_argument("--min-quality", type=float, default=0.6,
+                    help="her replies below this leo quality are left out unless saved as a snapshot "
+                         "(leo's snapshots.minQuality, src/config/leo.ts)")
+    ap.add_argument("--limit", type=_int_or_none, default=None)
+    ap.add_argument("--holdout-every", type=int, default=5, help="hold out every N-th exchange of the day")
+    ap.add_argument("--max-regression", type=float, default=0.05,
+                    help="largest relative rise of the base corpus's bits per byte the gate allows")
+    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--minutes", type=float, default=0.0)
+    ap.add_argument("--learning-rate", type=float, default=2e-4)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seq-len", type=_int_or_none, default=None)
+    ap.add_argument("--dialogue-fraction", type=float, default=0.2)
+    ap.add_argument("--eval-interval", type=int, default=50)
+    ap.add_argument("--device", default="auto")
     ap.add_argument("--format", type=int, default=None, choices=(0, 1, 2), help="default: the base's format")
-    ap.add_argument("--keep", type=int, default=int(env_default("keep", "5")))
+    ap.add_argument("--keep", type=int, default=5, help="kernel versions kept on the device")
+    ap.add_argument("--keep-work", type=int, default=7, help="work directories kept under --work-root")
     ap.add_argument("--force", action="store_true", help="fine-tune even with no new dialogues")
-    ap.add_argument("--deploy-anyway", action="store_true", help="deploy even if val loss did not improve")
-    ap.add_argument("--no-deploy", action="store_true")
+    ap.add_argument("--deploy-anyway", action="store_true",
+                    help="deploy a refused candidate, labelled nightly-ungated")
+    ap.add_argument("--no-deploy", action="store_true", help="stop before deploying; consumes nothing")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra train_arianna.py config")
-    return ap
+    for a in ap._actions:
+        if a.option_strings and a.dest != "help":
+            a.help = ((a.help + " ") if a.help else "") + f"[env {env_name(a)}]"
+    return apply_env(ap, environ)
 
 
 def pull_ssh_db(spec: str, local: str, ssh: str = "ssh") -> str:
@@ -100,14 +169,60 @@ def pull_ssh_db(spec: str, local: str, ssh: str = "ssh") -> str:
     return local
 
 
-def run(a) -> dict:
-    import arianna_data as D
-    import export as E
-    import export_dialogues as X
-    import train_arianna as T
-    import verify as V
-    import deploy as P
+def prune_work(work_root: str, keep: int, current: str) -> list:
+    """Remove all but the newest `keep` stamp directories (never `current`)."""
+    stamps = sorted(d for d in os.listdir(work_root)
+                    if STAMP.match(d) and os.path.isdir(os.path.join(work_root, d)))
+    old = [d for d in stamps[:max(0, len(stamps) - max(1, keep))] if os.path.join(work_root, d) != current]
+    for d in old:
+        shutil.rmtree(os.path.join(work_root, d), ignore_errors=True)
+    return old
 
+
+def finetune(cfg: dict, log) -> dict:
+    """train_arianna.py's CLI in a child process; one log line per eval from
+    its log.jsonl while it runs. Returns its summary plus the eval history."""
+    log_path = os.path.join(cfg["out_dir"], "log.jsonl")
+    cmd = [sys.executable, os.path.join(HERE, "train_arianna.py")] + [f"--{k}={v}" for k, v in cfg.items()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out: list = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    seen = 0
+
+    def tail():
+        nonlocal seen
+        if not os.path.exists(log_path):
+            return
+        with open(log_path) as f:
+            lines = f.read().splitlines()
+        for ln in lines[seen:]:
+            try:
+                r = json.loads(ln)
+            except ValueError:
+                return  # a line being written: read it next time
+            seen += 1
+            parts = [f"{k} {r[k]:.4f}" for k in ("val_loss", "val_corpus", "val_dialogues")
+                     if isinstance(r.get(k), (int, float))]
+            if isinstance(r.get("train_loss"), (int, float)):
+                parts.append(f"train {r['train_loss']:.4f}")
+            log(f"finetune: eval at iter {r['iter']}: " + ", ".join(parts))
+
+    while proc.poll() is None:
+        tail()
+        time.sleep(0.5)
+    reader.join()
+    tail()
+    if proc.returncode != 0:
+        raise RuntimeError(f"train_arianna.py failed with exit code {proc.returncode}")
+    text = "".join(out)
+    res = json.loads(text[text.index("\n{") + 1 if not text.startswith("{") else 0:])
+    with open(log_path) as f:
+        res["history"] = [json.loads(ln) for ln in f if ln.strip()]
+    return res
+
+
+def run(a) -> dict:
     os.makedirs(a.work_root, exist_ok=True)
     lock_f = open(os.path.join(a.work_root, ".lock"), "w")
     try:
@@ -116,6 +231,7 @@ def run(a) -> dict:
         raise SystemExit("another nightly run holds the lock")
     state_path = os.path.join(a.work_root, "state.json")
     state = json.load(open(state_path)) if os.path.exists(state_path) else {}
+    carry_path = os.path.join(a.work_root, CARRY)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     work = os.path.join(a.work_root, stamp)
     os.makedirs(work, exist_ok=True)
@@ -130,27 +246,59 @@ def run(a) -> dict:
         except ImportError:
             bar = None
 
+    def log(msg):
+        if bar is not None:
+            bar.write("nightly: " + msg, file=sys.stderr)
+        else:
+            print("nightly: " + msg, file=sys.stderr, flush=True)
+
+    current = [None]
+
     def stage(name):
+        current[0] = name
         if bar is not None:
             bar.set_postfix_str(name)
-        else:
-            print(f"nightly: {name}", file=sys.stderr, flush=True)
         report["stages"][name] = {"started": time.time()}
 
     def done(name, **info):
         st = report["stages"][name]
         st["seconds"] = round(time.time() - st.pop("started"), 2)
         st.update(info)
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in info.items() if not isinstance(v, (dict, list)))
+        log(f"{name} ({st['seconds']} s): {shown}")
         if bar is not None:
             bar.update(1)
 
     def finish(status):
         report["status"] = status
+        report["pruned_work"] = prune_work(a.work_root, a.keep_work, work)
+        log(f"status {status}")
         if bar is not None:
             bar.close()
         with open(os.path.join(work, "report.json"), "w") as f:
             json.dump(report, f, indent=2, default=str)
         return report
+
+    try:
+        return _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, log)
+    except BaseException as e:
+        log(f"{current[0]} failed: {type(e).__name__}: {e}")
+        report["error"] = f"{type(e).__name__}: {e}"
+        finish("failed")
+        raise
+
+
+def _fmt(v):
+    """A value on one journal line."""
+    return f"{v:.4g}" if isinstance(v, float) else " ".join(str(v).split())
+
+
+def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, log):
+    import arianna_data as D
+    import deploy as P
+    import export_dialogues as X
+    import heldout as H
+    import modeldir as M
 
     # 1. pull
     stage("pull")
@@ -160,20 +308,16 @@ def run(a) -> dict:
             token = f.read().strip()
     since = a.since if a.since is not None else state.get("last_until")
     until = a.until or str(int(time.time() * 1000))
-    data_out = os.path.join(work, "data")
+    common = dict(out_dir=os.path.join(work, "data"), since=since, until=until, exclude_flags=a.exclude_flags,
+                  min_quality=a.min_quality, keep_unanswered=True, limit=a.limit, stamp=stamp)
     if a.ssh_db:
-        db = pull_ssh_db(a.ssh_db, os.path.join(work, "resonance-backup.sqlite3"), a.ssh)
-        ex = X.export(db=db, out_dir=data_out, since=since, until=until,
-                      exclude_flags=a.exclude_flags, limit=a.limit, stamp=stamp)
+        ex = X.export(db=pull_ssh_db(a.ssh_db, os.path.join(work, "resonance-backup.sqlite3"), a.ssh), **common)
     elif a.db:
-        ex = X.export(db=a.db, out_dir=data_out, since=since, until=until,
-                      exclude_flags=a.exclude_flags, limit=a.limit, stamp=stamp)
+        ex = X.export(db=a.db, **common)
     elif a.url:
-        ex = X.export(url=a.url, token=token, out_dir=data_out, since=since, until=until,
-                      exclude_flags=a.exclude_flags, limit=a.limit, stamp=stamp)
+        ex = X.export(url=a.url, token=token, **common)
     elif a.jsonl:
-        ex = X.export(jsonl=a.jsonl, out_dir=data_out, since=since, until=until,
-                      exclude_flags=a.exclude_flags, limit=a.limit, stamp=stamp)
+        ex = X.export(jsonl=a.jsonl, **common)
     else:
         raise SystemExit("give a dialogue source: --url, --db, --ssh-db or --jsonl")
     done("pull", **{k: ex[k] for k in ("path", "dialogues", "exchanges", "messages_read", "since", "until")})
@@ -187,84 +331,136 @@ def run(a) -> dict:
         base_dir = P.fetch_current(a.dest, os.path.join(work, "base"), a.ssh)
     if base_dir is None:
         base_dir = a.base or os.path.join(REPO, "models", "default")
-    base_man = E.verify_model_dir(base_dir)
+    base_man = M.verify_model_dir(base_dir)
     done("base", dir=base_dir, version=base_man.get("version"), format=base_man["format"])
 
-    # 3. prepare
+    # 3. prepare: the held-out slice, the training dialogues, the shards
     stage("prepare")
+    day = D.read_dialogues_jsonl(ex["path"])
+    train, held = H.split_day([{"messages": m} for m in day], a.holdout_every)
+    carried = H.read_jsonl(carry_path) if os.path.exists(carry_path) else []
+    train += [r["target"] for r in carried]
+    train_path = H.write_jsonl(os.path.join(work, "train.jsonl"), [{"messages": m} for m in train])
+    held_path = H.write_jsonl(os.path.join(work, "heldout.jsonl"), held)
     tok_model = os.path.join(base_dir, "tokenizer.model")
+    tok_kw = dict(sp_model=tok_model) if os.path.exists(tok_model) else \
+        dict(tokenizer_bin=os.path.join(base_dir, "tokenizer.bin"), vocab_size=base_man["dims"]["vocab_size"])
     data_dir = os.path.join(work, "prepared")
-    meta = D.prepare(a.corpus, data_dir, dialogue_jsonl=[ex["path"]],
-                     sp_model=tok_model if os.path.exists(tok_model) else None,
-                     tokenizer_bin=None if os.path.exists(tok_model) else os.path.join(base_dir, "tokenizer.bin"),
-                     dialogue_fraction=a.dialogue_fraction)
-    done("prepare", shards=meta["shards"])
+    meta = D.prepare(a.corpus, data_dir, dialogue_jsonl=[train_path], val_fraction=0.1,
+                     dialogue_fraction=a.dialogue_fraction, seed=1337,
+                     **{k: v for k, v in tok_kw.items() if k != "vocab_size"})
+    # every training dialogue trains; checkpoints are chosen on the corpus val
+    # split and the training dialogues, so the held-out slice stays unseen
+    tok = D.Tokenizer(**tok_kw)
+    docs = D.dialogue_documents([train_path])
+    arr = D.tokenize_docs(tok, docs)
+    for split in ("train", "val"):
+        D.write_shard(os.path.join(data_dir, f"dialogues_{split}.bin"), arr)
+        meta["shards"][f"dialogues_{split}"] = {"documents": len(docs), "tokens": int(arr.size)}
+    with open(os.path.join(data_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    prose = D.split_train_val(D.corpus_documents(a.corpus), 0.1, 1337)[1]
+    n_train_ex = sum(len(H.exchanges(m)) for m in train)
+    done("prepare", train_exchanges=n_train_ex, carried_exchanges=len(carried), heldout_exchanges=len(held),
+         shards=meta["shards"])
 
-    # 4. fine-tune
+    # 4. fine-tune (train_arianna.py's CLI)
     stage("finetune")
     seq_len = a.seq_len or base_man["dims"]["seq_len"]
-    cfg = dict(T.DEFAULTS, data_dir=data_dir, out_dir=os.path.join(work, "run"),
-               init_from=os.path.join(base_dir, "model.bin"), max_iters=a.iters, max_minutes=a.minutes,
-               learning_rate=a.learning_rate, min_lr=a.learning_rate / 10, warmup_iters=min(20, a.iters // 10),
-               batch_size=a.batch_size, seq_len=seq_len, dialogue_fraction=a.dialogue_fraction,
-               eval_interval=a.eval_interval, device=a.device, progress=not a.no_progress, dropout=0.0)
-    cfg = T.parse_overrides([f"--{kv}" for kv in a.set], cfg)
-    res = T.train(cfg)
-    first, best = res["first_val"]["val_loss"], res["best_val_loss"]
-    first_d = res["first_val"].get("val_dialogues")
-    best_d = min((h["val_dialogues"] for h in res["history"] if h.get("val_dialogues") is not None),
-                 default=None)
-    improved = best is not None and first is not None and best < first
+    cfg = dict(data_dir=data_dir, out_dir=os.path.join(work, "run"), init_from=os.path.join(base_dir, "model.bin"),
+               max_iters=a.iters, max_minutes=a.minutes, learning_rate=a.learning_rate, min_lr=a.learning_rate / 10,
+               warmup_iters=min(20, a.iters // 10), batch_size=a.batch_size, seq_len=seq_len,
+               dialogue_fraction=a.dialogue_fraction, eval_interval=a.eval_interval, device=a.device,
+               progress=not a.no_progress, dropout=0.0)
+    for kv in a.set:
+        k, eq, v = kv.partition("=")
+        if not eq:
+            raise SystemExit(f"--set {kv!r}: expected KEY=VALUE")
+        cfg[k] = v
+    res = finetune(cfg, log)
     done("finetune", iters=res["iters"], tokens=res["tokens"], tokens_per_second=res["tokens_per_second"],
-         val_before=first, val_after=best, val_dialogues_before=first_d, val_dialogues_best=best_d,
-         improved=improved)
+         stop_reason=res["stop_reason"], val_before=res["first_val"]["val_loss"], val_best=res["best_val_loss"])
 
-    # 5. export
+    # 5. export the candidate
     stage("export")
+    import export as E
     model, ck = E.load_checkpoint(res["ckpt"])
-    model.eval()
     fmt = a.format if a.format is not None else base_man["format_version"]
     training = dict(ck.get("provenance", {}))
-    training.update(kind="nightly-finetune", parent=base_man.get("version"), parent_name=base_man.get("name"),
+    training.update(kind="nightly-candidate", parent=base_man.get("version"), parent_name=base_man.get("name"),
                     dialogues_file=os.path.basename(ex["path"]), dialogues=ex["dialogues"],
-                    exchanges=ex["exchanges"], window={"since": ex["since"], "until": ex["until"]},
-                    val_before=first, val_dialogues_before=first_d)
+                    exchanges=ex["exchanges"], train_exchanges=n_train_ex, carried_exchanges=len(carried),
+                    heldout_exchanges=len(held), window={"since": ex["since"], "until": ex["until"]})
     version = stamp.replace("T", "-").rstrip("Z")
     out_dir = os.path.join(work, "model")
     man = E.write_model_dir(model, out_dir, fmt, tokenizer_bin=os.path.join(base_dir, "tokenizer.bin"),
                             tokenizer_model=tok_model if os.path.exists(tok_model) else None,
                             group_size=base_man.get("group_size") or None, name=base_man.get("name", "arianna"),
-                            model_version=version, origin_text=base_man.get("origin_text"), val_loss=best,
-                            training=training, corpus=meta.get("corpus"),
+                            model_version=version, origin_text=base_man.get("origin_text"),
+                            val_loss=res["best_val_loss"], training=training, corpus=meta.get("corpus"),
                             chat_template=base_man.get("chat_template"))
     done("export", dir=out_dir, version=version, bytes=man["files"]["model.bin"]["bytes"])
 
-    # 6. check with the C core
+    # 6. the gate: held-out dialogue loss must fall, prose must not regress 5 %
+    stage("gate")
+    before = H.score(os.path.join(base_dir, "model.bin"), tok, held, prose, a.device)
+    after = H.score(os.path.join(out_dir, "model.bin"), tok, held, prose, a.device)
+    unchanged = man["sha256"]["model"] == base_man["sha256"]["model"]
+    regression = (after["prose_bpb"] - before["prose_bpb"]) / before["prose_bpb"]
+    improved = before["heldout_loss"] is not None and after["heldout_loss"] < before["heldout_loss"]
+    passed = improved and regression < a.max_regression and not unchanged
+    gate = {"passed": passed, "heldout_exchanges": len(held), "heldout_tokens": before["heldout_tokens"],
+            "heldout_loss_before": before["heldout_loss"], "heldout_loss_after": after["heldout_loss"],
+            "prose_bpb_before": before["prose_bpb"], "prose_bpb_after": after["prose_bpb"],
+            "prose_regression": regression, "max_regression": a.max_regression, "unchanged": unchanged}
+    label = "nightly-finetune" if passed else "nightly-ungated" if a.deploy_anyway and not unchanged \
+        else "nightly-candidate"
+    training.update(kind=label, gate=gate)
+    _relabel(out_dir, training)
+    done("gate", **{k: v for k, v in gate.items() if k != "max_regression"}, label=label)
+
+    # 7. check with the C core
     stage("check")
+    import verify as V
     chk = V.check_model_dir(out_dir, prompts=["User: Hello.\nArianna:"], steps=24)
     done("check", logits_max_diff=chk["logits_max_diff"], sample=chk["samples"][0][1][:200])
 
-    # 7. deploy
+    # 8. deploy
     stage("deploy")
     if a.no_deploy or not a.dest:
         done("deploy", skipped="no --dest" if not a.dest else "--no-deploy")
-        status = "exported"
-    elif not improved and not a.deploy_anyway:
-        done("deploy", skipped="val loss did not improve")
-        status = "not-better"
-    else:
-        dep = P.deploy(out_dir, a.dest, version=version, keep=a.keep, ssh=a.ssh)
-        done("deploy", **dep)
-        status = "deployed"
-    state.update(last_run=stamp, last_status=status)
-    if status in ("deployed", "exported"):  # not-better: the dialogues wait for the next night
-        state["last_until"] = ex["until"]
-    if status == "deployed":
-        state["last_version"] = version
-    with open(state_path + ".tmp", "w") as f:
+        return finish("exported")
+    if label == "nightly-candidate":
+        done("deploy", skipped="unchanged from the base" if unchanged else "the gate refused it")
+        state.update(last_run=stamp, last_status="refused")
+        _save_state(state_path, state)
+        return finish("refused")
+    dep = P.deploy(out_dir, a.dest, version=version if passed else version + "-ungated", keep=a.keep, ssh=a.ssh)
+    done("deploy", **dep)
+    # the day is consumed; its held-out slice is what the next night trains on first
+    H.write_jsonl(carry_path, held)
+    state.update(last_run=stamp, last_status="deployed", last_until=ex["until"], last_version=dep["version"])
+    _save_state(state_path, state)
+    return finish("deployed")
+
+
+def _relabel(out_dir: str, training: dict) -> dict:
+    """Rewrite the manifest's training record (the hashed files stay as they are)."""
+    path = os.path.join(out_dir, "manifest.json")
+    with open(path, encoding="utf-8") as f:
+        man = json.load(f)
+    man["training"] = training
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(man, f, indent=2, ensure_ascii=False, default=str)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return man
+
+
+def _save_state(path: str, state: dict) -> None:
+    with open(path + ".tmp", "w") as f:
         json.dump(state, f, indent=2)
-    os.replace(state_path + ".tmp", state_path)
-    return finish(status)
+    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):
