@@ -77,7 +77,7 @@ int ar_map_file(const char *path, ar_mapping *out) {
     out->data = NULL;
     out->size = 0;
     if (!path) return ar_fail(AR_E_ARG, "no path given");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the loader */
     if (fd < 0) return ar_fail(AR_E_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

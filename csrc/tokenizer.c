@@ -42,7 +42,7 @@ struct ar_tokenizer {
 /* ---- loading ------------------------------------------------------------ */
 
 static int read_file(const char *path, uint8_t **data, size_t *size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the loader */
     if (fd < 0) return ar_fail(AR_E_IO, "cannot open tokenizer %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

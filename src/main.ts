@@ -8,28 +8,42 @@
  */
 import { join } from "node:path";
 import { loadModelProfile } from "./config/model-profile.ts";
-import { resolveModelDir } from "./config/runtime.ts";
+import { homePaths } from "./config/runtime.ts";
 import { Engine } from "./engine/index.ts";
 import { openSession } from "./orchestrator/index.ts";
-import { createModelManager } from "./reload/index.ts";
+import { createModelManager, loadProven, loadStartKernel, swapProven, type StartKernel } from "./reload/index.ts";
 import { ensureToken, TOKEN_FILE } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
 import { engineStep, holdHome, listen, localUrl, log, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
 
 const { config, settings } = startupSettings();
 const homeLock = holdHome(config.home, "service");
-const modelDir = resolveModelDir(config.home);
 
 const engine = await engineStep("cannot start the engine", () => Engine.open({ threads: settings.threads }));
 const service = startServiceNotifier(engine, { log });
-try {
-  const info = await engine.load(modelDir);
-  log.info(`loaded ${modelDir}: ${(info.nParams / 1e6).toFixed(1)}M params, v${info.format}, ` +
-    `seq_len ${info.seqLen}, kernel ${info.kernel}, ${info.threads} threads`);
-} catch (e) {
-  log.error(`cannot load a model from ${modelDir}: ${(e as Error).message}`);
-  log.error("train the default kernel (see README, 'Training') or deploy one into ARIANNA_HOME/models/current");
-  process.exit(1);
+const start = await startKernel();
+const modelDir = start.dir;
+
+/**
+ * models/current verified like a hot reload, else the last good copy, else the
+ * bundled kernel (src/reload/startup.ts); exits when none can serve.
+ */
+async function startKernel(): Promise<StartKernel> {
+  try {
+    const start = await loadStartKernel({
+      home: config.home,
+      bundled: homePaths(config.home).bundledModel,
+      load: (dir) => loadProven(engine, dir, loadModelProfile(dir).template),
+    });
+    if (start.warning) log.warn(start.warning);
+    const info = engine.info!;
+    log.info(`loaded ${start.dir}: ${(info.nParams / 1e6).toFixed(1)}M params, v${info.format}, ` +
+      `seq_len ${info.seqLen}, kernel ${info.kernel}, ${info.threads} threads`);
+    return start;
+  } catch (e) {
+    log.error(`${(e as Error).message}; train the default kernel (see README, 'Training') or deploy one into ARIANNA_HOME/models/current`);
+    process.exit(1);
+  }
 }
 
 const session = await openSession({ model: engine, modelDir, config });
@@ -39,7 +53,11 @@ const LEVELS: Record<string, Level> = { "3": "error", "4": "warn", "5": "notice"
 const models = await createModelManager({
   engine,
   home: config.home,
-  swap: (dir) => session.replaceModel(() => engine.swap(dir), loadModelProfile(dir)),
+  swap: (dir) => {
+    const profile = loadModelProfile(dir);
+    return session.replaceModel(() => swapProven(engine, dir, profile.template), profile);
+  },
+  startProblems: start.problems,
   log: (line) => {
     const [, priority, text] = /^<(\d)>([\s\S]*)$/.exec(line) ?? [null, "6", line];
     log[LEVELS[priority!] ?? "info"](text!);

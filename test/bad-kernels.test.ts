@@ -1,6 +1,6 @@
 /**
  * bad-kernels.test.ts — the bad-kernel suite (tools/reliability/bad-kernels.ts)
- * against the real service: 37 kinds of broken model directory dropped into
+ * against the real service: 43 kinds of broken model directory dropped into
  * models/current (versioned directory + link switch, or rsync-style renames)
  * while a client streams; each is rejected with its reason in /api/status and
  * the log, /health keeps the old sha256, no request fails, and a good kernel is

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync,
-  statSync, symlinkSync, writeFileSync, writeSync, closeSync, ftruncateSync,
+  statSync, symlinkSync, readlinkSync, writeFileSync, writeSync, closeSync, ftruncateSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -297,10 +297,11 @@ describe("hot reload", () => {
     expect(logs.some((l) => l.startsWith("<3>") && l.includes("load failed"))).toBe(true);
     expectServing("b");
     expect(kernelOf(await generate())).toBe("b");
-    // Only the live and the previous kernel stay in the private store.
+    // Only the live and the previous kernel stay in the private store, and the link to the last good one (the live).
     expect(readdirSync(join(models, ".live")).sort()).toEqual(
-      [manager.current!.dir, manager.previous!.dir].map((d) => d.split("/").at(-1)!).sort(),
+      [manager.current!.dir, manager.previous!.dir].map((d) => d.split("/").at(-1)!).concat("last-good").sort(),
     );
+    expect(readlinkSync(join(models, ".live", "last-good"))).toBe(manager.current!.dir.split("/").at(-1)!);
   }, 30_000);
 
   test("rollback goes back to the previous kernel and forth again", async () => {

@@ -86,6 +86,11 @@ int main(void) {
     symlink(path, path);
     CHECK(ar_model_open(path, 1) == NULL && ar_last_error_code() == AR_E_IO, "symlink loop -> E_IO");
     unlink(path);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    /* blocked forever before O_NONBLOCK */
+    CHECK(ar_model_open(path, 1) == NULL && ar_last_error_code() == AR_E_IO, "a FIFO -> E_IO, without blocking");
+    unlink(path);
 
     expect_rejected("empty file", v1, 0, AR_E_FORMAT);
     expect_rejected("3 bytes", v1, 3, AR_E_FORMAT);

@@ -848,6 +848,11 @@ static void test_broken_files(void) {
     CHECK(t == NULL && ar_last_error_code() == AR_E_IO && ar_last_error()[0], "missing file -> AR_E_IO");
     t = ar_tokenizer_open(tmpdir, 3);
     CHECK(t == NULL && ar_last_error_code() == AR_E_IO, "directory -> AR_E_IO");
+    path_for(path, sizeof path, "fifo.bin");
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    t = ar_tokenizer_open(path, 3); /* blocked forever before O_NONBLOCK */
+    CHECK(t == NULL && ar_last_error_code() == AR_E_IO, "a FIFO -> AR_E_IO, without blocking");
+    unlink(path);
     path_for(path, sizeof path, "trailing.bin");
     t = ar_tokenizer_open(path, 0);
     CHECK(t == NULL && ar_last_error_code() == AR_E_ARG, "vocab_size 0 -> AR_E_ARG");

@@ -23,3 +23,5 @@ export async function createModelManager(opts: ModelManagerOptions): Promise<Mod
 export type { ModelManagerOptions } from "./manager.ts";
 export type { KernelInfo, ModelRegistry, ReloadEvent, ReloadTrigger } from "./types.ts";
 export { expectedModelSize } from "./verify.ts";
+export { loadProven, smokeTurn, swapProven } from "./smoke.ts";
+export { loadStartKernel, type StartKernel } from "./startup.ts";

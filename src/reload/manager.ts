@@ -11,9 +11,9 @@ import { lstat, readFile } from "node:fs/promises";
 import { basename, dirname, join, relative, isAbsolute } from "node:path";
 import { realpathSync } from "node:fs";
 import type { KernelInfo, ModelRegistry, ReloadEvent, ReloadTrigger } from "./types.ts";
-import { hashFile, KernelStore, SourceChangedError, type Snapshot } from "./store.ts";
+import { hashFile, KernelStore, RejectedUpload, SourceChangedError, type Snapshot } from "./store.ts";
 import { resolveSource, signature, uploadInProgress } from "./source.ts";
-import { checkManifest, checkModelFile, checkTokenizerFile, parseManifest, type Digests } from "./verify.ts";
+import { parseManifest, verifyKernel, type Digests } from "./verify.ts";
 import { watchModels, type ModelsWatcher } from "./watcher.ts";
 
 /** lastSig while models/current has no model.bin: reported, and not again until it changes */
@@ -34,12 +34,16 @@ export interface ModelManagerOptions {
   debounceMs?: number;
   /** how many events are kept (default 50) */
   maxEvents?: number;
+  /** why start-up passed over kernels before the one the engine serves (startup.ts), recorded as rejected start events */
+  startProblems?: readonly string[];
 }
 
 interface Live {
   info: KernelInfo;
   /** identity of the content: the store's key for both files' digests */
   key: string;
+  /** sha256 of tokenizer.bin: an upload without a manifest must keep it */
+  tokenizer: string;
 }
 
 const defaultLog = (line: string) => (/^<[0-4]>/.test(line) ? console.error(line) : console.log(line));
@@ -138,6 +142,7 @@ export class ModelManager implements ModelRegistry {
     const loaded = this.opts.engine.info ? dirname(this.opts.engine.info.modelPath) : null;
     const src = await resolveSource(this.currentPath);
     this.lastSig = src ? await signature(src) : null;
+    for (const reason of this.opts.startProblems ?? []) this.reject("start", this.currentPath, reason);
     if (!loaded) {
       await this.check("start");
       return;
@@ -146,24 +151,25 @@ export class ModelManager implements ModelRegistry {
       // One of our own copies (a restart) or the bundled default: nothing uploads there.
       const digests = { model: await hashFile(join(loaded, "model.bin")), tokenizer: await hashFile(join(loaded, "tokenizer.bin")) };
       const manifest = await readManifest(loaded);
-      this.live = { info: kernelInfo(loaded, loaded, digests, manifest), key: this.store.pathFor(digests) };
+      this.live = { info: kernelInfo(loaded, loaded, digests, manifest), key: this.store.pathFor(digests), tokenizer: digests.tokenizer.sha256 };
       this.record({ trigger: "start", ok: true, from: null, to: digests.model.sha256, dir: loaded });
+      if (isInside(this.store.root, loaded)) await this.markGood(loaded);
       await this.prune();
       return;
     }
     const snap = await this.store.stage(loaded);
-    const reason = await verifySnapshot(snap);
+    const reason = await verifyKernel(snap);
     if (reason) {
       // It loaded, so it serves; but it stays on the upload's bytes. Say so.
       await this.store.discard(snap.dir);
-      this.live = { info: kernelInfo(loaded, loaded, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests) };
+      this.live = { info: kernelInfo(loaded, loaded, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests), tokenizer: snap.digests.tokenizer.sha256 };
       this.record({ trigger: "start", ok: true, from: null, to: snap.digests.model.sha256, dir: loaded,
         reason: `serving ${loaded} in place, its snapshot failed verification: ${reason}` });
       return;
     }
     const event = await this.swapTo("start", snap, loaded);
     // The private copy would not load: the engine still serves what the caller loaded.
-    if (!event.ok) this.live = { info: kernelInfo(loaded, loaded, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests) };
+    if (!event.ok) this.live = { info: kernelInfo(loaded, loaded, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests), tokenizer: snap.digests.tokenizer.sha256 };
   }
 
   /** Look at models/current and swap it in when it is new, complete and verified. */
@@ -187,9 +193,10 @@ export class ModelManager implements ModelRegistry {
     } catch (e) {
       if (e instanceof SourceChangedError) this.lastSig = null; // look again when the writes stop
       if (quiet && e instanceof SourceChangedError) return null;
+      if (e instanceof RejectedUpload) return this.reject(trigger, src, e.message);
       return this.reject(trigger, src, `cannot copy the kernel: ${message(e)}`);
     }
-    const reason = await verifySnapshot(snap);
+    const reason = await verifyKernel(snap, this.live?.tokenizer);
     if (reason) {
       await this.store.discard(snap.dir);
       return this.reject(trigger, src, reason);
@@ -217,8 +224,9 @@ export class ModelManager implements ModelRegistry {
     const swapMs = performance.now() - t0;
     const at = Date.now(); // when it took effect, before the pruning below
     this.prev = this.live;
-    this.live = { info: kernelInfo(dir, src, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests) };
+    this.live = { info: kernelInfo(dir, src, snap.digests, snap.manifest), key: this.store.pathFor(snap.digests), tokenizer: snap.digests.tokenizer.sha256 };
     if (trigger !== "start") this.count++;
+    await this.markGood(dir);
     await this.prune();
     return this.record({ at, trigger, ok: true, from, to: snap.digests.model.sha256, dir: src, swapMs });
   }
@@ -238,11 +246,17 @@ export class ModelManager implements ModelRegistry {
     this.prev = this.live;
     this.live = { ...back, info: { ...back.info, loadedAt: Date.now() } };
     this.count++;
+    if (isInside(this.store.root, back.info.dir)) await this.markGood(back.info.dir);
     return this.record({ trigger: "rollback", ok: true, from, to: back.info.sha256, dir: back.info.dir, swapMs });
   }
 
+  /** The next start falls back to this copy when models/current will not serve. */
+  private async markGood(dir: string): Promise<void> {
+    await this.store.markGood(dir).catch((e) => this.log(`<4>reload: cannot mark ${dir} as the last good kernel: ${message(e)}`));
+  }
+
   private async prune(): Promise<void> {
-    const keep = [this.live?.info.dir, this.prev?.info.dir].filter((d): d is string => !!d);
+    const keep = [this.live?.info.dir, this.prev?.info.dir, await this.store.lastGood()].filter((d): d is string => !!d);
     const removed = await this.store.prune(keep).catch((e) => {
       this.log(`<4>reload: pruning ${this.store.root} failed: ${message(e)}`);
       return [];
@@ -273,16 +287,6 @@ export class ModelManager implements ModelRegistry {
     }
     return event;
   }
-}
-
-/** Header/size, the tokenizer's piece count, then the manifest when there is one; returns why it is refused, or null. */
-async function verifySnapshot(snap: Snapshot): Promise<string | null> {
-  const header = await checkModelFile(join(snap.dir, "model.bin"));
-  if (header) return header;
-  const tokenizer = await checkTokenizerFile(join(snap.dir, "tokenizer.bin"), join(snap.dir, "model.bin"));
-  if (tokenizer) return tokenizer;
-  if (typeof snap.manifest === "string") return snap.manifest;
-  return snap.manifest ? checkManifest(snap.manifest, snap.digests) : null;
 }
 
 function kernelInfo(dir: string, src: string, d: Digests, manifest: Snapshot["manifest"]): KernelInfo {

@@ -8,20 +8,23 @@
  * inode, so it would not protect against in-place writes) into a directory
  * only the runtime writes, hashed while copying, and loaded from there.
  */
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
-import type { Digests, Manifest } from "./verify.ts";
-import { parseManifest } from "./verify.ts";
+import { chmod, mkdir, open, readdir, readlink, rename, rm, stat, symlink, type FileHandle } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { NotAFileError, openRegular, readSmallText } from "./files.ts";
+import type { Digests, KernelFiles, Manifest } from "./verify.ts";
+import { checkModelHeader, parseManifest } from "./verify.ts";
 
 const CHUNK = 1 << 20;
+/** a manifest is a few hundred bytes; anything near this is not one */
+const MAX_MANIFEST_BYTES = 1 << 20;
+/** the symlink in .live naming the last kernel that served (the start-up fallback) */
+const LAST_GOOD = "last-good";
 
-export interface Snapshot {
-  /** the staging directory holding the copy */
-  dir: string;
-  digests: Digests;
-  /** the parsed manifest, a string when it is present but unusable, null when absent */
-  manifest: Manifest | string | null;
-}
+/** A staged copy: `dir` is the staging directory holding it. */
+export type Snapshot = KernelFiles;
+
+/** The upload is not a kernel, found before copying it (its header, or a file that is not a file). */
+export class RejectedUpload extends Error {}
 
 /** The source changed while it was being copied: an upload is still going on. */
 export class SourceChangedError extends Error {}
@@ -39,7 +42,7 @@ async function eachChunk(fh: FileHandle, fn: (chunk: Buffer, offset: number) => 
 }
 
 export async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
-  const fh = await open(path, "r");
+  const fh = await openRegular(path);
   try {
     const hasher = new Bun.CryptoHasher("sha256");
     const bytes = await eachChunk(fh, (chunk) => void hasher.update(chunk));
@@ -49,10 +52,18 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
   }
 }
 
-/** Copy src to dst, hashing on the way. */
-async function copyHashed(src: string, dst: string): Promise<{ sha256: string; bytes: number }> {
-  const from = await open(src, "r");
+/** Copy src to dst, hashing on the way; `precheck` looks at the open source first and may refuse it. */
+async function copyHashed(
+  src: string,
+  dst: string,
+  precheck?: (fh: FileHandle) => Promise<string | null>,
+): Promise<{ sha256: string; bytes: number }> {
+  const from = await openRegular(src).catch((e) => {
+    throw e instanceof NotAFileError ? new RejectedUpload(e.message) : e;
+  });
   try {
+    const problem = await precheck?.(from);
+    if (problem) throw new RejectedUpload(problem);
     const before = await from.stat();
     const to = await open(dst, "wx", 0o600);
     const hasher = new Bun.CryptoHasher("sha256");
@@ -97,13 +108,13 @@ export class KernelStore {
     await mkdir(dir);
     try {
       const [model, tokenizer] = [
-        await copyHashed(join(srcDir, "model.bin"), join(dir, "model.bin")),
+        await copyHashed(join(srcDir, "model.bin"), join(dir, "model.bin"), checkModelHeader),
         await copyHashed(join(srcDir, "tokenizer.bin"), join(dir, "tokenizer.bin")),
       ];
       let manifest: Snapshot["manifest"] = null;
-      const text = await readFile(join(srcDir, "manifest.json"), "utf8").catch((e: NodeJS.ErrnoException) => {
+      const text = await readSmallText(join(srcDir, "manifest.json"), MAX_MANIFEST_BYTES).catch((e: NodeJS.ErrnoException) => {
         if (e.code === "ENOENT") return null;
-        throw e;
+        throw e instanceof NotAFileError ? new RejectedUpload(e.message) : e;
       });
       if (text !== null) {
         await Bun.write(join(dir, "manifest.json"), text);
@@ -131,13 +142,29 @@ export class KernelStore {
     await rm(dir, { recursive: true, force: true });
   }
 
-  /** Remove every copy but the ones kept (the live kernel and the rollback one). */
+  /** Remember `dir` (one of the store's copies) as the last kernel that served, for the next start. */
+  async markGood(dir: string): Promise<void> {
+    const tmp = join(this.root, `.${LAST_GOOD}-${process.pid}`);
+    await rm(tmp, { force: true });
+    await symlink(basename(dir), tmp);
+    await rename(tmp, join(this.root, LAST_GOOD));
+  }
+
+  /** The copy markGood named last, when it is still there. */
+  async lastGood(): Promise<string | null> {
+    const name = await readlink(join(this.root, LAST_GOOD)).catch(() => null);
+    if (!name || name.includes("/")) return null;
+    const dir = join(this.root, name);
+    return (await stat(dir).catch(() => null))?.isDirectory() ? dir : null;
+  }
+
+  /** Remove every copy but the ones kept (the live kernel, the rollback one, the last good one). */
   async prune(keep: readonly string[]): Promise<string[]> {
     const names = await readdir(this.root).catch(() => [] as string[]);
     const removed: string[] = [];
     for (const name of names) {
       const dir = join(this.root, name);
-      if (keep.includes(dir)) continue;
+      if (keep.includes(dir) || name === LAST_GOOD) continue;
       await this.discard(dir);
       removed.push(dir);
     }

@@ -7,7 +7,10 @@
  * The C loader checks the header again on load; this pre-check lets a partial
  * upload be named as such instead of surfacing as a load failure.
  */
-import { open, readFile } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { openRegular } from "./files.ts";
 
 /** What the trainer's export.py writes (only the keys this module reads). */
 export interface Manifest {
@@ -53,17 +56,26 @@ export function expectedModelSize(header: Uint8Array): number | string {
   return format === 0 ? 28 + (total + seq * hs) * 4 : HEADER_V1 + total * 4;
 }
 
-/** Header + exact size of model.bin; returns a reason, or null when it is fine. */
+/**
+ * Header + exact size of an open model.bin; returns a reason, or null when it
+ * is fine. It reads 256 bytes, so it runs on the upload before anything is
+ * copied: a 4 GB file of junk is refused at once, not after a copy.
+ */
+export async function checkModelHeader(fh: FileHandle): Promise<string | null> {
+  const { size } = await fh.stat();
+  const header = new Uint8Array(HEADER_V1);
+  const { bytesRead } = await fh.read(header, 0, HEADER_V1, 0);
+  const want = expectedModelSize(header.subarray(0, bytesRead));
+  if (typeof want === "string") return `model.bin: ${want}`;
+  if (want !== size) return `model.bin: ${size} bytes but its header needs ${want} (${size < want ? "truncated" : "trailing data"})`;
+  return null;
+}
+
+/** checkModelHeader on a path (a regular file only). */
 export async function checkModelFile(path: string): Promise<string | null> {
-  const fh = await open(path, "r");
+  const fh = await openRegular(path);
   try {
-    const { size } = await fh.stat();
-    const header = new Uint8Array(HEADER_V1);
-    const { bytesRead } = await fh.read(header, 0, HEADER_V1, 0);
-    const want = expectedModelSize(header.subarray(0, bytesRead));
-    if (typeof want === "string") return `model.bin: ${want}`;
-    if (want !== size) return `model.bin: ${size} bytes but its header needs ${want} (${size < want ? "truncated" : "trailing data"})`;
-    return null;
+    return await checkModelHeader(fh);
   } finally {
     await fh.close();
   }
@@ -84,7 +96,7 @@ function headerVocab(header: Uint8Array): number {
  */
 export async function checkTokenizerFile(tokenizerPath: string, modelPath: string): Promise<string | null> {
   const header = new Uint8Array(HEADER_V1);
-  const fh = await open(modelPath, "r");
+  const fh = await openRegular(modelPath);
   try {
     await fh.read(header, 0, HEADER_V1, 0);
   } finally {
@@ -126,4 +138,31 @@ export function parseManifest(text: string): Manifest | string {
   } catch (e) {
     return `manifest.json: ${(e as Error).message}`;
   }
+}
+
+/** A kernel directory's files as measured (a private copy), with its manifest as parsed. */
+export interface KernelFiles {
+  dir: string;
+  digests: Digests;
+  /** the parsed manifest, a string when it is present but unusable, null when absent */
+  manifest: Manifest | string | null;
+}
+
+/**
+ * Header/size, the tokenizer's piece count, then the manifest when there is
+ * one; returns why the kernel is refused, or null. Without a manifest nothing
+ * vouches that model.bin and tokenizer.bin belong together, so a tokenizer
+ * that differs from `pairedTokenizer` (the serving kernel's sha256) is
+ * refused: a foreign tokenizer of the same size would load and mis-decode.
+ */
+export async function verifyKernel(k: KernelFiles, pairedTokenizer?: string | null): Promise<string | null> {
+  const header = await checkModelFile(join(k.dir, "model.bin"));
+  if (header) return header;
+  const tokenizer = await checkTokenizerFile(join(k.dir, "tokenizer.bin"), join(k.dir, "model.bin"));
+  if (tokenizer) return tokenizer;
+  if (typeof k.manifest === "string") return k.manifest;
+  if (k.manifest) return checkManifest(k.manifest, k.digests);
+  if (pairedTokenizer && pairedTokenizer !== k.digests.tokenizer.sha256)
+    return "tokenizer.bin differs from the serving kernel's and there is no manifest.json to vouch for the pair: deploy it with its manifest";
+  return null;
 }

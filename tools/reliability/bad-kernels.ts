@@ -20,13 +20,14 @@
  *
  * Prints a JSON summary; exits 1 on any failure.
  */
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { writeModelDir } from "../gen-model.ts";
 import { chatTurn, getJson, poll, rng, startService, tempDir, TINY, writeKernel, type Service } from "./service.ts";
 
-type Files = Record<string, Uint8Array | "dir" | "absent" | { symlink: string } | { mode: number; data: Uint8Array }>;
+type Files = Record<string, Uint8Array | "dir" | "absent" | "fifo" | { symlink: string } | { mode: number; data: Uint8Array }>;
 
 interface Kind {
   name: string;
@@ -72,6 +73,22 @@ function generated(g: Good, name: string, opts: Parameters<typeof writeModelDir>
   }
   const model = new Uint8Array(readFileSync(join(dir, "model.bin")));
   return { "model.bin": model, "tokenizer.bin": tok, "manifest.json": enc(manifestFor(model, tok)) };
+}
+
+/** The same pieces in another order: as many as the model's vocabulary, but another model's ids. */
+function shuffledTokenizer(tok: Uint8Array): Uint8Array {
+  const v = new DataView(tok.buffer, tok.byteOffset, tok.byteLength);
+  const pieces: Uint8Array[] = [];
+  for (let at = 4; at + 8 <= tok.byteLength; ) {
+    const len = v.getInt32(at + 4, true);
+    pieces.push(tok.slice(at, at + 8 + len));
+    at += 8 + len;
+  }
+  const out = new Uint8Array(tok.byteLength);
+  out.set(tok.subarray(0, 4));
+  let at = 4;
+  for (const p of pieces.reverse()) { out.set(p, at); at += p.length; }
+  return out;
 }
 
 // header layout (ak42 v1/v2): magic@0, version@4, dim@8, hidden@12, layers@16, heads@20, kv@24, vocab@28, seq@32, shared@36, group@37
@@ -120,6 +137,20 @@ export const KINDS: Kind[] = [
     renameSync(join(models, `.cur-${i}`), join(models, "current"));
   } },
   { name: "upload in progress (rsync temp file, half model.bin)", via: "rsync", build: (g) => ({ "model.bin": g.model.slice(0, 1000), "tokenizer.bin": g.tokenizer, ".model.bin.Xy12Zq": g.model.slice(0, 500), "manifest.json": enc(g.manifest) }) },
+  { name: "tokenizer.bin is a FIFO (reading it would block forever)", build: (g) => ({ "model.bin": g.model, "tokenizer.bin": "fifo", "manifest.json": enc(g.manifest) }) },
+  { name: "manifest.json is a FIFO", build: (g) => ({ "model.bin": g.model, "tokenizer.bin": g.tokenizer, "manifest.json": "fifo" }) },
+  { name: "model.bin is a symlink to another file (its bytes must not reach the log)", build: (g) => {
+    writeFileSync(join(g.root, "secret"), random(4096, 11));
+    return { "model.bin": { symlink: join(g.root, "secret") }, "tokenizer.bin": g.tokenizer };
+  } },
+  { name: "seq_len 8 (loads, but cannot hold a turn)", build: (g) => generated(g, "seq8", { ...TINY, seqLen: 8 }) },
+  { name: "a foreign tokenizer of the same size, no manifest", build: (g) => ({ "model.bin": g.model, "tokenizer.bin": shuffledTokenizer(g.tokenizer) }) },
+  { name: "chat template without {text} in the manifest", build: (g) => {
+    // another kernel's bytes: the live kernel's own would be "unchanged", whatever its manifest says
+    const f = generated(g, "template", { ...TINY, seed: 4 });
+    const manifest = { ...JSON.parse(new TextDecoder().decode(f["manifest.json"] as Uint8Array)), chat_template: { system: "S", user: "U", assistant: "A" } };
+    return { ...f, "manifest.json": enc(JSON.stringify(manifest)) };
+  } },
   { name: "permissions 000 on a truncated model.bin", build: (g) => ({ "model.bin": { mode: 0, data: g.model.slice(0, 4096) }, "tokenizer.bin": g.tokenizer }) },
 ];
 
@@ -285,6 +316,7 @@ function populate(dir: string, files: Files, rsyncStyle = false): void {
     const tmp = rsyncStyle ? join(dir, `.${name}.Qz${Math.random().toString(36).slice(2, 6)}`) : path;
     if (rsyncStyle) rmSync(tmp, { force: true, recursive: true });
     if (v === "dir") mkdirSync(tmp);
+    else if (v === "fifo") { if (spawnSync("mkfifo", [tmp]).status !== 0) throw new Error(`mkfifo ${tmp} failed`); }
     else if (v instanceof Uint8Array) writeFileSync(tmp, v);
     else if ("symlink" in v) symlinkSync(v.symlink, tmp);
     else { writeFileSync(tmp, v.data); chmodSync(tmp, v.mode); }
