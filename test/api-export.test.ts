@@ -45,3 +45,15 @@ test("while the session writes, every exported message comes with its episode an
   for (const m of messages) if (m.role === "arianna") expect(ids.has(m.id - 1)).toBe(true);
   for (const m of messages) expect(lines.some((l) => l.type === "episode" && l.id === m.episode_id)).toBe(true);
 });
+
+test("each reply carries leo's quality and whether leo saved it as a snapshot", async () => {
+  const lines = (await (await f.request("/api/export")).text()).trim().split("\n").map((l) => JSON.parse(l));
+  const replies = lines.filter((l) => l.type === "message" && l.role === "arianna");
+  expect(replies.length).toBeGreaterThan(0);
+  for (const r of replies) {
+    expect(typeof r.quality).toBe("number");
+    const row = f.session.memory.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM snapshots WHERE message_id = ?").get(r.id);
+    expect(r.saved).toBe(row!.n > 0);
+  }
+  for (const u of lines.filter((l) => l.type === "message" && l.role === "user")) expect(u.quality).toBeNull();
+});

@@ -40,8 +40,15 @@ function exportRows(path: string, since = 0, until = Number.MAX_SAFE_INTEGER): s
   try {
     return db.transaction(() => {
       const messages = db
-        .query<{ id: number; ts: number; role: string; text: string; episode_id: number; flags: number }, [number, number]>(
-          "SELECT id, ts, role, text, episode_id, flags FROM messages WHERE ts >= ? AND ts <= ? ORDER BY id",
+        .query<
+          { id: number; ts: number; role: string; text: string; episode_id: number; flags: number; quality: number | null; saved: number },
+          [number, number]
+        >(
+          // leo's judgement of each reply: the trainer learns only from the good ones
+          `SELECT id, ts, role, text, episode_id, flags,
+                  (SELECT quality FROM metrics WHERE message_id = m.id) AS quality,
+                  EXISTS (SELECT 1 FROM snapshots WHERE message_id = m.id) AS saved
+           FROM messages m WHERE ts >= ? AND ts <= ? ORDER BY id`,
         )
         .all(since, until);
       const episodes = db
@@ -52,7 +59,7 @@ function exportRows(path: string, since = 0, until = Number.MAX_SAFE_INTEGER): s
         .all(since, until);
       return [
         ...episodes.map((e) => JSON.stringify({ type: "episode", ...e })),
-        ...messages.map((m) => JSON.stringify({ type: "message", ...m })),
+        ...messages.map((m) => JSON.stringify({ type: "message", ...m, saved: m.saved === 1 })),
       ];
     }).deferred();
   } finally {
