@@ -13,6 +13,7 @@ import { decodeBin } from "../src/leo/index.ts";
 import { MessageFlag } from "../src/memory/index.ts";
 import { openSession, type Session, type TextModel } from "../src/orchestrator/index.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { waitFor } from "./support/wait.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ia-orchestrator-"));
 const modelDir = join(root, "model");
@@ -206,7 +207,7 @@ describe("overthinking (§8.9)", () => {
 
   test("a new request cancels pending rings at once", async () => {
     // rings crawl (one token per 30 ms) so the next request surely arrives mid-ring
-    const calls: { ring: boolean; finished: boolean }[] = [];
+    const calls: { ring: boolean; tokens: number; budget: number; signal?: AbortSignal }[] = [];
     const crawlingRings: TextModel = {
       get info() {
         return engine.info;
@@ -217,29 +218,28 @@ describe("overthinking (§8.9)", () => {
         // a ring here never stops early on its own (no stop strings, no EOS): only the next request ends it
         const endless = { ...params, stop: undefined, bias: { ids: [TOKEN_EOS], weights: [-1e9] } };
         const inner = engine.generate(prompt, ring ? endless : params, signal);
-        const call = { ring, finished: false };
+        const call = { ring, tokens: 0, budget: params.maxTokens ?? Infinity, signal };
         calls.push(call);
         return {
           result: inner.result,
           async *[Symbol.asyncIterator]() {
             for await (const token of inner) {
               if (call.ring) await Bun.sleep(30);
+              call.tokens++;
               yield token;
             }
-            // ran to its end (a ring cancelled before its first token also ends the loop, but as "cancelled")
-            call.finished = (await inner.result).stopReason !== "cancelled";
           },
         };
       },
     };
     const session = await open({ model: crawlingRings, overthink: true });
     const first = await session.turn("first question");
-    while (!calls.some((c) => c.ring)) await Bun.sleep(5); // the echo ring has started
+    await waitFor(() => calls.some((c) => c.ring), "the echo ring's start");
     const echo = calls.findIndex((c) => c.ring);
-    const started = performance.now();
     await session.turn("second question");
-    expect(performance.now() - started).toBeLessThan(30 * 30); // did not wait for the ring's 30 tokens
-    expect(calls[echo].finished).toBe(false); // abandoned mid-way
+    // the turn did not wait for the ring: the ring was cancelled, short of its token budget
+    expect(calls[echo].signal?.aborted).toBe(true);
+    expect(calls[echo].tokens).toBeLessThan(calls[echo].budget);
     expect(calls.findIndex((c, i) => i > echo && !c.ring)).toBe(echo + 1); // no later ring of the first turn began
     expect(session.leo.rings.forMessage(first.messageId)).toEqual([]);
     await session.close();

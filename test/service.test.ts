@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { createLogger, type Level } from "../src/service/log.ts";
 import { startServiceNotifier, watchdogUsec, type Notifying } from "../src/service/watchdog.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { waitFor } from "./support/wait.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const CI = !!process.env.CI && process.env.CI !== "false";
@@ -116,12 +117,11 @@ describe("watchdog (fake engine)", () => {
     await Bun.sleep(80);
     // READY=1 itself is waiting: nothing else may pile up behind it
     expect(sent).toEqual(["READY=1\nSTATUS=multi line status"]);
+    const pings = () => sent.filter((s) => s === "WATCHDOG=1").length;
     release();
-    await Bun.sleep(40);
-    expect(sent.filter((s) => s === "WATCHDOG=1").length).toBe(1);
+    await waitFor(() => pings() === 1, "the first ping after READY=1");
     release();
-    await Bun.sleep(40);
-    expect(sent.filter((s) => s === "WATCHDOG=1").length).toBeGreaterThanOrEqual(2);
+    await waitFor(() => pings() >= 2, "the next ping");
     release();
     void svc.stopping();
     release();
@@ -177,9 +177,11 @@ if (svc.pingMs !== 200) throw new Error("pingMs " + svc.pingMs);
 await svc.ready("serving test");
 await Bun.sleep(600);
 await svc.status("generating");
-// A reply long enough to span several ping periods: pings must not wait for it to end.
+// A reply that spans several ping periods on any host: pings must not wait for it to end.
+// It could run 8191 tokens (EOS masked); it is cut after 1.5 s, so a fast host cannot make it short.
 const started = performance.now();
-const gen = engine.generate("hello", { temperature: 0, maxTokens: 1800, bias: { ids: [1, 2], weights: [-1000, -1000] } });
+const cut = AbortSignal.timeout(1500);
+const gen = engine.generate("hello", { temperature: 0, maxTokens: 8191, bias: { ids: [1, 2], weights: [-1000, -1000] } }, cut);
 for await (const _ of gen) {}
 await svc.status("generated in " + Math.round(performance.now() - started) + " ms");
 await Bun.sleep(600);
@@ -199,7 +201,7 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "arianna-svc-"));
-    writeModelDir(join(dir, "model"), { dim: 256, hiddenDim: 768, nLayers: 4, nHeads: 4, vocabSize: 2000, seqLen: 2048 });
+    writeModelDir(join(dir, "model"), { dim: 256, hiddenDim: 768, nLayers: 4, nHeads: 4, vocabSize: 2000, seqLen: 8192 });
     writeFileSync(join(dir, "listener.py"), LISTENER);
     writeFileSync(join(dir, "child.ts"), CHILD);
     mkdirSync(join(dir, "run"));
