@@ -1,17 +1,23 @@
 /**
  * chat.ts — `bun run chat`: the terminal on the living session.
  *
- * Streams Arianna's tokens as they come, then shows what leo made of the turn
- * (presence, trauma, themes). Works as a REPL on a terminal and with piped
- * stdin, one message per line:  printf 'hello\nwho are you?\n' | bun run chat
+ * When the service runs on this ARIANNA_HOME the chat is its client (over
+ * HTTP, like the page); otherwise it runs its own engine and holds the home
+ * (src/chat/connect.ts). Shows Arianna's reply as it comes, then what leo made
+ * of the turn (presence, trauma, themes). Works as a REPL on a terminal and
+ * with piped stdin, one message per line:  printf 'hello\nwho are you?\n' | bun run chat
  *
  * Commands: /new (start a new episode), /status, /quit. Ctrl-C stops a reply
- * being written; a second Ctrl-C (or Ctrl-D) leaves.
+ * being written (what was written stays; an empty reply is not stored); at the
+ * prompt, Ctrl-C or Ctrl-D leaves.
  */
 import { createInterface } from "node:readline";
+import { loadRuntimeConfig, loadThreads } from "./config/runtime.ts";
 import type { Highlight } from "./leo/index.ts";
-import type { TurnResult } from "./orchestrator/index.ts";
 import { openLiveSession } from "./orchestrator/index.ts";
+import { engineStep, setting } from "./service/startup.ts";
+import { echoing, type ChatTurn, type Reading } from "./chat/backend.ts";
+import { connect } from "./chat/connect.ts";
 
 const tty = process.stdout.isTTY === true;
 const paint = (code: string, text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -21,39 +27,54 @@ function withHighlights(text: string, highlights: readonly Highlight[]): string 
   let out = "";
   let at = 0;
   for (const [start, end, kind] of highlights) {
+    if (start < at) continue;
     out += text.slice(at, start) + paint(kind === "wound" ? "31" : "36", text.slice(start, end));
     at = end;
   }
   return out + text.slice(at);
 }
 
-function describe(r: TurnResult): string {
+function describe(r: Reading): string {
   const p = r.presence;
   const trauma = `trauma ${r.trauma.level.toFixed(2)}${r.trauma.wounded ? " WOUNDED" : ""}${r.trauma.event ? " (event)" : ""}`;
   const themes = r.themes.map((t) => `${t.words.slice(0, 3).join("·")}${t.trend === "steady" ? "" : ` ${t.trend}`}`);
   return dim(
     `  presence ${p.pulse.toFixed(2)} (N ${p.novelty.toFixed(2)} A ${p.arousal.toFixed(2)} E ${p.entropy.toFixed(2)}) · ${trauma}` +
-      ` · quality ${r.quality.toFixed(2)}${r.candidates.length > 1 ? ` of ${r.candidates.length}` : ""}` +
+      ` · quality ${r.quality.toFixed(2)}${r.candidates > 1 ? ` of ${r.candidates}` : ""}` +
       (themes.length ? ` · themes ${themes.join(", ")}` : "") +
-      (r.externalWarning ? ` · echoing you (${r.externalRatio.toFixed(2)})` : ""),
+      (echoing(r.externalRatio) ? ` · echoing you (${r.externalRatio.toFixed(2)})` : ""),
   );
 }
 
-const live = await openLiveSession({ threads: process.env.ARIANNA_THREADS ? Number(process.env.ARIANNA_THREADS) : undefined });
-const { session } = live;
+/** After the streamed text: the stored reply when it differs, and leo's reading. */
+function summary(r: ChatTurn, shown: string): string {
+  let out = "";
+  if (r.reading && (r.revised || r.text !== shown)) out += `\n  ↳ ${withHighlights(r.text, r.highlights)}`;
+  if (r.stopped) out += dim(`\n  (${r.stopped})`);
+  return `${out}\n${r.reading ? describe(r.reading) + "\n" : ""}`;
+}
+
+const config = setting(() => loadRuntimeConfig());
+const threads = setting(() => loadThreads());
+const backend = await connect(config.home, {
+  open: () => engineStep("cannot start the engine", () => openLiveSession({ config, threads })),
+  onWait: (h) => console.log(dim(`the service (pid ${h.pid}) is starting on this home; waiting for it…`)),
+});
 const interactive = process.stdin.isTTY === true;
 let running: AbortController | undefined;
 
-const episode = session.memory.episodes.latest();
+const hello = await backend.greeting();
 console.log(
   dim(
-    `InnerArianna · ${session.modelProfile.name} · ${session.memory.messages.count()} messages remembered` +
-      (episode?.title ? ` · episode "${episode.title}"` : "") +
-      (interactive ? " · /new /status /quit" : ""),
+    `InnerArianna · ${hello.kernel} · ${hello.messages} messages remembered` +
+      (hello.episode ? ` · episode "${hello.episode}"` : "") +
+      ` · through ${backend.where}` +
+      (interactive ? " · /new /status /quit · Ctrl-C stops a reply" : ""),
   ),
 );
 
-const rl = createInterface({ input: process.stdin, terminal: interactive, prompt: "you › " });
+// On a terminal readline echoes what is typed and draws the prompt: it needs the output stream.
+const rl = createInterface({ input: process.stdin, ...(interactive ? { output: process.stdout, terminal: true } : { terminal: false }), prompt: "you › " });
 rl.on("SIGINT", () => {
   if (running) running.abort();
   else rl.close();
@@ -63,41 +84,33 @@ if (interactive) rl.prompt();
 for await (const line of rl) {
   const text = line.trim();
   if (text === "/quit") break;
-  if (text === "/new") {
-    await session.newEpisode();
-    console.log(dim("  a new episode begins"));
-  } else if (text === "/status") {
-    const t = session.leo.trauma.reading();
-    const flow = session.leo.themes.flow().map((f) => `${f.words.slice(0, 3).join("·")} ${f.trend}`);
-    console.log(dim(`  trauma ${t.level.toFixed(2)} · wounded words ${t.woundedWords.join(", ") || "none"} · themes ${flow.join(", ") || "none"}`));
-  } else if (text) {
-    if (!interactive) console.log(`you › ${text}`);
-    process.stdout.write("arianna › ");
-    running = new AbortController();
-    let raw = "";
-    let shown = 0;
-    try {
-      const result = await session.turn(text, {
+  try {
+    if (text === "/new") {
+      await backend.newEpisode();
+      console.log(dim("  a new episode begins"));
+    } else if (text === "/status") {
+      console.log(dim(`  ${await backend.status()}`));
+    } else if (text) {
+      if (!interactive) console.log(`you › ${text}`);
+      process.stdout.write("arianna › ");
+      running = new AbortController();
+      let shown = "";
+      const result = await backend.turn(text, {
         signal: running.signal,
-        onToken: (piece, candidate) => {
-          if (candidate !== shown) {
-            shown = candidate;
-            raw = "";
-            process.stdout.write(dim(`\n  (trying again)\n`) + "arianna › ");
-          }
-          raw += piece;
-          process.stdout.write(piece);
+        onText: (delta) => {
+          shown += delta;
+          process.stdout.write(delta);
         },
+        onResample: (n) => process.stdout.write(dim(` (re-sampling: candidate ${n + 1})`)),
       });
-      // the reply given is trimmed (and maybe another candidate): show it when it differs
-      if (result.text !== raw.trim()) process.stdout.write(`\n  ↳ ${withHighlights(result.text, result.highlights)}`);
-      process.stdout.write(`\n${describe(result)}\n`);
-    } catch (error) {
-      console.error(`\n  (no reply: ${error instanceof Error ? error.message : error})`);
-    } finally {
-      running = undefined;
+      process.stdout.write(summary(result, shown));
     }
+  } catch (error) {
+    console.error(`\n  (no reply: ${error instanceof Error ? error.message : error})`);
+  } finally {
+    running = undefined;
   }
   if (interactive) rl.prompt();
 }
-await live.close();
+rl.close();
+await backend.close();

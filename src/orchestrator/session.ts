@@ -26,7 +26,10 @@ import { TokenCounter } from "./token-counter.ts";
 export interface TurnOptions {
   /** makes the turn (and its rings) reproducible; default: the config's seed, else random */
   seed?: number;
-  /** stops generation (the partial reply is still kept) */
+  /**
+   * stops generation: a partial reply is still kept; one stopped before its
+   * first word stores nothing in its place, and the turn throws TurnCancelled
+   */
   signal?: AbortSignal;
   /** the user message is committed (called once, before generation) */
   onStored?: (userMessageId: number) => void;
@@ -40,6 +43,14 @@ export interface TurnOptions {
   onReply?: (delta: string) => void;
   /** the caller's sampling: the base leo's adjustments start from; maxTokens caps the reply, stop ends it */
   sampling?: TurnSampling;
+}
+
+/** A turn stopped before its reply had a word: the user message is stored, no reply is. */
+export class TurnCancelled extends Error {
+  override name = "TurnCancelled";
+  constructor(readonly userMessageId: number) {
+    super("the reply was stopped before it began; nothing was stored for it");
+  }
 }
 
 export type TurnSampling = Pick<SamplingParams, "temperature" | "topP" | "topK" | "repeatPenalty" | "repeatWindow" | "maxTokens" | "stop">;
@@ -228,6 +239,7 @@ export class Session {
     const candidates = await this.candidates(context.ids, maxTokens, prep, seed, opts, stream);
     const chosen = candidates.reduce((best, c, i) => (c.quality > candidates[best].quality ? i : best), 0);
     const best = candidates[chosen];
+    if (best.summary.stopReason === "cancelled" && !best.text) throw new TurnCancelled(user.id);
     const replyText = best.text || "…";
     const streamed = stream.finish(replyText);
     const threshold = leo.config.quality.resampleBelow;

@@ -117,6 +117,9 @@ export function deviceRoutes(routes: Routes): Hono {
     });
   });
 
+  /** A new episode begins now (`bun run chat`'s /new); the next message joins it. */
+  app.post("/episodes", async (c) => c.json({ id: await routes.session.newEpisode() }, 201));
+
   /** The per-turn series, oldest first (ready to plot); pages go back in time with ?before=. */
   app.get("/metrics", (c) => {
     const page = query(c, parsePage);

@@ -45,19 +45,35 @@ const SYSTEM_ERRORS: Record<string, string> = {
   ENOSPC: "the disk is full",
 };
 
-/** This process takes ARIANNA_HOME; a live holder (the service, or a chat with its own engine) means no. */
-export function holdHome(home: string, role: Holder["role"]): HomeLock {
-  let taken: ReturnType<typeof acquireHomeLock>;
+/** Try to take ARIANNA_HOME: the lock, or who holds it; an unwritable home is refused in one line. */
+export function takeHome(home: string, role: Holder["role"]): HomeLock | { holder: Holder } {
   try {
-    taken = acquireHomeLock(home, role);
+    return acquireHomeLock(home, role);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code in SYSTEM_ERRORS) refuse(`ARIANNA_HOME=${home}: cannot write there (${SYSTEM_ERRORS[code]})`);
     throw e;
   }
-  if ("holder" in taken)
-    refuse(`ARIANNA_HOME=${home} is in use by ${describeHolder(taken.holder)}: one engine per home; stop it, or set another ARIANNA_HOME`);
+}
+
+/** This process takes ARIANNA_HOME; a live holder (the service, or a chat with its own engine) means no. */
+export function holdHome(home: string, role: Holder["role"]): HomeLock {
+  const taken = takeHome(home, role);
+  if ("holder" in taken) refuse(inUse(home, taken.holder));
   return taken;
+}
+
+export const inUse = (home: string, holder: Holder) =>
+  `ARIANNA_HOME=${home} is in use by ${describeHolder(holder)}: one engine per home; stop it, or set another ARIANNA_HOME`;
+
+/** A setting read outside `bun run start` (the chat's): one line when it is wrong. */
+export function setting<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof ConfigError) refuse(e.message);
+    throw e;
+  }
 }
 
 /** An engine failure at start-up that is a setting (ARIANNA_LIB, no library for this CPU): one line. */
