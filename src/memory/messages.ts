@@ -61,6 +61,7 @@ export class Messages {
   private readonly byIdQuery;
   private readonly recentQuery;
   private readonly matchQuery;
+  private readonly matchRoleQuery;
   private readonly countQuery;
 
   constructor(
@@ -81,6 +82,10 @@ export class Messages {
     // so a word in half the history costs what a rare one does (ORDER BY rank would score them all)
     this.matchQuery = db.query<{ rowid: number }, [string, number, number]>(
       "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+    );
+    this.matchRoleQuery = db.query<{ rowid: number }, [string, number, Role, number]>(
+      `SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
+       WHERE messages_fts MATCH ? AND f.rowid < ? AND m.role = ? ORDER BY f.rowid DESC LIMIT ?`,
     );
     this.countQuery = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages");
   }
@@ -110,12 +115,19 @@ export class Messages {
   /**
    * Full-text hits among messages older than `beforeId`: each term's `perTerm`
    * newest matches, scored by the summed weights of the terms a message
-   * contains (newer first on ties). System messages are not memories.
+   * contains (newer first on ties). System messages are not memories;
+   * `role` keeps one speaker's messages only.
    */
-  search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, perTerm = 16): Message[] {
+  search(
+    terms: readonly SearchTerm[],
+    limit: number,
+    beforeId = Number.MAX_SAFE_INTEGER,
+    { perTerm = 16, role }: { perTerm?: number; role?: Role } = {},
+  ): Message[] {
     const scores = new Map<number, number>();
     for (const { word, weight } of terms) {
-      for (const { rowid } of this.matchQuery.all(ftsPhrase(word), beforeId, perTerm)) {
+      const rows = role ? this.matchRoleQuery.all(ftsPhrase(word), beforeId, role, perTerm) : this.matchQuery.all(ftsPhrase(word), beforeId, perTerm);
+      for (const { rowid } of rows) {
         scores.set(rowid, (scores.get(rowid) ?? 0) + weight);
       }
     }

@@ -7,6 +7,14 @@
  * recalled snapshot, the next hit, the message before, ... so a model with a
  * small seq_len still gets the most relevant memory. Counts come from the
  * model's tokenizer; the final prompt is tokenized once more to be exact.
+ *
+ * The prompt reads as one dialogue, oldest first: persona, snapshots (her
+ * voice, from any time), then the hits (the user's own earlier lines that
+ * share the message's rarest words: what they told her), then the recent
+ * turns and the message. The hits sit right before the recent turns, as
+ * close to the question as chronology allows, so a kernel taught to answer
+ * with what the user said earlier ("My cat is called Basil." … "How is
+ * Basil?") finds them where its training put them.
  */
 import type { ChatTemplate } from "../config/model-profile.ts";
 import type { Snapshot } from "../leo/index.ts";
@@ -65,8 +73,8 @@ function render(template: ChatTemplate, persona: string | undefined, pieces: rea
   const section = (s: Section) => pieces.filter((p) => p.section === s).sort((a, b) => a.id - b.id).map((p) => p.text).join("");
   return (
     (persona ? renderTurn(template, "system", persona) : "") +
-    section("memory") +
     section("snapshots") +
+    section("memory") +
     section("recent") +
     user +
     template.generation_prefix

@@ -367,7 +367,8 @@ export class Session {
       .sort((a, b) => a.count - b.count || a.word.localeCompare(b.word))
       .slice(0, config.memoryQueryWords)
       .map(({ word, count }) => ({ word, weight: Math.log(1 + observations / (1 + count)) }));
-    const hits = memory.messages.search(terms, config.memoryHits, oldestRecent);
+    // what the user said is the memory that bears on the message: facts, names, plans
+    const hits = memory.messages.search(terms, config.memoryHits, oldestRecent, { role: "user" });
     const inContext = new Set([...recent, ...hits].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
     return assembleContext(

@@ -1,0 +1,63 @@
+/**
+ * memory-probe.test.ts — the quick form of `bun run probe:memory` on the
+ * bundled kernel (models/default): five facts told among ordinary talk, asked
+ * about three turns later. The context step must put each fact's message in
+ * the question's prompt; how many replies contain the fact is the kernel's
+ * part and is printed, not asserted (the full probe reports it).
+ */
+import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadRuntimeConfig } from "../src/config/runtime.ts";
+import { Engine } from "../src/engine/index.ts";
+import { openMemory } from "../src/memory/index.ts";
+import { FACTS, runMemoryProbe } from "../tools/memory-probe.ts";
+
+const BUNDLED = join(import.meta.dir, "..", "models", "default");
+
+test("memory: every question's prompt holds the message that told the fact", async () => {
+  const r = await runMemoryProbe({ modelDir: BUNDLED, gap: 3, threads: 1 });
+  console.log(`memory probe (quick, gap 3, ${r.model}): ${r.recalled}/${FACTS.length} replies contain the fact`);
+  expect(r.turns).toBe(FACTS.length * 3 + 3);
+  expect(r.answers.map((a) => a.inContext)).toEqual(FACTS.map(() => true));
+}, 120_000);
+
+test("memory: full-text recall can keep to what the user said", () => {
+  const home = mkdtempSync(join(tmpdir(), "ia-recall-"));
+  const memory = openMemory(join(home, "resonance.sqlite3"), { episodeIdleGapMs: 60_000 });
+  try {
+    const told = memory.messages.append("user", "My cat is called Basil.");
+    for (let i = 0; i < 20; i++) memory.messages.append("arianna", `A cat, a cat, a small cat ${i}.`);
+    const cat = [{ word: "cat", weight: 1 }];
+    expect(memory.messages.search(cat, 1).map((m) => m.role)).toEqual(["arianna"]);
+    // her twenty newer replies push the user's line out of the per-term window unless the role is asked for
+    expect(memory.messages.search(cat, 4).map((m) => m.id)).not.toContain(told.id);
+    expect(memory.messages.search(cat, 4, undefined, { role: "user" }).map((m) => m.id)).toEqual([told.id]);
+  } finally {
+    memory.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("memory: a fact told long ago, out of the recent turns, comes back as a hit", async () => {
+  const home = mkdtempSync(join(tmpdir(), "ia-recall-"));
+  const engine = await Engine.open({ threads: 1 });
+  try {
+    await engine.load(BUNDLED);
+    const { openSession } = await import("../src/orchestrator/index.ts");
+    const session = await openSession({ model: engine, modelDir: BUNDLED, config: loadRuntimeConfig({ ARIANNA_HOME: home, ARIANNA_SEED: "3" }), overthink: false });
+    const told = session.memory.atomically(() => {
+      const m = session.memory.messages.append("user", "My cat is called Basil.");
+      for (let i = 0; i < 30; i++) session.memory.messages.append(i % 2 ? "arianna" : "user", `the weather is grey ${i}`);
+      return m;
+    });
+    const r = await session.turn("What is my cat called?");
+    expect(r.context.recent).not.toContain(told.id); // too old for the recent turns ...
+    expect(r.context.memory).toEqual([told.id]); // ... so recalled by its words
+    await session.close();
+  } finally {
+    await engine.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}, 60_000);

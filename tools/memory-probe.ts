@@ -1,0 +1,138 @@
+/**
+ * memory-probe.ts — `bun run probe:memory`: does she use what you told her?
+ *
+ * In a fresh ARIANNA_HOME, the living session (real engine, memory and leo)
+ * is told five facts in five messages among ordinary talk; after `--gap`
+ * (default 10) more turns of talk, each fact is asked about. A reply counts
+ * when it contains the fact's word. It also checks the context step: each
+ * question's prompt must hold the message that told the fact.
+ *
+ *   bun run probe:memory                      # the live kernel (ARIANNA_HOME's, else models/default)
+ *   bun run probe:memory --model models/default --seed 7 --gap 10 --json
+ *
+ * Exit status 0 whatever the count (it is a measurement); 1 on an error.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadRuntimeConfig, resolveModelDir } from "../src/config/runtime.ts";
+import { openLiveSession, type TurnResult } from "../src/orchestrator/index.ts";
+
+export interface Fact {
+  tell: string;
+  ask: string;
+  /** the word a reply must contain (case-insensitive) */
+  answer: string;
+}
+
+export const FACTS: readonly Fact[] = [
+  { tell: "My name is Mira.", ask: "Do you remember my name?", answer: "Mira" },
+  { tell: "My cat is called Basil.", ask: "What is my cat called?", answer: "Basil" },
+  { tell: "I grow tomatoes in my garden.", ask: "What do I grow in my garden?", answer: "tomato" },
+  { tell: "I teach the violin to children.", ask: "What do I teach?", answer: "violin" },
+  { tell: "On Saturday I am going to Lisbon.", ask: "Where am I going on Saturday?", answer: "Lisbon" },
+];
+
+/** Ordinary talk, used in turn between and after the facts. */
+export const TALK: readonly string[] = [
+  "How are you tonight?",
+  "It rained all day here.",
+  "Tell me something about the night school.",
+  "I like quiet evenings.",
+  "What do you listen to?",
+  "The tea is warm.",
+  "Do you dream?",
+  "The window is open and the air is cool.",
+  "What makes you glad?",
+  "I read a little before sleep.",
+  "Say something about resonance.",
+  "The street is empty now.",
+];
+
+export interface ProbeAnswer {
+  fact: Fact;
+  reply: string;
+  recalled: boolean;
+  /** the message that told the fact was in the question's prompt */
+  inContext: boolean;
+}
+
+export interface ProbeResult {
+  model: string;
+  recalled: number;
+  inContext: number;
+  answers: ProbeAnswer[];
+  turns: number;
+  seconds: number;
+}
+
+export interface ProbeOptions {
+  modelDir?: string;
+  /** turns of talk between the last fact and the first question */
+  gap?: number;
+  seed?: number;
+  threads?: number;
+  onTurn?: (text: string, r: TurnResult) => void;
+}
+
+export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeResult> {
+  const gap = options.gap ?? 10;
+  const seed = options.seed ?? 1;
+  const home = mkdtempSync(join(tmpdir(), "arianna-memory-probe-"));
+  const started = performance.now();
+  const modelDir = options.modelDir ?? resolveModelDir(loadRuntimeConfig().home);
+  const config = loadRuntimeConfig({ ...process.env, ARIANNA_HOME: home });
+  const live = await openLiveSession({ config, modelDir, overthink: false, threads: options.threads });
+  try {
+    let talk = 0;
+    let turns = 0;
+    const say = async (text: string) => {
+      const r = await live.session.turn(text, { seed: seed + turns++ });
+      options.onTurn?.(text, r);
+      return r;
+    };
+    const told: number[] = [];
+    for (const fact of FACTS) {
+      told.push((await say(fact.tell)).userMessageId);
+      await say(TALK[talk++ % TALK.length]);
+    }
+    for (let i = 0; i < gap; i++) await say(TALK[talk++ % TALK.length]);
+    const answers: ProbeAnswer[] = [];
+    for (const [i, fact] of FACTS.entries()) {
+      const r = await say(fact.ask);
+      const ids = new Set([...r.context.memory, ...r.context.recent]);
+      answers.push({ fact, reply: r.text, recalled: r.text.toLowerCase().includes(fact.answer.toLowerCase()), inContext: ids.has(told[i]) });
+    }
+    return {
+      model: live.session.modelProfile.name,
+      recalled: answers.filter((a) => a.recalled).length,
+      inContext: answers.filter((a) => a.inContext).length,
+      answers,
+      turns,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await live.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const opt = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const num = (name: string) => (opt(name) === undefined ? undefined : Number(opt(name)));
+  const result = await runMemoryProbe({ modelDir: opt("model"), gap: num("gap"), seed: num("seed"), threads: num("threads") });
+  if (args.includes("--json")) console.log(JSON.stringify(result, null, 2));
+  else {
+    for (const a of result.answers) {
+      console.log(`${a.recalled ? "✓" : "✗"} ${a.fact.ask} → ${JSON.stringify(a.reply.slice(0, 160))}${a.inContext ? "" : "  (the fact was not in the prompt)"}`);
+    }
+    console.log(
+      `memory probe (${result.model}): ${result.recalled}/${FACTS.length} replies contain the fact; ` +
+        `the fact was in the prompt ${result.inContext}/${FACTS.length} times; ${result.turns} turns in ${result.seconds.toFixed(1)} s`,
+    );
+  }
+}
