@@ -51,6 +51,7 @@ test("20 streamed turns: the streamed text equals the stored text on at least 19
     expect(final.arianna.revised).toBe(streamed !== stored);
     expect(stored).not.toMatch(/^\s|\s$|\n/);
     if (streamed === stored) equal++;
+    else console.log(`differs (${final.arianna.candidates} candidates): streamed ${JSON.stringify(streamed)}, stored ${JSON.stringify(stored)}`);
   }
   console.log(`streamed == stored on ${equal}/20 turns`);
   expect(equal).toBeGreaterThanOrEqual(19);
