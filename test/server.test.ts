@@ -186,7 +186,7 @@ describe("the device's own endpoints", () => {
     const messages = rows.filter((r) => r.type === "message");
     expect(messages.length).toBe(f.session.memory.messages.count());
     expect(rows.filter((r) => r.type === "episode").length).toBeGreaterThan(0);
-    expect(Object.keys(messages[0]).sort()).toEqual(["episode_id", "flags", "id", "role", "text", "ts", "type"]);
+    expect(Object.keys(messages[0]).sort()).toEqual(["episode_id", "flags", "id", "quality", "role", "saved", "text", "ts", "type"]);
     const none = await (await f.request("/api/export?until=1")).text();
     expect(none).toBe("");
   });
