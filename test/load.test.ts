@@ -28,7 +28,7 @@ beforeAll(async () => {
     `load (quick): ${m.clients} clients, ${m.seconds} s, ${m.turns} turns (+${report.warmup.turns} warm-up), ${m.rejected429} x 429, ` +
     `${m.serverErrors} x 5xx, queue max ${m.maxQueueDepth}, VmRSS floor ${rss.floorStartKiB} -> ${rss.floorEndKiB} KiB (${rss.growthPct}%; samples ${rss.startKiB} -> ${rss.endKiB}), fds ${fds.start} -> ${fds.end}`,
   );
-}, 110_000);
+}, 300_000); // bounded by turns; a busy host only makes it slower
 
 test("every acknowledged turn is stored, and the database is intact", () => {
   expect(report.main.turns).toBeGreaterThanOrEqual(QUICK.soakTurns);
