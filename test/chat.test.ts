@@ -214,7 +214,7 @@ describe("Ctrl-C while she writes (a client of a service whose model waits)", ()
     tmux("send-keys", "-t", "stop", "Enter");
     await waitFor("stop", /^arianna › I am here with you\.$/m);
     tmux("send-keys", "-t", "stop", "C-c");
-    await waitFor("stop", /\n {2}\(stopped; the service keeps what she had written, if anything\)\nyou ›$/);
+    await waitFor("stop", /\n {2}\(stopped: what she wrote is kept\)\nyou ›$/);
     // the session commits after the generation ends: wait for the reply row
     const deadline = Date.now() + 10_000;
     while (f.session.memory.messages.recent(1)[0]?.role !== "arianna" && Date.now() < deadline) await Bun.sleep(20);

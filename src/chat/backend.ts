@@ -52,8 +52,12 @@ export interface ChatBackend {
   close(): Promise<void>;
 }
 
-/** A reply stopped before leo's reading came: `text` is what was shown. */
-export const stoppedTurn = (text: string, note: string): ChatTurn => ({ text, stopped: note, revised: false, highlights: [], reading: null });
+const STOPPED = "stopped: what she wrote is kept";
+
+/** A reply stopped before leo's reading came: what was shown is what is stored (the session keeps what it streamed). */
+export const stoppedTurn = (shown: string): ChatTurn => ({
+  text: shown, stopped: shown ? STOPPED : "stopped before she began: nothing was stored", revised: false, highlights: [], reading: null,
+});
 
 export const echoing = (ratio: number) => ratio > LEO.externalVocabulary.warnAbove;
 
@@ -77,14 +81,14 @@ export function localBackend(live: LiveSession, release: () => void): ChatBacken
           },
         });
         return {
-          text: r.text, stopped: r.stats.stopReason === "cancelled" ? "stopped: what she wrote is kept" : null, revised: r.text !== r.streamed, highlights: r.highlights,
+          text: r.text, stopped: r.stats.stopReason === "cancelled" ? STOPPED : null, revised: r.text !== r.streamed, highlights: r.highlights,
           reading: {
             presence: r.presence, trauma: r.trauma, quality: r.quality, candidates: r.candidates.length, themes: r.themes,
             externalRatio: r.externalRatio,
           },
         };
       } catch (e) {
-        if (e instanceof TurnCancelled) return stoppedTurn("", "stopped before she began: nothing was stored");
+        if (e instanceof TurnCancelled) return stoppedTurn("");
         throw e;
       }
     },

@@ -84,8 +84,8 @@ export function remoteBackend(url: string, home: string): ChatBackend {
         }
         throw new Error("the service ended the reply without its final line");
       } catch (e) {
-        // stopped: the service keeps what she had written, if anything; the summary never came
-        if (cb.signal.aborted) return stoppedTurn(shown, "stopped; the service keeps what she had written, if anything");
+        // stopped: the service keeps what it had sent; the summary never came
+        if (cb.signal.aborted) return stoppedTurn(shown);
         throw e;
       }
     },

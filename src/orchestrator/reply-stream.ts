@@ -45,6 +45,11 @@ export class ReplyStream {
     return this.sent;
   }
 
+  /** A stopped reply keeps what was sent (`partial`, when nothing streams). */
+  stoppedAt(partial: string): string {
+    return this.emit ? this.sent : partial;
+  }
+
   private send(delta: string): void {
     if (delta === "") return;
     this.sent += delta;

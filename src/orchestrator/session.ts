@@ -27,8 +27,9 @@ export interface TurnOptions {
   /** makes the turn (and its rings) reproducible; default: the config's seed, else random */
   seed?: number;
   /**
-   * stops generation: a partial reply is still kept; one stopped before its
-   * first word stores nothing in its place, and the turn throws TurnCancelled
+   * stops generation: what was already given to onReply is kept (without
+   * onReply, the partial reply); when that is nothing, no reply is stored and
+   * the turn throws TurnCancelled
    */
   signal?: AbortSignal;
   /** the user message is committed (called once, before generation) */
@@ -239,8 +240,13 @@ export class Session {
     const candidates = await this.candidates(context.ids, maxTokens, prep, seed, opts, stream);
     const chosen = candidates.reduce((best, c, i) => (c.quality > candidates[best].quality ? i : best), 0);
     const best = candidates[chosen];
-    if (best.summary.stopReason === "cancelled" && !best.text) throw new TurnCancelled(user.id);
-    const replyText = best.text || "…";
+    // stopped (Ctrl-C, the page's Stop, a client that left): keep what reached the reader, the
+    // sentences already streamed (a caller that streams nothing keeps the partial reply);
+    // when that is nothing, nothing stands in for it
+    const stopped = best.summary.stopReason === "cancelled";
+    const kept = stopped ? stream.stoppedAt(best.text) : best.text;
+    if (stopped && !kept) throw new TurnCancelled(user.id);
+    const replyText = kept || "…";
     const streamed = stream.finish(replyText);
     const threshold = leo.config.quality.resampleBelow;
     const flags =

@@ -95,6 +95,10 @@ export function deviceRoutes(routes: Routes): Hono {
       queue: { running: routes.gate.busy, waiting: routes.gate.queued },
       memory: { messages: memory().messages.count(), episode: memory().episodes.latest() ?? null },
       last_turn: last ? turn(last) : null,
+      // the trauma level's marks, for the page's timeline (docs/leo.md §3.4)
+      trauma_thresholds: {
+        cooling_above: routes.session.leo.config.trauma.coolingAbove, wounded_above: routes.session.leo.config.trauma.woundedAbove,
+      },
       themes: (last?.activeThemes ?? []).map((id) => ({ id, title: routes.session.leo.themeTitle(id) ?? null })),
     });
   });
@@ -103,9 +107,13 @@ export function deviceRoutes(routes: Routes): Hono {
     const page = query(c, parsePage);
     const messages = memory().messages.recent(page.limit, page.before);
     // a reply carries the highlights it was given ([start, end, kind] into its text; [] before leo v2)
-    const withHighlights = (m: Message) =>
-      m.role === "arianna" ? { ...message(m), highlights: memory().metrics.forMessage(m.id)?.highlights ?? [] } : message(m);
-    return c.json({ messages: messages.map(withHighlights), next_before: nextBefore(messages.map((m) => m.id), page.limit) });
+    // and its turn's metrics (as in /api/metrics; null for a reply stored without them)
+    const withReading = (m: Message) => {
+      if (m.role !== "arianna") return message(m);
+      const metrics = memory().metrics.forMessage(m.id);
+      return { ...message(m), highlights: metrics?.highlights ?? [], metrics: metrics ? turn(metrics) : null };
+    };
+    return c.json({ messages: messages.map(withReading), next_before: nextBefore(messages.map((m) => m.id), page.limit) });
   });
 
   app.get("/episodes", (c) => {
