@@ -14,10 +14,12 @@ episodes(id, started_at, title) and messages(id, ts, role, text, episode_id, fla
 times in unix ms.
 
 Filters: time window on messages.ts, episode ids, and flag bits (a message with
-any bit of --exclude-flags is dropped; the runtime's bit 4 = low quality is
-dropped by default). Turns are grouped by episode, ordered by (ts, id); runs of
-the same role are joined; only user -> arianna exchanges are kept (a user turn
-nobody answered, or a reply with no question before it, is left out).
+any bit of --exclude-flags is dropped; by default the runtime's bits 4 = low
+quality, 8 = unanswered and 16 = cancelled). Turns are grouped by episode,
+ordered by (ts, id); runs of replies are joined; only user -> arianna exchanges
+are kept (a user turn nobody answered, or a reply with no question before it,
+is left out: one user message followed by another was never answered, and is
+never merged into the next exchange).
 
 Writes data/fine_tune_<UTC timestamp>.jsonl, one dialogue (episode) per line:
   {"episode_id": 3, "title": "...", "started_at": ms, "first_ts": ms, "last_ts": ms,
@@ -40,7 +42,9 @@ from typing import Iterable, List, Optional, Sequence
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_MIN = os.path.join(HERE, "fixtures", "schema_min.sql")
 LOW_QUALITY = 4  # src/memory/messages.ts MessageFlag.LowQuality
-DEFAULT_EXCLUDE_FLAGS = LOW_QUALITY
+UNANSWERED = 8  # MessageFlag.Unanswered: a user message whose reply was never stored
+CANCELLED = 16  # MessageFlag.Cancelled: a turn the client cut short (the reply and its user message)
+DEFAULT_EXCLUDE_FLAGS = LOW_QUALITY | UNANSWERED | CANCELLED
 
 
 def parse_time(s: Optional[str], now_ms: Optional[int] = None) -> Optional[int]:
@@ -209,10 +213,11 @@ def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None
     out = []
     for eid, ms in by_ep.items():
         ms.sort(key=lambda m: (m["ts"], m["id"] or 0))
-        # join runs of one role
+        # join runs of one role, except user messages: the runtime answers each one, so a user
+        # message followed by another was never answered (or its reply was filtered out)
         turns = []
         for m in ms:
-            if turns and turns[-1]["role"] == m["role"]:
+            if turns and turns[-1]["role"] == m["role"] and m["role"] != "user":
                 turns[-1]["text"] += " " + m["text"]
                 turns[-1]["last_ts"] = m["ts"]
             else:
@@ -223,6 +228,10 @@ def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None
             if t["role"] == "system":
                 pending_sys.append(t)
             elif t["role"] == "user":
+                if keep_unanswered and pending_user is not None:
+                    kept.extend(pending_sys)
+                    kept.append(pending_user)
+                    pending_sys = []
                 pending_user = t
             elif t["role"] == "arianna" and pending_user is not None:
                 kept.extend(pending_sys)

@@ -124,7 +124,9 @@ def build_parser(environ=os.environ):
     ap.add_argument("--work-root", default=os.path.join(HERE, "out", "nightly"))
     ap.add_argument("--since", help="default: the last deployed night")
     ap.add_argument("--until")
-    ap.add_argument("--exclude-flags", type=lambda s: int(s, 0), default=4)
+    ap.add_argument("--exclude-flags", type=lambda s: int(s, 0), default=None,
+                    help="message flag bits to leave out (default: export_dialogues.DEFAULT_EXCLUDE_FLAGS: "
+                         "low quality, unanswered, cancelled)")
     ap.add_argument("--min-quality", type=float, default=0.6,
                     help="her replies below this leo quality are left out unless saved as a snapshot "
                          "(leo's snapshots.minQuality, src/config/leo.ts)")
@@ -308,7 +310,7 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
             token = f.read().strip()
     since = a.since if a.since is not None else state.get("last_until")
     until = a.until or str(int(time.time() * 1000))
-    common = dict(out_dir=os.path.join(work, "data"), since=since, until=until, exclude_flags=a.exclude_flags,
+    common = dict(out_dir=os.path.join(work, "data"), since=since, until=until, exclude_flags=X.DEFAULT_EXCLUDE_FLAGS if a.exclude_flags is None else a.exclude_flags,
                   min_quality=a.min_quality, keep_unanswered=True, limit=a.limit, stamp=stamp)
     if a.ssh_db:
         ex = X.export(db=pull_ssh_db(a.ssh_db, os.path.join(work, "resonance-backup.sqlite3"), a.ssh), **common)

@@ -13,9 +13,10 @@ import { Messages } from "./messages.ts";
 import { Metrics } from "./metrics.ts";
 
 export { openDatabase } from "./database.ts";
+export { exportPages } from "./export.ts";
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 export { Episodes, type Episode } from "./episodes.ts";
-export { MessageFlag, Messages, ftsPhrase, type Message, type Role, type SearchTerm } from "./messages.ts";
+export { MessageFlag, Messages, NOT_FOR_TRAINING, ftsPhrase, type Message, type Role, type SearchTerm } from "./messages.ts";
 export { Metrics, type TurnMetrics } from "./metrics.ts";
 
 export interface Memory {

@@ -16,7 +16,14 @@ export const MessageFlag = {
   Trimmed: 2,
   /** still below the quality threshold after re-sampling: a poor training example */
   LowQuality: 4,
+  /** a user message whose reply is not stored (yet, or ever: a full disk, a crash, a client that left) */
+  Unanswered: 8,
+  /** a turn cut short by a client that left: set on the partial reply and on its user message */
+  Cancelled: 16,
 } as const;
+
+/** Flags of messages that are no training data: turns without a stored reply, and cut-short ones. */
+export const NOT_FOR_TRAINING = MessageFlag.Unanswered | MessageFlag.Cancelled;
 
 export interface Message {
   id: number;
@@ -63,6 +70,7 @@ export class Messages {
   private readonly matchQuery;
   private readonly matchRoleQuery;
   private readonly countQuery;
+  private readonly answeredQuery;
 
   constructor(
     db: Database,
@@ -88,6 +96,9 @@ export class Messages {
        WHERE messages_fts MATCH ? AND f.rowid < ? AND m.role = ? ORDER BY f.rowid DESC LIMIT ?`,
     );
     this.countQuery = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages");
+    this.answeredQuery = db.query<never, [number, number]>(
+      `UPDATE messages SET flags = (flags & ~${MessageFlag.Unanswered}) | ? WHERE id = ?`,
+    );
   }
 
   /**
@@ -100,6 +111,11 @@ export class Messages {
     const silentTooLong = !last || (role === "user" && ts - last.ts > this.episodeIdleGapMs);
     const episodeId = silentTooLong ? this.episodes.open(ts).id : (this.episodes.latest()?.id ?? this.episodes.open(ts).id);
     return toMessage(this.insertQuery.get(ts, role, text, episodeId, flags)!);
+  }
+
+  /** The reply to user message `id` is being stored (same transaction): clear Unanswered; a cut-short turn is marked Cancelled. */
+  answered(id: number, cancelled: boolean): void {
+    this.answeredQuery.run(cancelled ? MessageFlag.Cancelled : 0, id);
   }
 
   get(id: number): Message | undefined {

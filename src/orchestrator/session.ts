@@ -112,6 +112,17 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
   });
 
+/**
+ * The user message was stored, the reply could not be (the disk, a lock): the
+ * message stays flagged unanswered. The client must not send it again.
+ */
+export class ReplyNotStored extends Error {
+  constructor(readonly userMessageId: number, override readonly cause: unknown) {
+    super(`your message was stored (#${userMessageId}) but the reply could not be: ` +
+      `${cause instanceof Error ? cause.message : String(cause)}; it is marked unanswered, do not send it again`);
+  }
+}
+
 export class Session {
   private readonly serial = new Serial();
   private readonly counter: TokenCounter;
@@ -223,8 +234,10 @@ export class Session {
     // 1. the user message is durable before generation (leo's reading of the prompt
     //    only reads: novelty must see the field before the prompt joins it)
     const prep = leo.prepare(userText);
+    // stored as unanswered: the flag goes in the same commit as the reply, so a turn whose
+    // reply never gets stored (a full disk, a crash, a client that left) says so by itself
     const user = this.commit(() => {
-      const message = memory.messages.append("user", userText);
+      const message = memory.messages.append("user", userText, MessageFlag.Unanswered);
       leo.observe(userText);
       return message;
     });
@@ -252,10 +265,12 @@ export class Session {
     const flags =
       (candidates.length > 1 ? MessageFlag.Resampled : 0) |
       (replyText !== best.raw.trim() ? MessageFlag.Trimmed : 0) |
-      (best.quality < threshold ? MessageFlag.LowQuality : 0);
+      (best.quality < threshold ? MessageFlag.LowQuality : 0) |
+      (stopped ? MessageFlag.Cancelled : 0);
 
     // 5. the reply, its metrics and leo's updates commit together
-    const { reply, outcome } = this.commit(() => {
+    const { reply, outcome } = this.commitReply(user.id, () => {
+      memory.messages.answered(user.id, stopped);
       const reply = memory.messages.append("arianna", replyText, flags);
       const outcome = leo.commitTurn(prep, {
         messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality, nonWordShare: best.nonWordShare,
@@ -327,6 +342,15 @@ export class Session {
       },
       seed,
     };
+  }
+
+  /** The reply's transaction: when it fails, the stored user message stays flagged unanswered, and the error says so. */
+  private commitReply<T>(userMessageId: number, fn: () => T): T {
+    try {
+      return this.commit(fn);
+    } catch (error) {
+      throw new ReplyNotStored(userMessageId, error);
+    }
   }
 
   /** One write transaction; when it rolls back, leo drops caches that ran ahead of SQLite. */

@@ -15,7 +15,7 @@ import { getConnInfo } from "hono/bun";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { EngineError } from "../engine/index.ts";
-import type { Session } from "../orchestrator/index.ts";
+import { ReplyNotStored, type Session } from "../orchestrator/index.ts";
 import type { ModelRegistry } from "../reload/types.ts";
 import { requireToken } from "./auth.ts";
 import { corsFor } from "./cors.ts";
@@ -94,6 +94,18 @@ export function createServer(options: ServerOptions): Server {
     }
     // the client left while queued: nobody reads this answer
     if (c.req.raw.signal.aborted) return c.json({ error: "request cancelled" }, 400);
+    // the user message is stored and its reply is not: say so, since a retry would store it twice
+    if (err instanceof ReplyNotStored) {
+      const status = isStorageFull(err.cause) ? 507 : isBusy(err.cause) ? 503 : 500;
+      if (status === 503) c.header("Retry-After", String(BUSY_RETRY_S));
+      if (status === 500) console.error(`<3>reply not stored on ${c.req.method} ${c.req.path}: ${err.cause instanceof Error ? err.cause.stack : err.cause}`);
+      return c.json({ error: err.message, user_message_id: err.userMessageId }, status);
+    }
+    // another writer held the lock past the busy timeout (5 s): nothing was stored
+    if (isBusy(err)) {
+      c.header("Retry-After", String(BUSY_RETRY_S));
+      return c.json({ error: "the memory is busy (another writer holds its lock): nothing was stored; try again shortly" }, 503);
+    }
     // SQLite refused to write: the message was not stored and nothing is half-written
     if (isStorageFull(err))
       return c.json({ error: "the device's storage is full: nothing was stored; free some space and try again" }, 507);
@@ -137,6 +149,15 @@ export function createServer(options: ServerOptions): Server {
   app.route("/v1", openaiRoutes(routes));
 
   return { app, gate };
+}
+
+/** How long a client should wait when the database is locked by another writer. */
+const BUSY_RETRY_S = 5;
+
+/** SQLITE_BUSY: another connection (a trainer's backup, an operator's sqlite3) held the write lock past the busy timeout. */
+function isBusy(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "SQLITE_BUSY" || /database is locked/.test(e?.message ?? "");
 }
 
 /** SQLITE_FULL (or the disk itself out of space) from the memory's commit. */

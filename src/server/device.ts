@@ -3,9 +3,8 @@
  * history, episodes, the per-turn metric series, the trainer's export and
  * the reload request.
  */
-import { Database } from "bun:sqlite";
 import { Hono } from "hono";
-import type { Message, TurnMetrics } from "../memory/index.ts";
+import { exportPages, type Message, type TurnMetrics } from "../memory/index.ts";
 import type { ReloadEvent } from "../reload/types.ts";
 import { body, HttpError, query, type Routes } from "./http.ts";
 import { parseExport, parsePage, parseReload } from "./schemas.ts";
@@ -30,42 +29,6 @@ const reloadEvent = (e: ReloadEvent) => ({
 
 /** The id to pass as ?before= for the next (older) page, or null at the start of history. */
 const nextBefore = (ids: number[], limit: number) => (ids.length === limit ? ids.at(-1)! : null);
-
-/**
- * Episodes and messages, read in one transaction on a connection of its own:
- * a consistent snapshot while the session keeps writing (WAL lets both run).
- */
-function exportRows(path: string, since = 0, until = Number.MAX_SAFE_INTEGER): string[] {
-  const db = new Database(path, { readonly: true, strict: true });
-  try {
-    return db.transaction(() => {
-      const messages = db
-        .query<
-          { id: number; ts: number; role: string; text: string; episode_id: number; flags: number; quality: number | null; saved: number },
-          [number, number]
-        >(
-          // leo's judgement of each reply: the trainer learns only from the good ones
-          `SELECT id, ts, role, text, episode_id, flags,
-                  (SELECT quality FROM metrics WHERE message_id = m.id) AS quality,
-                  EXISTS (SELECT 1 FROM snapshots WHERE message_id = m.id) AS saved
-           FROM messages m WHERE ts >= ? AND ts <= ? ORDER BY id`,
-        )
-        .all(since, until);
-      const episodes = db
-        .query<{ id: number; started_at: number; title: string | null }, [number, number]>(
-          `SELECT id, started_at, title FROM episodes
-           WHERE id IN (SELECT episode_id FROM messages WHERE ts >= ? AND ts <= ?) ORDER BY id`,
-        )
-        .all(since, until);
-      return [
-        ...episodes.map((e) => JSON.stringify({ type: "episode", ...e })),
-        ...messages.map((m) => JSON.stringify({ type: "message", ...m, saved: m.saved === 1 })),
-      ];
-    }).deferred();
-  } finally {
-    db.close();
-  }
-}
 
 export function deviceRoutes(routes: Routes): Hono {
   const app = new Hono();
@@ -135,13 +98,27 @@ export function deviceRoutes(routes: Routes): Hono {
     return c.json({ turns: turns.map(turn).reverse(), next_before: nextBefore(turns.map((t) => t.messageId), page.limit) });
   });
 
-  /** NDJSON for trainer/export_dialogues.py: episode lines, then message lines, ?since=&until= in unix ms. */
+  /**
+   * NDJSON for trainer/export_dialogues.py: episode lines, then message lines, ?since=&until= in unix ms.
+   * Streamed a page at a time (src/memory/export.ts): bounded memory, and /health answers in between.
+   */
   app.get("/export", (c) => {
     const window = query(c, parseExport);
-    const rows = exportRows(memory().db.filename, window.since, window.until);
-    c.header("Content-Type", "application/x-ndjson");
-    c.header("Content-Disposition", 'attachment; filename="arianna-export.jsonl"');
-    return c.body(rows.map((r) => r + "\n").join(""));
+    const pages = exportPages(memory().db.filename, window.since, window.until);
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const page = pages.next();
+        if (page.done) controller.close();
+        else controller.enqueue(encoder.encode(page.value));
+      },
+      cancel() {
+        pages.return();
+      },
+    });
+    return new Response(body, {
+      headers: { "Content-Type": "application/x-ndjson", "Content-Disposition": 'attachment; filename="arianna-export.jsonl"' },
+    });
   });
 
   app.post("/reload", async (c) => {

@@ -55,7 +55,8 @@ def test_pairs_filters_and_writes_jsonl(db, tmp_path):
     assert [d["episode_id"] for d in ds] == [1, 2, 3]  # episode 4 has no exchange
     assert ds[0]["messages"] == [{"role": "user", "text": "Hello"},
                                  {"role": "arianna", "text": "Hello, I am here."}]  # flag-4 reply dropped
-    assert ds[1]["messages"] == [{"role": "user", "text": "One. Two. Three."},
+    # "One." was never answered (the runtime answers every user message): it is not merged into the next exchange
+    assert ds[1]["messages"] == [{"role": "user", "text": "Two. Three."},
                                  {"role": "arianna", "text": "I hear one, two and three."}]
     assert ds[2]["messages"] == [{"role": "user", "text": "Morning!"},
                                  {"role": "arianna", "text": "Did you sleep well?"}]
@@ -174,3 +175,21 @@ def test_cli(db, tmp_path, capsys):
     X.main(["--db", db, "--out-dir", str(tmp_path / "cli"), "--exclude-flags", "0x4", "--episode", "1"])
     out = json.loads(capsys.readouterr().out)
     assert out["dialogues"] == 1 and os.path.exists(out["path"])
+
+
+def test_unanswered_and_cancelled_turns_are_no_training_data(tmp_path):
+    """A reply that could not be stored leaves its user message flagged 8 (unanswered); a turn the
+    client cut short has 16 (cancelled) on both messages. Neither is exported, and an unanswered
+    user message (flagged or not: a database from before the flag) never joins the next exchange."""
+    import export_dialogues as X
+    dialogue = [{"role": "user", "text": "disk full question"},                 # flag 8: its reply never stored
+                {"role": "user", "text": "legacy orphan"},                      # no flag, but no reply either
+                {"role": "user", "text": "hung up"}, {"role": "arianna", "text": "Half a sen"},  # flag 16 on both
+                {"role": "user", "text": "Real question?"}, {"role": "arianna", "text": "A real answer."}]
+    marks = {0: 8, 2: 16, 3: 16}
+    path = make_db(str(tmp_path / "r.sqlite3"), SCHEMA_MIN, [dialogue], T0, MIN, lambda e, k, m: marks.get(k, 0))
+    ds = read(X.export(db=path, out_dir=str(tmp_path))["path"])
+    assert ds[0]["messages"] == [{"role": "user", "text": "Real question?"}, {"role": "arianna", "text": "A real answer."}]
+    # the night keeps unanswered user words on request, but never a cancelled turn, and never merged
+    ds = read(X.export(db=path, out_dir=str(tmp_path), exclude_flags=X.CANCELLED | X.LOW_QUALITY, keep_unanswered=True, stamp="k")["path"])
+    assert [m["text"] for m in ds[0]["messages"]] == ["disk full question", "legacy orphan", "Real question?", "A real answer."]

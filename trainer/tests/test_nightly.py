@@ -217,8 +217,10 @@ def test_a_night_learns_the_users_lines_and_only_her_good_replies(tmp_path):
     msgs = json.loads(open(res["path"]).readline())["messages"]
     assert msgs == [
         {"role": "user", "text": "My cat is called Basil."}, {"role": "arianna", "text": "Basil, a small name."},
-        # quality 0.3: her reply is dropped, the user's words stay (joined with the next turn)
-        {"role": "user", "text": "I teach the violin. I grow tomatoes."},
+        # quality 0.3: her reply is dropped, the user's words stay (a turn of their own, never
+        # merged into the next exchange)
+        {"role": "user", "text": "I teach the violin."},
+        {"role": "user", "text": "I grow tomatoes."},
         {"role": "arianna", "text": "Tomatoes in the sun."},  # 0.5, but leo saved it as a snapshot
         # 0.9 but flagged low quality: dropped; the last user turn has no reply and still counts
-        {"role": "user", "text": "My name is Mira. Good night."}]
+        {"role": "user", "text": "My name is Mira."}, {"role": "user", "text": "Good night."}]
