@@ -17,8 +17,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { libraryCandidates } from "../src/engine/library.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const CI = !!process.env.CI && process.env.CI !== "false";
 const TARGETS = ["aarch64-cortex_a72", "aarch64-cortex_a76", "x86_64"];
 

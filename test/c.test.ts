@@ -10,8 +10,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const TEST_SRC = join(ROOT, "csrc", "tests");
 const TEST_OUT = join(ROOT, "build", "test");
 

@@ -22,8 +22,8 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { arch } from "node:os";
 import { join } from "node:path";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const BUILD = join(ROOT, "build");
 const WORK = join(BUILD, "test-cross");
 const CI = !!process.env.CI && process.env.CI !== "false";

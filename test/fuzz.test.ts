@@ -4,9 +4,7 @@
  * parser, on every test run; `bun run fuzz` is the long version.
  */
 import { expect, test } from "bun:test";
-import { resolve } from "node:path";
-
-const ROOT = resolve(import.meta.dir, "..");
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
 test("fuzzing the loader, the tokenizer and the bin parser finds no crash", () => {
   const r = Bun.spawnSync(["bash", "tools/fuzz.sh"], {

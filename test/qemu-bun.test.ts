@@ -19,8 +19,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:
 import { arch } from "node:os";
 import { join } from "node:path";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const CI = !!process.env.CI && process.env.CI !== "false";
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const VERSION = Bun.version;

@@ -18,8 +18,8 @@ import { createLogger, type Level } from "../src/service/log.ts";
 import { startServiceNotifier, watchdogUsec, type Notifying } from "../src/service/watchdog.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
 import { waitFor } from "./support/wait.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const CI = !!process.env.CI && process.env.CI !== "false";
 const PYTHON = Bun.which("python3");
 

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const CI = !!process.env.CI && process.env.CI !== "false";
 const UNIT = readFileSync(join(ROOT, "systemd/arianna.service"), "utf8");
 const ANALYZE = Bun.which("systemd-analyze");

@@ -9,8 +9,8 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const TRAINER = join(ROOT, "trainer");
 
 async function run(cmd: string[], stdout: "pipe" | "inherit"): Promise<{ code: number; out: string }> {

@@ -29,8 +29,8 @@ import { arch, cpus, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeModelDir, type ModelFormat, type ModelOptions } from "./gen-model.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const BUILD = join(ROOT, "build");
 const BENCH = join(BUILD, "bench");
 const HOST = join(BUILD, "host");

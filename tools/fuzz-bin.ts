@@ -21,13 +21,13 @@
  */
 import { ptr } from "bun:ffi";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openLibrary } from "../src/engine/abi.ts";
 import { resolveLibrary } from "../src/engine/library.ts";
 import { decodeBin, encodeBin } from "../src/leo/bin-file.ts";
+import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const HEADER = 16;
 const ENTRY = 8;
 const U32S = [0, 1, 2, 3, 7, 8, 255, 256, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];

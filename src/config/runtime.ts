@@ -6,20 +6,16 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { REPO_ROOT } from "./paths.ts";
+import { SAMPLING_DEFAULTS, type SamplingDefaults } from "../engine/protocol.ts";
 
-/** The repository root (src/config/ → ../..), for bundled assets. */
-export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+export { REPO_ROOT };
 
 /** Used only when neither ARIANNA_PERSONA nor the kernel's template gives a system text. */
 export const DEFAULT_PERSONA = "I am Arianna. I listen, I remember, and I answer with resonance.";
 
-export interface GenerationDefaults {
-  temperature: number;
-  topP: number;
-  topK: number;
-  repeatPenalty: number;
-  repeatWindow: number;
-}
+/** The sampling a turn starts from before leo adjusts it: the engine's own defaults. */
+export type GenerationDefaults = SamplingDefaults;
 
 export interface RuntimeConfig {
   /** ARIANNA_HOME: the database, bins/ and models/ live here */
@@ -53,7 +49,7 @@ export const RUNTIME_DEFAULTS: RuntimeConfig = {
   recentMessages: 12,
   memoryHits: 4,
   memoryQueryWords: 5,
-  generation: { temperature: 0.8, topP: 0.9, topK: 40, repeatPenalty: 1.1, repeatWindow: 64 },
+  generation: { ...SAMPLING_DEFAULTS },
   origins: [],
 };
 

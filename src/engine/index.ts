@@ -12,6 +12,7 @@ export {
   TOKEN_BOS, TOKEN_EOS, TOKEN_UNK,
 } from "./abi.ts";
 export { libraryCandidates, resolveLibrary, type LibraryChoice } from "./library.ts";
+export { SAMPLING_DEFAULTS, type SamplingDefaults } from "./protocol.ts";
 export type {
   Embeddings, EngineInfo, GenerationSummary, LibraryInfo, LogitBias, ModelPaths, SamplingParams, StopReason, TokenEvent,
 } from "./protocol.ts";

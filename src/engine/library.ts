@@ -10,11 +10,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { E_LIBRARY, EngineError } from "./errors.ts";
+import { REPO_ROOT } from "../config/paths.ts";
+export { REPO_ROOT };
 
 export const LIB_NAME = "libarianna.so";
 
-/** The repository root (this file lives in src/engine/). */
-export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 
 export interface LibraryChoice {
   path: string;

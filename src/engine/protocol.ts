@@ -26,16 +26,23 @@ export interface ModelPaths {
   tokenizer: string;
 }
 
+/**
+ * What a request that sets nothing gets, wherever it comes from: a living-session
+ * turn, a stateless HTTP request, a ring. Defined once, here, where the sampler is.
+ */
+export const SAMPLING_DEFAULTS = { temperature: 0.8, topP: 0.9, topK: 40, repeatPenalty: 1.1, repeatWindow: 64 } as const;
+export type SamplingDefaults = { -readonly [K in keyof typeof SAMPLING_DEFAULTS]: number };
+
 export interface SamplingParams {
-  /** 0 = greedy. Default 1. */
+  /** 0 = greedy. Default SAMPLING_DEFAULTS.temperature. */
   temperature?: number;
-  /** nucleus sampling in (0,1); >= 1 disables. Default 0.9. */
+  /** nucleus sampling in (0,1); >= 1 disables. Default SAMPLING_DEFAULTS.topP. */
   topP?: number;
-  /** keep the k best; 0 disables. Default 0. */
+  /** keep the k best; 0 disables. Default SAMPLING_DEFAULTS.topK. */
   topK?: number;
-  /** > 1 penalizes tokens seen in the last repeatWindow tokens. Default 1 (off). */
+  /** > 1 penalizes tokens seen in the last repeatWindow tokens; 1 is off. Default SAMPLING_DEFAULTS.repeatPenalty. */
   repeatPenalty?: number;
-  /** Default 64. */
+  /** Default SAMPLING_DEFAULTS.repeatWindow. */
   repeatWindow?: number;
   /** The same seed gives the same tokens. Default: a fresh random seed. */
   seed?: number | bigint;

@@ -19,7 +19,7 @@ import {
 import { E_LIBRARY, E_NO_MODEL, EngineError, toPayload } from "./errors.ts";
 import { resolveLibrary } from "./library.ts";
 import {
-  CANCEL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT,
+  CANCEL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT, SAMPLING_DEFAULTS,
 } from "./protocol.ts";
 import type {
   Embeddings, EngineInfo, GenerationSummary, LibraryInfo, ModelPaths, Request, Response, SamplingParams,
@@ -274,11 +274,12 @@ function setBias(c: Loaded, p: SamplingParams, noEnd: boolean): void {
 }
 
 function configureSampler(c: Loaded, p: SamplingParams, prompt: number[], minTokens: number): void {
-  const temperature = num(p.temperature, 1, "temperature", (x) => x >= 0);
-  const topP = num(p.topP, 0.9, "topP", (x) => x > 0);
-  const topK = num(p.topK, 0, "topK", (x) => Number.isInteger(x) && x >= 0);
-  const penalty = num(p.repeatPenalty, 1, "repeatPenalty", (x) => x > 0);
-  const window = num(p.repeatWindow, 64, "repeatWindow", (x) => Number.isInteger(x) && x >= 0);
+  const d = SAMPLING_DEFAULTS;
+  const temperature = num(p.temperature, d.temperature, "temperature", (x) => x >= 0);
+  const topP = num(p.topP, d.topP, "topP", (x) => x > 0);
+  const topK = num(p.topK, d.topK, "topK", (x) => Number.isInteger(x) && x >= 0);
+  const penalty = num(p.repeatPenalty, d.repeatPenalty, "repeatPenalty", (x) => x > 0);
+  const window = num(p.repeatWindow, d.repeatWindow, "repeatWindow", (x) => Number.isInteger(x) && x >= 0);
   let rc = L.ar_sampler_config(c.sampler, temperature, topP, topK, penalty, window);
   if (rc < 0) throw lastError(rc, "sampler config");
 

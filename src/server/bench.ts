@@ -14,6 +14,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { REPO_ROOT } from "../config/paths.ts";
 import { homePaths } from "../config/runtime.ts";
 import { Engine } from "../engine/index.ts";
 
@@ -25,7 +26,7 @@ export interface BenchHttpOptions {
   /** measured runs per side, after one warm-up (default 5) */
   runs?: number;
   prompt?: string;
-  /** compute threads on both sides (ARIANNA_THREADS for the service; default: all CPUs, as deployed) */
+  /** compute threads on both sides (ARIANNA_THREADS for the service; default: defaultThreads(), cores - 1, as deployed) */
   threads?: number;
   log?: (line: string) => void;
 }
@@ -48,7 +49,6 @@ export interface BenchHttpReport {
   target: { ratio: number; ok: boolean };
 }
 
-const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const TARGET_RATIO = 0.95;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -9,8 +9,9 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeModelDir } from "../gen-model.ts";
+import { REPO_ROOT as ROOT } from "../../src/config/paths.ts";
 
-export const ROOT = resolve(import.meta.dir, "..", "..");
+export { ROOT };
 
 /** dim 64, 2 layers, vocab 512, seq 256: ~0.1M params, a turn in a few ms. */
 export const TINY_MODEL = { dim: 64, hiddenDim: 128, nLayers: 2, nHeads: 4, vocabSize: 512, seqLen: 256, seed: 5 };

@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { writeModelDir, type ModelOptions } from "../gen-model.ts";
+import { REPO_ROOT as ROOT } from "../../src/config/paths.ts";
 
-export const ROOT = resolve(import.meta.dir, "..", "..");
+export { ROOT };
 
 /** The tiny kernel the suites serve (fast on 2 shared cores). */
 export const TINY: ModelOptions = { dim: 64, hiddenDim: 128, nLayers: 2, nHeads: 4, vocabSize: 512, seqLen: 256, seed: 1 };
