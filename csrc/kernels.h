@@ -11,7 +11,12 @@
  *   kernels_generic.c  forwards to scalar_* (any other architecture)
  *
  * Matrices are row-major (out, in). A matvec computes rows [r0, r1) only, so
- * the thread pool can split the rows among workers.
+ * the thread pool can split the rows among workers. A gemm does the same for
+ * T inputs at once (prefill): it keeps a tile of rows x inputs in registers,
+ * so each weight load feeds several inputs and the accumulator chains are
+ * independent. Every output element of a gemm gets the same arithmetic
+ * whichever tile it falls in, so splitting rows or inputs differently (thread
+ * counts, prefill block boundaries) never changes a bit.
  *
  * Q8_0: a tensor of `rows * n` int8 values is cut into groups of `gs`
  * consecutive values (gs divides n, so a group never spans two rows), each
@@ -34,6 +39,14 @@ void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, 
  * out[r] = sum_g xs[g] * ws[r*(n/gs)+g] * sum_{j in g} xq[j] * wq[r*n + j]. */
 void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
                     const int8_t *wq, const float *ws, int n, int gs, int r0, int r1);
+/* out[t*ldo + r] = sum_j w[r*ldw + j] * x[t*ldx + j], t in [0, T), r in [r0, r1). */
+void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                   int r0, int r1);
+/* Q8_0 gemm: input t is xq + t*n with scales xs + t*(n/gs); every element is
+ * bit-identical to kern_matvec_q8 on that input (the int32 group sums are
+ * exact and the fp32 steps are the same), so prefill equals decode. */
+void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                  const float *ws, int n, int gs, int r0, int r1);
 /* Quantize x[n] into q[n] and s[n/gs]: s = max|x| / 127, q = round(x / s). */
 void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 /* sum_j a[j] * b[j] */
@@ -45,6 +58,10 @@ void kern_axpy_f32(float *y, float a, const float *x, int n);
 void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
 void scalar_matvec_q8(float *out, const int8_t *xq, const float *xs,
                       const int8_t *wq, const float *ws, int n, int gs, int r0, int r1);
+void scalar_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                     int r0, int r1);
+void scalar_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                    const float *ws, int n, int gs, int r0, int r1);
 void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 float scalar_dot_f32(const float *a, const float *b, int n);
 void scalar_axpy_f32(float *y, float a, const float *x, int n);

@@ -14,6 +14,14 @@ void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
                     const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
     scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
 }
+void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                   int r0, int r1) {
+    scalar_gemm_f32(out, ldo, x, ldx, T, w, ldw, n, r0, r1);
+}
+void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                  const float *ws, int n, int gs, int r0, int r1) {
+    scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+}
 void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
     scalar_quantize_q8(q, s, x, n, gs);
 }

@@ -87,6 +87,63 @@ void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, 
     for (; r < r1; r++) matvec_f32_rows(out, x, w, n, r, 1);
 }
 
+/* gemm: a tile of R rows x C inputs with matvec_f32_rows's arithmetic per
+ * element (two chains, the same 4-wide step, the same final sum), so an
+ * element never depends on the tile it falls in. 4 x 2 tiles: 16
+ * accumulators, 4 input and 2 weight registers of the 32. */
+static inline __attribute__((always_inline))
+void gemm_f32_tile(float *out, int ldo, const float *x, int ldx, const float *w, int ldw, int n, int r, int t,
+                   const int R, const int C) {
+    float32x4_t a0[4][2], a1[4][2];
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) a0[k][c] = a1[k][c] = vdupq_n_f32(0.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        float32x4_t x0[2], x1[2];
+        for (int c = 0; c < C; c++) {
+            x0[c] = vld1q_f32(x + (long)(t + c) * ldx + j);
+            x1[c] = vld1q_f32(x + (long)(t + c) * ldx + j + 4);
+        }
+        for (int k = 0; k < R; k++) {
+            const float *row = w + (long)(r + k) * ldw + j;
+            float32x4_t w0 = vld1q_f32(row), w1 = vld1q_f32(row + 4);
+            for (int c = 0; c < C; c++) {
+                a0[k][c] = vfmaq_f32(a0[k][c], w0, x0[c]);
+                a1[k][c] = vfmaq_f32(a1[k][c], w1, x1[c]);
+            }
+        }
+    }
+    if (j + 4 <= n) {
+        for (int k = 0; k < R; k++)
+            for (int c = 0; c < C; c++)
+                a0[k][c] = vfmaq_f32(a0[k][c], vld1q_f32(w + (long)(r + k) * ldw + j),
+                                     vld1q_f32(x + (long)(t + c) * ldx + j));
+        j += 4;
+    }
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) {
+            const float *row = w + (long)(r + k) * ldw, *xt = x + (long)(t + c) * ldx;
+            float sum = vaddvq_f32(vaddq_f32(a0[k][c], a1[k][c]));
+            for (int i = j; i < n; i++) sum += row[i] * xt[i];
+            out[(long)(t + c) * ldo + r + k] = sum;
+        }
+}
+
+static inline __attribute__((always_inline))
+void gemm_f32_rows(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n, int r,
+                   const int R) {
+    int t = 0;
+    for (; t + 2 <= T; t += 2) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 2);
+    if (t < T) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 1);
+}
+
+void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                   int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 4);
+    for (; r < r1; r++) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 1);
+}
+
 float kern_dot_f32(const float *a, const float *b, int n) {
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int j = 0;
@@ -187,6 +244,87 @@ void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
         matvec_q8_sdot(out, xq, xs, wq, ws, n, gs, r0, r1);
     else
         matvec_q8_widen(out, xq, xs, wq, ws, n, gs, r0, r1);
+}
+
+/* gemm: tiles of R rows x C inputs with the matvec's arithmetic per element
+ * (bit-identical to it). The per-group step is shared; `SDOT` picks how 16
+ * products reach the int32 lanes. sdot tiles are 4 x 3 (12 int32 + 12 fp32
+ * accumulators), widening ones 4 x 2 (they need int16 temporaries too). */
+static inline __attribute__((always_inline))
+int32x4_t q8_dot16(int32x4_t isum, int8x16_t xv, int8x16_t wv) {
+    int16x8_t p = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+    p = vmlal_high_s8(p, xv, wv);
+    return vpadalq_s16(isum, p);
+}
+
+#define GEMM_Q8_TILE(NAME, ATTR, DOT)                                                                          \
+    ATTR static inline __attribute__((always_inline)) void NAME(                                             \
+        float *out, int ldo, const int8_t *xq, const float *xs, const int8_t *wq, const float *ws, int n,     \
+        int gs, int r, int t, const int R, const int C) {                                                     \
+        int groups = n / gs;                                                                                   \
+        float32x4_t acc[4][3];                                                                                 \
+        for (int k = 0; k < R; k++)                                                                            \
+            for (int c = 0; c < C; c++) acc[k][c] = vdupq_n_f32(0.0f);                                         \
+        for (int g = 0; g < groups; g++) {                                                                     \
+            int32x4_t isum[4][3];                                                                              \
+            for (int k = 0; k < R; k++)                                                                        \
+                for (int c = 0; c < C; c++) isum[k][c] = vdupq_n_s32(0);                                       \
+            for (int j = g * gs; j < (g + 1) * gs; j += 16) {                                                  \
+                int8x16_t xv[3];                                                                               \
+                for (int c = 0; c < C; c++) xv[c] = vld1q_s8(xq + (long)(t + c) * n + j);                      \
+                for (int k = 0; k < R; k++) {                                                                  \
+                    int8x16_t wv = vld1q_s8(wq + (long)(r + k) * n + j);                                       \
+                    for (int c = 0; c < C; c++) isum[k][c] = DOT(isum[k][c], xv[c], wv);                       \
+                }                                                                                              \
+            }                                                                                                  \
+            for (int k = 0; k < R; k++)                                                                        \
+                for (int c = 0; c < C; c++)                                                                    \
+                    acc[k][c] = vfmaq_n_f32(acc[k][c], vcvtq_f32_s32(isum[k][c]),                              \
+                                            xs[(long)(t + c) * groups + g] * ws[(long)(r + k) * groups + g]); \
+        }                                                                                                      \
+        for (int k = 0; k < R; k++)                                                                            \
+            for (int c = 0; c < C; c++) out[(long)(t + c) * ldo + r + k] = vaddvq_f32(acc[k][c]);             \
+    }
+
+GEMM_Q8_TILE(gemm_q8_tile_widen, , q8_dot16)
+GEMM_Q8_TILE(gemm_q8_tile_sdot, DOTPROD, vdotq_s32)
+
+static void gemm_q8_widen(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                          const float *ws, int n, int gs, int r0, int r1) {
+    for (int r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1, t = 0;
+        for (; t + 2 <= T; t += 2)
+            R == 4 ? gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 2)
+                   : gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 2);
+        if (t < T)
+            R == 4 ? gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 1)
+                   : gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 1);
+        r += R;
+    }
+}
+
+DOTPROD static void gemm_q8_sdot(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                                 const float *ws, int n, int gs, int r0, int r1) {
+    for (int r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1, t = 0;
+        for (; t + 3 <= T; t += 3)
+            R == 4 ? gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 3)
+                   : gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 3);
+        for (; t < T; t++)
+            R == 4 ? gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 1)
+                   : gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 1);
+        r += R;
+    }
+}
+
+void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                  const float *ws, int n, int gs, int r0, int r1) {
+    if (gs % 16 != 0)
+        scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+    else if (sdot_on())
+        gemm_q8_sdot(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+    else
+        gemm_q8_widen(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
 }
 
 /* Bit-identical to scalar_quantize_q8: max is order-free (the "nm" forms skip

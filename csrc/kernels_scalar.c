@@ -33,6 +33,23 @@ void scalar_matvec_q8(float *out, const int8_t *xq, const float *xs,
     }
 }
 
+void scalar_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                     int r0, int r1) {
+    for (int t = 0; t < T; t++)
+        for (int r = r0; r < r1; r++) {
+            const float *row = w + (long)r * ldw, *xt = x + (long)t * ldx;
+            float sum = 0.0f;
+            for (int j = 0; j < n; j++) sum += row[j] * xt[j];
+            out[(long)t * ldo + r] = sum;
+        }
+}
+
+void scalar_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                    const float *ws, int n, int gs, int r0, int r1) {
+    for (int t = 0; t < T; t++)
+        scalar_matvec_q8(out + (long)t * ldo, xq + (long)t * n, xs + (long)t * (n / gs), wq, ws, n, gs, r0, r1);
+}
+
 /* Rounds half away from zero (roundf), like llama2.c's runq.c. The SIMD
  * versions reproduce this exactly: same division, same rounding, same clamp. */
 void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {

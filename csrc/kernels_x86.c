@@ -52,6 +52,51 @@ void kern_matvec_f32(float *out, const float *x, const float *w, int n, int r0, 
     }
 }
 
+/* A tile of R rows x C inputs: one 8-lane FMA chain per element (R*C
+ * independent chains hide the FMA latency), each weight load feeding C
+ * inputs. 4 x 3 is 12 accumulators + 3 inputs + 1 weight = the 16 ymm
+ * registers. Edge tiles are smaller, with the same per-element arithmetic. */
+static inline __attribute__((always_inline))
+void gemm_f32_tile(float *out, int ldo, const float *x, int ldx, const float *w, int ldw, int n, int r, int t,
+                   const int R, const int C) {
+    __m256 acc[4][3];
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 xv[3];
+        for (int c = 0; c < C; c++) xv[c] = _mm256_loadu_ps(x + (long)(t + c) * ldx + j);
+        for (int k = 0; k < R; k++) {
+            __m256 wv = _mm256_loadu_ps(w + (long)(r + k) * ldw + j);
+            for (int c = 0; c < C; c++) acc[k][c] = _mm256_fmadd_ps(wv, xv[c], acc[k][c]);
+        }
+    }
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) {
+            const float *row = w + (long)(r + k) * ldw, *xt = x + (long)(t + c) * ldx;
+            float sum = hsum_ps(acc[k][c]);
+            for (int i = j; i < n; i++) sum += row[i] * xt[i];
+            out[(long)(t + c) * ldo + r + k] = sum;
+        }
+}
+
+/* Rows r..r+R against all T inputs, in tiles of 3 inputs. */
+static inline __attribute__((always_inline))
+void gemm_f32_rows(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n, int r,
+                   const int R) {
+    int t = 0;
+    for (; t + 3 <= T; t += 3) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 3);
+    if (T - t == 2) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 2);
+    else if (T - t == 1) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 1);
+}
+
+void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
+                   int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 4);
+    for (; r < r1; r++) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 1);
+}
+
 float kern_dot_f32(const float *a, const float *b, int n) {
     /* two chains so the FMA latency overlaps (attention dots are short) */
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -111,6 +156,65 @@ void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
         return;
     }
     for (int r = r0; r < r1; r++) out[r] = matvec_q8_row(xq, xs, wq + (long)r * n, ws + (long)r * (n / gs), n, gs);
+}
+
+/* A tile of R rows x C inputs with matvec_q8_row's arithmetic per element
+ * (exact int32 group sums, then the same FMA into fp32 lanes and the same
+ * final sum), so the result is bit-identical to the matvec. |x| is taken once
+ * per input and group chunk and shared by the R rows. */
+static inline __attribute__((always_inline))
+void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const int8_t *wq, const float *ws, int n,
+                  int gs, int r, int t, const int R, const int C) {
+    int groups = n / gs;
+    __m256 acc[4][3];
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < groups; g++) {
+        __m256i isum[4][3];
+        for (int k = 0; k < R; k++)
+            for (int c = 0; c < C; c++) isum[k][c] = _mm256_setzero_si256();
+        for (int j = g * gs; j < (g + 1) * gs; j += 32) {
+            __m256i xv[3], ax[3];
+            for (int c = 0; c < C; c++) {
+                xv[c] = _mm256_loadu_si256((const __m256i *)(xq + (long)(t + c) * n + j));
+                ax[c] = _mm256_abs_epi8(xv[c]);
+            }
+            for (int k = 0; k < R; k++) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j));
+                for (int c = 0; c < C; c++) {
+                    __m256i p16 = _mm256_maddubs_epi16(ax[c], _mm256_sign_epi8(wv, xv[c]));
+                    isum[k][c] = _mm256_add_epi32(isum[k][c], _mm256_madd_epi16(p16, ones));
+                }
+            }
+        }
+        for (int k = 0; k < R; k++)
+            for (int c = 0; c < C; c++)
+                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][c]),
+                                            _mm256_set1_ps(xs[(long)(t + c) * groups + g] * ws[(long)(r + k) * groups + g]),
+                                            acc[k][c]);
+    }
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) out[(long)(t + c) * ldo + r + k] = hsum_ps(acc[k][c]);
+}
+
+static inline __attribute__((always_inline))
+void gemm_q8_rows(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq, const float *ws,
+                  int n, int gs, int r, const int R) {
+    int t = 0;
+    for (; t + 2 <= T; t += 2) gemm_q8_tile(out, ldo, xq, xs, wq, ws, n, gs, r, t, R, 2);
+    if (t < T) gemm_q8_tile(out, ldo, xq, xs, wq, ws, n, gs, r, t, R, 1);
+}
+
+void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
+                  const float *ws, int n, int gs, int r0, int r1) {
+    if (gs % 32 != 0) {
+        scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+        return;
+    }
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) gemm_q8_rows(out, ldo, xq, xs, T, wq, ws, n, gs, r, 4);
+    for (; r < r1; r++) gemm_q8_rows(out, ldo, xq, xs, T, wq, ws, n, gs, r, 1);
 }
 
 /* roundf() in SIMD: _mm256_round_ps only rounds half to even, so truncate and

@@ -83,6 +83,72 @@ static void test_matvec_f32(int n) {
     free(w);
 }
 
+/* gemm over T inputs with padded strides: fp32 against double, and every
+ * element bit-identical whatever tile it lands in (one input at a time, or a
+ * sub-range of rows, gives the same bits). */
+#define LD_PAD 5
+static void test_gemm_f32(int n, int T) {
+    int ldw = n + LD_PAD, ldx = n + 3, ldo = ROWS + 2;
+    float *x = rand_floats((long)T * ldx), *w = rand_floats((long)ROWS * ldw);
+    for (int t = 0; t < NRANGES; t++) {
+        int r0 = ranges[t][0], r1 = ranges[t][1];
+        float *got = nan_floats(T * ldo), *one = nan_floats(T * ldo), *ref = nan_floats(T * ldo);
+        kern_gemm_f32(got, ldo, x, ldx, T, w, ldw, n, r0, r1);
+        scalar_gemm_f32(ref, ldo, x, ldx, T, w, ldw, n, r0, r1);
+        for (int i = 0; i < T; i++) kern_gemm_f32(one + (long)i * ldo, ldo, x + (long)i * ldx, ldx, 1, w, ldw, n, r0, r1);
+        int ok_k = 1, ok_s = 1, same = memcmp(got, one, (size_t)T * ldo * sizeof(float)) == 0;
+        for (int i = 0; i < T; i++) {
+            ok_k &= outside_untouched(got + (long)i * ldo, ROWS, r0, r1);
+            ok_s &= outside_untouched(ref + (long)i * ldo, ROWS, r0, r1);
+            for (int r = r0; r < r1; r++) {
+                double exact = 0, mag = 0;
+                for (int j = 0; j < n; j++) {
+                    double p = (double)w[(long)r * ldw + j] * x[(long)i * ldx + j];
+                    exact += p;
+                    mag += fabs(p);
+                }
+                ok_k &= fabs(got[(long)i * ldo + r] - exact) <= 1e-5 * mag;
+                ok_s &= fabs(ref[(long)i * ldo + r] - exact) <= 1e-5 * mag;
+            }
+        }
+        check(ok_k, "kern_gemm_f32", n, T, r0, r1);
+        check(ok_s, "scalar_gemm_f32", n, T, r0, r1);
+        check(same, "kern_gemm_f32 is the same in any tile", n, T, r0, r1);
+        free(got);
+        free(one);
+        free(ref);
+    }
+    free(x);
+    free(w);
+}
+
+/* Q8_0 gemm == kern_matvec_q8 on each input, bit for bit. */
+static void test_gemm_q8(int n, int gs, int T) {
+    int groups = n / gs, ldo = ROWS + 1;
+    float *x = rand_floats((long)T * n), *w = rand_floats((long)ROWS * n);
+    int8_t *xq = malloc((size_t)T * n), *wq = malloc((long)ROWS * n);
+    float *xs = malloc((size_t)T * groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
+    scalar_quantize_q8(xq, xs, x, T * n, gs);
+    scalar_quantize_q8(wq, ws, w, ROWS * n, gs);
+    for (int t = 0; t < NRANGES; t++) {
+        int r0 = ranges[t][0], r1 = ranges[t][1];
+        float *got = nan_floats(T * ldo), *want = nan_floats(T * ldo);
+        kern_gemm_q8(got, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+        for (int i = 0; i < T; i++)
+            kern_matvec_q8(want + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, wq, ws, n, gs, r0, r1);
+        check(memcmp(got, want, (size_t)T * ldo * sizeof(float)) == 0, "kern_gemm_q8 == kern_matvec_q8", n, gs, r0,
+              r1);
+        free(got);
+        free(want);
+    }
+    free(x);
+    free(w);
+    free(xq);
+    free(wq);
+    free(xs);
+    free(ws);
+}
+
 static void test_dot_axpy(int n) {
     float *a = rand_floats(n), *b = rand_floats(n);
     double exact = 0, mag = 0;
@@ -234,6 +300,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof(f32_sizes) / sizeof(f32_sizes[0]); i++) {
         test_matvec_f32(f32_sizes[i]);
         test_dot_axpy(f32_sizes[i]);
+        for (int T = 1; T <= 7; T += 3) test_gemm_f32(f32_sizes[i], T);
     }
 
     static const int q8_sizes[] = {8, 16, 32, 48, 64, 96, 288, 768, 2048};
@@ -244,12 +311,14 @@ int main(void) {
             if (n % gs != 0) continue;
             test_q8(n, gs);
             test_q8_extremes(n, gs);
+            for (int T = 1; T <= 5; T += 2) test_gemm_q8(n, gs, T);
         }
     for (size_t k = 0; k < sizeof(group_sizes) / sizeof(group_sizes[0]); k++) test_quantize_ties(group_sizes[k]);
 
     /* odd group sizes take the fallback paths */
     test_q8(36, 12);
     test_q8(15, 5);
+    test_gemm_q8(36, 12, 3);
     test_quantize_ties(4);
 
     return check_summary("kernels");
