@@ -242,6 +242,20 @@ describe("housekeeping never enters the conversation", () => {
     expect(await (await fetch(`${url}/api/export`)).text()).toBe(exported);
   });
 
+  test("a request that names itself a front-end task (metadata.task) is stateless too", async () => {
+    const before = stored();
+    const res = await post("/v1/chat/completions", {
+      model: "arianna", max_tokens: 4, metadata: { task: "tags_generation", chat_id: "x" }, messages: [{ role: "user", content: "any wording" }],
+    });
+    expect(res.headers.get("x-arianna-stateless")).toBe("front-end task tags_generation");
+    expect((await res.json()).arianna).toBeUndefined();
+    const odd = await post("/api/chat", { model: "arianna", stream: false, metadata: { task: "тэги\n" }, messages: [{ role: "user", content: "x" }], options: { num_predict: 2, "ключ": 1 } });
+    expect(odd.status).toBe(200);
+    expect(odd.headers.get("x-arianna-stateless")).toBe("front-end task ?????");
+    expect(odd.headers.get("x-arianna-ignored")).toBe("options.????");
+    expect(stored()).toBe(before);
+  });
+
   test("the stateless model alias stores nothing", async () => {
     const before = stored();
     const r = await ollama().chat({ model: "arianna:stateless", messages: [{ role: "user", content: "a task prompt" }], options: { num_predict: 4 } });

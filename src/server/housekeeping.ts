@@ -8,8 +8,10 @@
  * The patterns are the shapes of Open WebUI's default task prompts (its
  * config.py): they open with a "### Task:" heading and quote the chat inside
  * <chat_history> tags; its tool-choice, emoji and mixture-of-agents prompts
- * have fixed openings of their own. A front-end whose prompts differ can use
- * the `arianna:stateless` model as its task model instead (names.ts).
+ * have fixed openings of their own. A request whose `metadata.task` names a
+ * task (Open WebUI's own label, when it forwards it) is housekeeping whatever
+ * its wording (schemas.ts). A front-end whose prompts differ can use the
+ * `arianna:stateless` model as its task model instead (names.ts).
  */
 
 interface Pattern {

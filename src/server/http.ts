@@ -66,10 +66,11 @@ export function query<T>(c: Context, parse: (query: Record<string, string>) => P
  * clients that never see headers.
  */
 export function announce(c: Context, request: { ignored: string[]; stateless?: string | null }): { ignored?: string[] } {
-  if (request.stateless) c.header("X-Arianna-Stateless", request.stateless);
+  // what goes in a header may come from the client (JSON keys, metadata): printable ASCII only, bounded
+  const printable = (text: string) => text.slice(0, 80).replace(/[^\x20-\x7e]/g, "?");
+  if (request.stateless) c.header("X-Arianna-Stateless", printable(request.stateless));
   if (request.ignored.length === 0) return {};
-  // the names come from the client's JSON keys: printable ASCII only, and a bounded list
-  const shown = request.ignored.slice(0, MAX_REPORTED).map((name) => name.slice(0, 80).replace(/[^\x20-\x7e]/g, "?"));
+  const shown = request.ignored.slice(0, MAX_REPORTED).map(printable);
   if (request.ignored.length > MAX_REPORTED) shown.push(`and ${request.ignored.length - MAX_REPORTED} more`);
   c.header("X-Arianna-Ignored", shown.join(", "));
   return { ignored: shown };

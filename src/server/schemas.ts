@@ -239,13 +239,16 @@ function content(v: unknown, what: string, ignored: string[]): string {
 /** Why a chat is stateless (null: a living-session turn, which needs a user message with text last). */
 function chatMode(o: Record<string, unknown>, list: ChatMessage[]): string | null {
   const last = list.at(-1);
+  const task = isRecord(o.metadata) && typeof o.metadata.task === "string" ? o.metadata.task.slice(0, 64) : null;
   const stateless = bool(o, "stateless", false)
     ? "requested"
     : isStatelessName(o.model as string | undefined)
       ? "model alias"
-      : last?.role === "user"
-        ? housekeepingKind(last.content)
-        : null;
+      : task !== null
+        ? `front-end task ${task}` // Open WebUI names its own requests in metadata.task when it forwards it
+        : last?.role === "user"
+          ? housekeepingKind(last.content)
+          : null;
   if (stateless) {
     if (!last) throw new Invalid("messages hold no text the kernel can read");
     return stateless;
@@ -288,7 +291,7 @@ function loadRequest(o: Record<string, unknown>, say: unknown): LoadRequest | nu
 export const isLoad = <T extends object>(r: T | LoadRequest): r is LoadRequest => "load" in r;
 
 const OLLAMA_GENERATE = new Set(["model", "prompt", "stream", "options", "keep_alive", "raw", "stateless"]);
-const OLLAMA_CHAT = new Set(["model", "messages", "stream", "options", "keep_alive", "stateless", "tool_choice"]);
+const OLLAMA_CHAT = new Set(["model", "messages", "stream", "options", "keep_alive", "stateless", "tool_choice", "metadata"]);
 
 /** POST /api/generate */
 export const parseGenerate = (body: unknown): Parsed<GenerateRequest | LoadRequest> =>
