@@ -114,8 +114,8 @@ export const symbols = {
   ar_sd_notify: { args: [FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
-export type ArianaLibrary = ReturnType<typeof openLibrary>;
-export type ArianaSymbols = ArianaLibrary["symbols"];
+export type AriannaLibrary = ReturnType<typeof openLibrary>;
+export type ArianaSymbols = AriannaLibrary["symbols"];
 export type Handle = Pointer;
 
 /** dlopen libarianna.so with the full symbol table (Worker only). */

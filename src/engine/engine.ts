@@ -142,7 +142,7 @@ export class Generation implements AsyncIterable<TokenEvent> {
 
 export class Engine {
   private readonly worker: Worker;
-  private readonly cancelFlags: Int32Array;
+  private readonly controlFlags: Int32Array;
   private readonly pending = new Map<number, PendingCall | PendingGen>();
   private rid = 0;
   private gid = 0;
@@ -153,7 +153,7 @@ export class Engine {
 
   private constructor() {
     const sab = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
-    this.cancelFlags = new Int32Array(sab);
+    this.controlFlags = new Int32Array(sab);
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.worker.unref();
     this.worker.onmessage = (ev: MessageEvent<Response>) => this.onMessage(ev.data);
@@ -169,7 +169,7 @@ export class Engine {
         type: "init",
         libPath: opts.libPath ? resolve(opts.libPath) : undefined,
         threads: opts.threads && opts.threads > 0 ? opts.threads : defaultThreads(),
-        cancel: e.cancelFlags.buffer as SharedArrayBuffer,
+        cancel: e.controlFlags.buffer as SharedArrayBuffer,
       })) as LibraryInfo;
     } catch (err) {
       e.closed = true;
@@ -200,11 +200,12 @@ export class Engine {
     return info;
   }
 
-  /** Replace the model between generations: waits for the ones already requested. Same guarantees as load(). */
-  async swap(src: ModelSource): Promise<EngineInfo> {
-    const info = (await this.call({ type: "swap", paths: modelPaths(src) })) as EngineInfo;
-    this.current = info;
-    return info;
+  /**
+   * Replace the model between generations: load() itself, named for the caller's intent. The worker
+   * takes requests in order, so a load waits for the generations already requested.
+   */
+  swap(src: ModelSource): Promise<EngineInfo> {
+    return this.load(src);
   }
 
   /** BPE-encode text (BOS prepended unless bos is false). */
@@ -239,9 +240,9 @@ export class Engine {
    * is queued) or "failed" (sd_notify failed; this one is asked for again).
    */
   keepAlive(): "ok" | "pending" | "failed" {
-    const previous = Atomics.compareExchange(this.cancelFlags, KEEPALIVE_SLOT, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED);
+    const previous = Atomics.compareExchange(this.controlFlags, KEEPALIVE_SLOT, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED);
     if (previous === KEEPALIVE_REQUESTED) return "pending";
-    if (previous === KEEPALIVE_FAILED) Atomics.store(this.cancelFlags, KEEPALIVE_SLOT, KEEPALIVE_REQUESTED);
+    if (previous === KEEPALIVE_FAILED) Atomics.store(this.controlFlags, KEEPALIVE_SLOT, KEEPALIVE_REQUESTED);
     // wakes an idle worker; a busy one sees the flag between tokens
     this.call({ type: "keepalive" }).catch(() => {});
     return previous === KEEPALIVE_FAILED ? "failed" : "ok";
@@ -262,7 +263,7 @@ export class Engine {
    */
   generate(prompt: string | readonly number[], params: SamplingParams = {}, signal?: AbortSignal): Generation {
     const gid = (this.gid = (this.gid % 0x7ffffff0) + 1);
-    const gen = new Generation(() => Atomics.store(this.cancelFlags, gid % CANCEL_SLOTS, gid));
+    const gen = new Generation(() => Atomics.store(this.controlFlags, gid % CANCEL_SLOTS, gid));
     const fail = this.unusable();
     if (fail) {
       gen.fail(fail);

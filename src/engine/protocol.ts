@@ -136,7 +136,6 @@ export interface LibraryInfo {
 export type Request =
   | { type: "init"; rid: number; libPath?: string; threads?: number; cancel: SharedArrayBuffer }
   | { type: "load"; rid: number; paths: ModelPaths }
-  | { type: "swap"; rid: number; paths: ModelPaths }
   | { type: "info"; rid: number }
   | { type: "tokenize"; rid: number; text: string; bos: boolean; eos: boolean }
   | { type: "detokenize"; rid: number; ids: number[] }

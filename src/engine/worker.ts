@@ -14,7 +14,7 @@ import {
   AR_INFO_DIM, AR_INFO_FILE_BYTES, AR_INFO_FORMAT, AR_INFO_GROUP_SIZE, AR_INFO_HIDDEN_DIM,
   AR_INFO_N_HEADS, AR_INFO_N_KV_HEADS, AR_INFO_N_LAYERS, AR_INFO_N_PARAMS, AR_INFO_N_THREADS,
   AR_INFO_SEQ_LEN, AR_INFO_SHARED_CLASSIFIER, AR_INFO_VOCAB_SIZE,
-  TOKEN_BOS, TOKEN_EOS, cstr, cstring, openLibrary, type ArianaLibrary, type ArianaSymbols,
+  TOKEN_BOS, TOKEN_EOS, cstr, cstring, openLibrary, type AriannaLibrary, type ArianaSymbols,
 } from "./abi.ts";
 import { E_LIBRARY, E_NO_MODEL, EngineError, toPayload } from "./errors.ts";
 import { resolveLibrary } from "./library.ts";
@@ -45,14 +45,14 @@ interface Loaded {
   embedder: Pointer | null;
 }
 
-let library: ArianaLibrary | null = null;
+let library: AriannaLibrary | null = null;
 let L: ArianaSymbols;
 let libInfo: LibraryInfo | null = null;
 let threads = 0;
 /** Longest a generated token waits in the worker before it is posted, ms. */
 const FLUSH_MS = 2;
 
-let cancelFlags: Int32Array<ArrayBufferLike> = new Int32Array(CANCEL_SLOTS);
+let controlFlags: Int32Array<ArrayBufferLike> = new Int32Array(CANCEL_SLOTS);
 let cur: Loaded | null = null;
 
 let outBuf = new Uint8Array(4096);
@@ -71,9 +71,9 @@ function lastError(fallback: number, context?: string): EngineError {
 
 /** Send the watchdog ping the main thread asked for, if it asked (see Engine.keepAlive). */
 function serveKeepAlive(): void {
-  if (Atomics.load(cancelFlags, KEEPALIVE_SLOT) !== KEEPALIVE_REQUESTED) return;
+  if (Atomics.load(controlFlags, KEEPALIVE_SLOT) !== KEEPALIVE_REQUESTED) return;
   const rc = L.ar_sd_notify(cstr("WATCHDOG=1"));
-  Atomics.store(cancelFlags, KEEPALIVE_SLOT, rc < 0 ? KEEPALIVE_FAILED : KEEPALIVE_IDLE);
+  Atomics.store(controlFlags, KEEPALIVE_SLOT, rc < 0 ? KEEPALIVE_FAILED : KEEPALIVE_IDLE);
 }
 
 function need(): Loaded {
@@ -85,7 +85,7 @@ function need(): Loaded {
 
 function init(libPath: string | undefined, nThreads: number | undefined, cancel: SharedArrayBuffer): LibraryInfo {
   if (library) return libInfo!;
-  cancelFlags = new Int32Array(cancel);
+  controlFlags = new Int32Array(cancel);
   threads = nThreads ?? 0;
   const choice = libPath ? { path: libPath, variant: "explicit" } : resolveLibrary();
   try {
@@ -397,7 +397,7 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
 
   for (;;) {
     if (completion >= maxTokens) { reason = "length"; break; }
-    if (Atomics.load(cancelFlags, gid % CANCEL_SLOTS) === gid) { reason = "cancelled"; break; }
+    if (Atomics.load(controlFlags, gid % CANCEL_SLOTS) === gid) { reason = "cancelled"; break; }
     serveKeepAlive();
     if (c.cache.length >= c.seqLen) { reason = "length"; break; }
     const next = L.ar_session_step(c.session, c.sampler, tok);
@@ -507,7 +507,6 @@ function handle(req: Request): void {
     case "init":
       return post({ type: "ok", rid: req.rid, value: init(req.libPath, req.threads, req.cancel) });
     case "load":
-    case "swap":
       return post({ type: "ok", rid: req.rid, value: load(req.paths) });
     case "info":
       return post({ type: "ok", rid: req.rid, value: cur ? cur.info : null });

@@ -18,7 +18,6 @@ import { Session } from "./session.ts";
 export { ReplyNotStored, Session, TurnCancelled, type Candidate, type SessionOptions, type TurnOptions, type TurnResult, type TurnSampling } from "./session.ts";
 export { assembleContext, renderTurn, replyStops, type AssembledContext, type ContextSources } from "./context.ts";
 export type { TextGeneration, TextModel } from "./model.ts";
-export { Serial } from "./serial.ts";
 
 export interface OpenSessionOptions {
   /** a model that is already loaded (the Engine, or a stand-in) */

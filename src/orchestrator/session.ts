@@ -20,7 +20,7 @@ import { MessageFlag, type Memory, type Message } from "../memory/index.ts";
 import { assembleContext, replyStops, type AssembledContext } from "./context.ts";
 import type { GenerationSummary, SamplingParams, TextModel } from "./model.ts";
 import { ReplyStream } from "./reply-stream.ts";
-import { Serial } from "./serial.ts";
+import { Serial } from "../shared/serial.ts";
 import { TokenCounter } from "./token-counter.ts";
 
 export interface TurnOptions {

@@ -15,6 +15,7 @@ import { hashFile, KernelStore, RejectedUpload, SourceChangedError, type Snapsho
 import { resolveSource, signature, uploadInProgress } from "./source.ts";
 import { parseManifest, verifyKernel, type Digests } from "./verify.ts";
 import { watchModels, type ModelsWatcher } from "./watcher.ts";
+import { Serial } from "../shared/serial.ts";
 
 /** lastSig while models/current has no model.bin: reported, and not again until it changes */
 const NO_MODEL = "no model.bin";
@@ -53,14 +54,14 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export class ModelManager implements ModelRegistry {
   private live: Live | null = null;
   private prev: Live | null = null;
-  private readonly log_: ReloadEvent[] = [];
+  private readonly history: ReloadEvent[] = [];
   private count = 0;
   private readonly listeners = new Set<(e: ReloadEvent) => void>();
   private readonly store: KernelStore;
   private readonly modelsDir: string;
   private readonly currentPath: string;
   private readonly log: (line: string) => void;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly checks = new Serial();
   private watchQueued = false;
   private lastSig: string | null = null;
   private watcher: ModelsWatcher | null = null;
@@ -80,7 +81,7 @@ export class ModelManager implements ModelRegistry {
     return this.prev?.info ?? null;
   }
   get events(): readonly ReloadEvent[] {
-    return this.log_;
+    return this.history;
   }
   get reloads(): number {
     return this.count;
@@ -113,15 +114,13 @@ export class ModelManager implements ModelRegistry {
   async close(): Promise<void> {
     this.closed = true;
     this.watcher?.close();
-    await this.chain;
+    await this.checks.idle();
   }
 
   // -------------------------------------------------------------------------
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => {});
-    return run;
+    return this.checks.run(fn);
   }
 
   private onWatch(): void {
@@ -271,8 +270,8 @@ export class ModelManager implements ModelRegistry {
 
   private record(e: Omit<ReloadEvent, "at" | "from" | "to"> & Partial<Pick<ReloadEvent, "at" | "from" | "to">>): ReloadEvent {
     const event: ReloadEvent = { ...e, at: e.at ?? Date.now(), from: e.from ?? null, to: e.to ?? null };
-    this.log_.push(event);
-    if (this.log_.length > (this.opts.maxEvents ?? 50)) this.log_.shift();
+    this.history.push(event);
+    if (this.history.length > (this.opts.maxEvents ?? 50)) this.history.shift();
     const ms = event.swapMs === undefined ? "" : ` in ${Math.round(event.swapMs)} ms`;
     if (event.ok && event.from !== event.to)
       this.log(`<6>reload (${event.trigger}): ${short(event.from)} -> ${short(event.to)} from ${event.dir}${ms}`);

@@ -21,7 +21,7 @@ import { requireToken } from "./auth.ts";
 import { corsFor } from "./cors.ts";
 import { deviceRoutes } from "./device.ts";
 import { InferenceGate } from "./gate.ts";
-import { HttpError, type Routes } from "./http.ts";
+import { HttpError, type ServerDeps } from "./http.ts";
 import { Inference, type ServedModel } from "./inference.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { ollamaRoutes } from "./ollama.ts";
@@ -71,7 +71,7 @@ function routeLabel(c: Context): string {
 export function createServer(options: ServerOptions): Server {
   const metrics = new ServerMetrics();
   const gate = new InferenceGate(options.maxQueue ?? 4);
-  const routes: Routes = {
+  const routes: ServerDeps = {
     model: options.model,
     session: options.session,
     registry: options.registry,

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { exportPages, type Message, type TurnMetrics } from "../memory/index.ts";
 import type { ReloadEvent } from "../reload/types.ts";
-import { body, HttpError, query, type Routes } from "./http.ts";
+import { body, HttpError, query, type ServerDeps } from "./http.ts";
 import { parseExport, parsePage, parseReload } from "./schemas.ts";
 
 const SERVER_STARTED = Date.now();
@@ -30,7 +30,7 @@ const reloadEvent = (e: ReloadEvent) => ({
 /** The id to pass as ?before= for the next (older) page, or null at the start of history. */
 const nextBefore = (ids: number[], limit: number) => (ids.length === limit ? ids.at(-1)! : null);
 
-export function deviceRoutes(routes: Routes): Hono {
+export function deviceRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const memory = () => routes.session.memory;
 

@@ -12,7 +12,8 @@ import { Busy, type InferenceGate, type Ticket } from "./gate.ts";
 import type { Inference, ServedModel } from "./inference.ts";
 import type { Parsed } from "./schemas.ts";
 
-export interface Routes {
+/** What the route handlers are built from: the model, the living session, the gate and the rest of the device. */
+export interface ServerDeps {
   model: ServedModel;
   session: Session;
   inference: Inference;
@@ -88,7 +89,7 @@ export function clientSignal(c: Context): AbortController {
 }
 
 /** A place in the inference queue, or a 429 with Retry-After. */
-export function admit(routes: Routes, signal: AbortSignal): Ticket {
+export function admit(routes: ServerDeps, signal: AbortSignal): Ticket {
   try {
     return routes.gate.enter(signal);
   } catch (e) {

@@ -15,7 +15,7 @@ import { Hono } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import { replyStops } from "../orchestrator/index.ts";
 import type { Listener, Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, HttpError, streamed, type Routes } from "./http.ts";
+import { admit, announce, body, clientSignal, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { resolveName, servedNames } from "./names.ts";
 import { isLoad, parseEmbed, parseGenerate, parseOllamaChat, parseShow, type LoadRequest } from "./schemas.ts";
 
@@ -33,7 +33,7 @@ const NO_MODEL_MANAGEMENT =
   "this device serves one kernel and manages no models over the API: kernels arrive by rsync into " +
   "ARIANNA_HOME/models/current (see the README, 'Hot reload' and 'Deploying to a Pi')";
 
-export function ollamaRoutes(routes: Routes): Hono {
+export function ollamaRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const names = servedNames(routes.modelName);
   const stamp = (model = names.ollama[0]) => ({ model, created_at: new Date().toISOString() });

@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import type { Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, HttpError, streamed, type Routes } from "./http.ts";
+import { admit, announce, body, clientSignal, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { servedNames } from "./names.ts";
 import { parseEmbed, parseOpenAIChat, parseOpenAICompletion } from "./schemas.ts";
 
@@ -46,7 +46,7 @@ export const openaiErrors: MiddlewareHandler = async (c, next) => {
   c.res = new Response(JSON.stringify(openaiError(original.status, body.error, body.code)), { status: original.status, headers });
 };
 
-export function openaiRoutes(routes: Routes): Hono {
+export function openaiRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const { modelName } = routes;
   const created = () => Math.floor(Date.now() / 1000);
