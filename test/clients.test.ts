@@ -206,6 +206,13 @@ describe("the openai client", () => {
     for (const part of ["frequency_penalty", "messages[0].content[1] (image_url part)", "messages[1].tool_calls", "messages[2] (tool result)"])
       expect(ignored).toContain(part);
     expect((await res.json()).ignored).toContain("frequency_penalty");
+    // an SDK's default model id is served by the living kernel, and the answer says so
+    const sdkDefault = await openai().chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
+    expect(sdkDefault.model).toBe("arianna");
+    expect((sdkDefault as any).ignored).toEqual(["model gpt-4o-mini (served as arianna)"]);
+    const alias = await openai().chat.completions.create({ model: "arianna:stateless", messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
+    expect(alias.model).toBe("arianna:stateless");
+    expect((alias as any).ignored).toBeUndefined();
     const options = await post("/api/chat", { model: "arianna", stream: false, messages: [{ role: "user", content: "hi" }], options: { num_predict: 2, mirostat: 2, num_ctx: 4096 } });
     expect(options.headers.get("x-arianna-ignored")).toBe("options.mirostat, options.num_ctx");
   });

@@ -10,6 +10,7 @@ import type { ModelRegistry } from "../reload/types.ts";
 import type { Session } from "../orchestrator/index.ts";
 import { Busy, type InferenceGate, type Ticket } from "./gate.ts";
 import type { Inference, ServedModel } from "./inference.ts";
+import { resolveName, servedNames } from "./names.ts";
 import type { Parsed } from "./schemas.ts";
 
 /** What the route handlers are built from: the model, the living session, the gate and the rest of the device. */
@@ -62,17 +63,23 @@ export function query<T>(c: Context, parse: (query: Record<string, string>) => P
 
 /**
  * What the answer says about how the request was taken: the parts it dropped
- * (`X-Arianna-Ignored`, comma-separated) and, for a chat, why it ran stateless
- * (`X-Arianna-Stateless`). Returns the body fields that say the same, for
- * clients that never see headers.
+ * (`X-Arianna-Ignored`, comma-separated; a model name the device does not
+ * serve, answered by the living kernel, counts) and, for a chat, why it ran
+ * stateless (`X-Arianna-Stateless`). Returns the body fields that say the
+ * same, for clients that never see headers.
  */
-export function announce(c: Context, request: { ignored: string[]; stateless?: string | null }): { ignored?: string[] } {
+export function announce(
+  c: Context, routes: ServerDeps, request: { model?: string; ignored: string[]; stateless?: string | null },
+): { ignored?: string[] } {
   // what goes in a header may come from the client (JSON keys, metadata): printable ASCII only, bounded
   const printable = (text: string) => text.slice(0, 80).replace(/[^\x20-\x7e]/g, "?");
   if (request.stateless) c.header("X-Arianna-Stateless", printable(request.stateless));
-  if (request.ignored.length === 0) return {};
-  const shown = request.ignored.slice(0, MAX_REPORTED).map(printable);
-  if (request.ignored.length > MAX_REPORTED) shown.push(`and ${request.ignored.length - MAX_REPORTED} more`);
+  const names = servedNames(routes.modelName);
+  const unknown = request.model !== undefined && resolveName(names, request.model) === null;
+  const ignored = unknown ? [`model ${request.model} (served as ${names.base})`, ...request.ignored] : request.ignored;
+  if (ignored.length === 0) return {};
+  const shown = ignored.slice(0, MAX_REPORTED).map(printable);
+  if (ignored.length > MAX_REPORTED) shown.push(`and ${ignored.length - MAX_REPORTED} more`);
   c.header("X-Arianna-Ignored", shown.join(", "));
   return { ignored: shown };
 }

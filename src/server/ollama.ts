@@ -138,7 +138,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseEmbed("input"));
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
     return c.json({
       model: echo(request.model) ?? names.ollama[0], embeddings: e.vectors.map((v) => Array.from(v)),
@@ -149,7 +149,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseEmbed("prompt"));
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
     return c.json({ embedding: Array.from(e.vectors[0]), ...reported });
   });
@@ -159,7 +159,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
     if (isLoad(request)) return c.json(loaded(request, (response) => ({ response })));
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     const model = echo(request.model);
     const run = (listener: Listener) => routes.inference.generate(ticket, request.prompt, request.params, controller.signal, listener);
     if (!request.stream) {
@@ -178,7 +178,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
     if (isLoad(request)) return c.json(loaded(request, message));
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     const model = echo(request.model);
     if (!request.stream) {
       const o = await routes.inference.chat(ticket, request, controller.signal, { text: () => {} });

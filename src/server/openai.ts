@@ -50,10 +50,13 @@ export function openaiRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const { modelName } = routes;
   const created = () => Math.floor(Date.now() / 1000);
-  const head = (object: string) => ({ id: `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`, object, created: created(), model: modelName });
+  const names = servedNames(modelName);
+  const head = (object: string, requested?: string) => ({
+    id: `${object === "text_completion" ? "cmpl" : "chatcmpl"}-${crypto.randomUUID()}`, object, created: created(),
+    model: requested !== undefined && names.openai.includes(requested) ? requested : modelName,
+  });
   const extra = (o: Outcome) => (o.arianna ? { arianna: o.arianna } : {});
 
-  const names = servedNames(modelName);
   const model = (id: string) => ({ id, object: "model", created: Math.floor((routes.registry?.current?.loadedAt ?? Date.now()) / 1000), owned_by: "arianna" });
 
   app.get("/models", (c) => c.json({ object: "list", data: routes.model.info ? names.openai.map(model) : [] }));
@@ -68,16 +71,16 @@ export function openaiRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseOpenAIChat);
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     if (!request.stream) {
       const o = await routes.inference.chat(ticket, request, controller.signal, { text: () => {} });
       return c.json({
-        ...head("chat.completion"),
+        ...head("chat.completion", request.model),
         choices: [{ index: 0, message: { role: "assistant", content: o.text }, finish_reason: finishReason(o.stopReason), logprobs: null }],
         usage: usage(o), ...extra(o), ...reported,
       });
     }
-    const h = head("chat.completion.chunk");
+    const h = head("chat.completion.chunk", request.model);
     const chunk = (delta: object, finish: string | null) => ({ ...h, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
     return streamed(c, SSE, controller, async (write, accepted) => {
       const o = await routes.inference.chat(ticket, request, controller.signal, {
@@ -98,7 +101,7 @@ export function openaiRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseEmbed("input"));
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
     // base64: the float32 values' little-endian bytes (what the openai SDKs ask for by default)
     const encode = (v: Float32Array) => (request.base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v));
@@ -112,15 +115,15 @@ export function openaiRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseOpenAICompletion);
     const controller = clientSignal(c);
     const ticket = admit(routes, controller.signal);
-    const reported = announce(c, request);
+    const reported = announce(c, routes, request);
     if (!request.stream) {
       const o = await routes.inference.generate(ticket, request.prompt, request.params, controller.signal, { text: () => {} });
       return c.json({
-        ...head("text_completion"), choices: [{ index: 0, text: o.text, finish_reason: finishReason(o.stopReason), logprobs: null }],
+        ...head("text_completion", request.model), choices: [{ index: 0, text: o.text, finish_reason: finishReason(o.stopReason), logprobs: null }],
         usage: usage(o), ...reported,
       });
     }
-    const h = head("text_completion");
+    const h = head("text_completion", request.model);
     const chunk = (text: string, finish: string | null) => ({ ...h, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] });
     return streamed(c, SSE, controller, async (write, accepted) => {
       const o = await routes.inference.generate(ticket, request.prompt, request.params, controller.signal, { accepted, text: (t) => write(event(chunk(t, null))) });
