@@ -47,6 +47,8 @@ async function startKernel(): Promise<StartKernel> {
 }
 
 const session = await openSession({ model: engine, modelDir, config });
+if (session.memory.headroom && !session.memory.headroom.held)
+  log.warn(`the disk under ${config.home} is full: serving history and export only; turns get 507 until space is freed`);
 
 /** The reload manager writes "<N>text" lines; route them through the service logger by priority. */
 const LEVELS: Record<string, Level> = { "3": "error", "4": "warn", "5": "notice", "6": "info", "7": "debug" };

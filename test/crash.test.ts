@@ -44,6 +44,8 @@ describe("crash safety", () => {
       expect(typeof t.error).toBe("string");
       expect(t.error!.length).toBeGreaterThan(0);
     }
+    expect(d.restartWhileFull).toEqual({ started: true, history: 200, export: 200, exportHasAcked: true, turn: 507 });
+    expect(d.orphansUnflagged).toBe(0);
     expect(d.integrityAfter).toBe("ok");
     expect(d.turnsAfterFreeing).toBe(3);
     expect(d.ackedLost).toBe(0);

@@ -7,6 +7,9 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { migrate } from "./migrations.ts";
 
+/** the WAL's size after a checkpoint; SQLite's autocheckpoint runs every 1000 pages (~4 MB) */
+const WAL_LIMIT_BYTES = 1 << 20;
+
 export interface OpenDatabaseOptions {
   /** ms a writer waits for another connection's lock before failing */
   busyTimeoutMs?: number;
@@ -22,6 +25,15 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
   db.run("PRAGMA synchronous = FULL");
   db.run(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
   db.run("PRAGMA foreign_keys = ON");
+  // after a checkpoint the WAL is cut back to this size instead of keeping its high-water mark
+  db.run(`PRAGMA journal_size_limit = ${WAL_LIMIT_BYTES}`);
+  if (path !== ":memory:") {
+    try {
+      db.run("PRAGMA wal_checkpoint(TRUNCATE)"); // a start folds what the last run left and frees its WAL
+    } catch {
+      // a full disk, or a reader holding the WAL: the next checkpoint does it
+    }
+  }
   migrate(db, { target: options.schemaVersion, backupPath: path === ":memory:" ? undefined : `${path}.bak` });
   return db;
 }

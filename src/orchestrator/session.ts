@@ -234,6 +234,7 @@ export class Session {
     // 1. the user message is durable before generation (leo's reading of the prompt
     //    only reads: novelty must see the field before the prompt joins it)
     const prep = leo.prepare(userText);
+    memory.requireRoomForTurn(); // a turn that may not fit is not started: it would split
     // stored as unanswered: the flag goes in the same commit as the reply, so a turn whose
     // reply never gets stored (a full disk, a crash, a client that left) says so by itself
     const user = this.commit(() => {

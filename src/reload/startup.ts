@@ -9,11 +9,11 @@
  * served (models/.live, verified again against its content address), then the
  * bundled kernel, are tried in turn. An unverified upload is never served.
  */
-import { lstat, readFile } from "node:fs/promises";
+import { lstat, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { resolveSource } from "./source.ts";
 import { hashFile, KernelStore } from "./store.ts";
-import { parseManifest, verifyKernel } from "./verify.ts";
+import { checkModelFile, parseManifest, verifyKernel } from "./verify.ts";
 
 export interface StartOptions {
   /** ARIANNA_HOME */
@@ -56,11 +56,27 @@ export async function loadStartKernel(opts: StartOptions): Promise<StartKernel> 
     warning: problems.length ? `start: ${problems.join("; ")}; serving ${what} instead` : null,
   });
 
+  /** One of the store's copies, checked again: its content address, header, tokenizer, manifest. */
+  const verifiedCopy = async (dir: string): Promise<string> => {
+    const digests = { model: await hashFile(join(dir, "model.bin")), tokenizer: await hashFile(join(dir, "tokenizer.bin")) };
+    if (store.pathFor(digests) !== dir) throw new Error("its files no longer match their sha256");
+    const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => null);
+    const reason = await verifyKernel({ dir, digests, manifest: text === null ? null : parseManifest(text) });
+    if (reason) throw new Error(reason);
+    return dir;
+  };
+
   const current = join(models, "current");
   if (await lstat(current).catch(() => null)) {
     const dir = await attempt("models/current", async () => {
       const src = await resolveSource(current);
       if (!src) throw new Error("no model.bin there");
+      // the bytes already in the store (a plain restart) are not copied again: no SD wear, and no
+      // write at all, so a full disk still starts on them
+      const header = await checkModelFile(join(src, "model.bin"));
+      if (header) throw new Error(header);
+      const stored = store.pathFor({ model: await hashFile(join(src, "model.bin")), tokenizer: await hashFile(join(src, "tokenizer.bin")) });
+      if (await stat(stored).then((s) => s.isDirectory(), () => false)) return verifiedCopy(stored);
       const snap = await store.stage(src);
       const reason = await verifyKernel(snap, good && (await hashFile(join(good, "tokenizer.bin"))).sha256);
       if (reason) {
@@ -73,14 +89,7 @@ export async function loadStartKernel(opts: StartOptions): Promise<StartKernel> 
   }
   if (good) {
     const where = relative(opts.home, good);
-    const dir = await attempt(`the last good kernel ${where}`, async () => {
-      const digests = { model: await hashFile(join(good, "model.bin")), tokenizer: await hashFile(join(good, "tokenizer.bin")) };
-      if (store.pathFor(digests) !== good) throw new Error("its files no longer match their sha256");
-      const text = await readFile(join(good, "manifest.json"), "utf8").catch(() => null);
-      const reason = await verifyKernel({ dir: good, digests, manifest: text === null ? null : parseManifest(text) });
-      if (reason) throw new Error(reason);
-      return good;
-    });
+    const dir = await attempt(`the last good kernel ${where}`, () => verifiedCopy(good));
     if (dir) return done(dir, `the last good kernel ${where}`);
   }
   const dir = await attempt(`the bundled kernel ${opts.bundled}`, async () => opts.bundled);

@@ -100,6 +100,7 @@ export async function runCrash(opts: { turns: number; seed?: number; numPredict?
     let lost = 0;
     for (const text of acked) if (!db.userTexts.has(text)) lost++;
     if (lost) fail(`${what}: ${lost} acknowledged message(s) missing from the database`);
+    if (db.orphansUnflagged) fail(`${what}: ${db.orphansUnflagged} user message(s) left without a reply and without the unanswered flag`);
     s.lost = Math.max(s.lost, lost);
     s.verified += acked.length;
     s.restarts++;
@@ -201,6 +202,10 @@ export interface FullDiskSummary {
   unavailable?: string;
   fullTurns: { stream: boolean; status: number | null; error: string | null; transportError: string | null }[];
   serviceAliveWhileFull: boolean;
+  /** restarted while the disk was full: it came up, served /api/history and /api/export, refused turns with 507 */
+  restartWhileFull: { started: boolean; history: number; export: number; exportHasAcked: boolean; turn: number | null };
+  /** every user message without a stored reply carries the unanswered flag (8) */
+  orphansUnflagged: number;
   integrityAfter: string;
   turnsAfterFreeing: number;
   ackedLost: number;
@@ -254,7 +259,8 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
   const home = join(root, "home");
   const m = mountSmall(home, opts.sizeMiB ?? 8);
   const s: FullDiskSummary = {
-    mount: m.kind, fullTurns: [], serviceAliveWhileFull: false, integrityAfter: "", turnsAfterFreeing: 0, ackedLost: 0, failures: [], seconds: 0,
+    mount: m.kind, fullTurns: [], serviceAliveWhileFull: false, orphansUnflagged: 0,
+    restartWhileFull: { started: false, history: 0, export: 0, exportHasAcked: false, turn: null }, integrityAfter: "", turnsAfterFreeing: 0, ackedLost: 0, failures: [], seconds: 0,
   };
   if (m.kind === "none") {
     s.unavailable = m.why;
@@ -304,7 +310,26 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
     const h = await getJson(`${svc.url}/health`).catch(() => ({ status: 0, body: null }));
     s.serviceAliveWhileFull = h.status === 200 && svc.proc.exitCode === null;
     if (!s.serviceAliveWhileFull) fail(`the service is not healthy while the disk is full: ${h.status}`);
+    // a reboot while the disk is still full: it must come up to serve the history (issue 15, case 2)
+    await svc.kill("SIGTERM");
+    svc = null;
+    try {
+      svc = await startService(home, { timeoutMs: 30_000 });
+      s.restartWhileFull.started = true;
+      s.restartWhileFull.history = (await getJson(`${svc.url}/api/history`)).status;
+      const ex = await fetch(`${svc.url}/api/export`);
+      s.restartWhileFull.export = ex.status;
+      const exported = await ex.text();
+      s.restartWhileFull.exportHasAcked = acked.every((t) => exported.includes(JSON.stringify(t)));
+      s.restartWhileFull.turn = (await chatTurn(svc.url, "a turn on a full disk after the restart", { numPredict: 8 })).status;
+    } catch (e) {
+      fail(`restart while full: ${(e as Error).message}`);
+    }
+    const rf = s.restartWhileFull;
+    if (!rf.started || rf.history !== 200 || rf.export !== 200 || !rf.exportHasAcked || rf.turn !== 507)
+      fail(`restart while full: ${JSON.stringify(rf)}`);
     unlinkSync(filler);
+    svc ??= await startService(home);
     // after freeing space turns work again (bounded retries: SQLite may need one turn to recover its WAL)
     let ok = 0;
     for (let i = 0; i < 3; i++) {
@@ -320,6 +345,8 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
     if (db.integrity !== "ok") fail(`integrity_check after the full disk: ${db.integrity}`);
     s.ackedLost = acked.filter((t) => !db.userTexts.has(t)).length;
     if (s.ackedLost) fail(`${s.ackedLost} acknowledged message(s) lost`);
+    s.orphansUnflagged = db.orphansUnflagged;
+    if (s.orphansUnflagged) fail(`${s.orphansUnflagged} user message(s) without a reply and without the unanswered flag`);
     // and it restarts on that database
     svc = await startService(home);
     const r = await chatTurn(svc.url, "disk restart turn", { numPredict: 8 });

@@ -175,6 +175,8 @@ export interface DbCheck {
   integrity: string;
   userTexts: Set<string>;
   messages: number;
+  /** user messages with no reply stored after them that lack the unanswered flag (8): a split turn nobody can see */
+  orphansUnflagged: number;
 }
 
 /**
@@ -192,7 +194,11 @@ export function checkDatabase(home: string): DbCheck {
       const integrity = db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
       const rows = db.query<{ text: string }, []>("SELECT text FROM messages WHERE role = 'user'").all();
       const messages = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n;
-      return { integrity, userTexts: new Set(rows.map((r) => r.text)), messages };
+      const orphansUnflagged = db.query<{ n: number }, []>(
+        `SELECT count(*) AS n FROM messages u WHERE u.role = 'user' AND (u.flags & 8) = 0
+         AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.id = (SELECT min(id) FROM messages WHERE id > u.id) AND r.role = 'arianna')`,
+      ).get()!.n;
+      return { integrity, userTexts: new Set(rows.map((r) => r.text)), messages, orphansUnflagged };
     } finally {
       db.close();
     }
