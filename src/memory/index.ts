@@ -4,6 +4,7 @@
  * created by the same migrations).
  */
 import type { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "../config/clock.ts";
 import { systemClock } from "../config/clock.ts";
@@ -42,6 +43,7 @@ export interface OpenMemoryOptions extends OpenDatabaseOptions {
 }
 
 export function openMemory(path: string, options: OpenMemoryOptions = {}): Memory {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const headroom = path === ":memory:" ? null : new Headroom(dirname(path));
   // a start on a full disk gives the reserve back, so its own writes fit; otherwise it is (re)taken
   if (headroom && !headroom.releaseIfFull()) headroom.take();
