@@ -11,6 +11,7 @@
  */
 import { lstat, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { readSmallText } from "./files.ts";
 import { resolveSource } from "./source.ts";
 import { hashFile, KernelStore } from "./store.ts";
 import { checkModelFile, parseManifest, verifyKernel } from "./verify.ts";
@@ -56,11 +57,11 @@ export async function loadStartKernel(opts: StartOptions): Promise<StartKernel> 
     warning: problems.length ? `start: ${problems.join("; ")}; serving ${what} instead` : null,
   });
 
-  /** One of the store's copies, checked again: its content address, header, tokenizer, manifest. */
-  const verifiedCopy = async (dir: string): Promise<string> => {
+  /** One of the store's copies, checked again: its content address, header, tokenizer, manifest (its own, or the upload's text). */
+  const verifiedCopy = async (dir: string, manifest?: string | null): Promise<string> => {
     const digests = { model: await hashFile(join(dir, "model.bin")), tokenizer: await hashFile(join(dir, "tokenizer.bin")) };
     if (store.pathFor(digests) !== dir) throw new Error("its files no longer match their sha256");
-    const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => null);
+    const text = manifest !== undefined ? manifest : await readFile(join(dir, "manifest.json"), "utf8").catch(() => null);
     const reason = await verifyKernel({ dir, digests, manifest: text === null ? null : parseManifest(text) });
     if (reason) throw new Error(reason);
     return dir;
@@ -76,7 +77,14 @@ export async function loadStartKernel(opts: StartOptions): Promise<StartKernel> 
       const header = await checkModelFile(join(src, "model.bin"));
       if (header) throw new Error(header);
       const stored = store.pathFor({ model: await hashFile(join(src, "model.bin")), tokenizer: await hashFile(join(src, "tokenizer.bin")) });
-      if (await stat(stored).then((s) => s.isDirectory(), () => false)) return verifiedCopy(stored);
+      if (await stat(stored).then((s) => s.isDirectory(), () => false)) {
+        // the upload's own manifest must still vouch for them, as on a hot reload
+        const text = await readSmallText(join(src, "manifest.json"), 1 << 20).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "ENOENT") return null;
+          throw e;
+        });
+        return verifiedCopy(stored, text);
+      }
       const snap = await store.stage(src);
       const reason = await verifyKernel(snap, good && (await hashFile(join(good, "tokenizer.bin"))).sha256);
       if (reason) {
