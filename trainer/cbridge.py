@@ -38,31 +38,35 @@ def ensure_built() -> None:
 _lib = None
 
 
+vp, cp, i32p = ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)
+# The functions of csrc/arianna.h this bridge calls: (restype, argtypes). test/abi.test.ts checks them
+# against the header.
+SIGNATURES = {
+    "ar_last_error": (cp, []),
+    "ar_model_open": (vp, [cp, ctypes.c_int]),
+    "ar_model_free": (None, [vp]),
+    "ar_model_info": (ctypes.c_int64, [vp, ctypes.c_int]),
+    "ar_session_new": (vp, [vp]),
+    "ar_session_free": (None, [vp]),
+    "ar_session_reset": (None, [vp]),
+    "ar_session_prefill": (ctypes.c_int, [vp, i32p, ctypes.c_int]),
+    "ar_session_forward": (ctypes.c_int, [vp, ctypes.c_int]),
+    "ar_session_logits": (ctypes.POINTER(ctypes.c_float), [vp]),
+    "ar_tokenizer_open": (vp, [cp, ctypes.c_int]),
+    "ar_tokenizer_free": (None, [vp]),
+    "ar_tokenizer_encode": (ctypes.c_int, [vp, cp, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                           i32p, ctypes.c_int]),
+    "ar_session_embed": (ctypes.c_int, [vp, i32p, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_int]),
+}
+
+
 def lib():
     global _lib
     if _lib is not None:
         return _lib
     ensure_built()
     L = ctypes.CDLL(LIB_PATH)
-    vp, cp, i32p = ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)
-    sig = {
-        "ar_last_error": (cp, []),
-        "ar_model_open": (vp, [cp, ctypes.c_int]),
-        "ar_model_free": (None, [vp]),
-        "ar_model_info": (ctypes.c_int64, [vp, ctypes.c_int]),
-        "ar_session_new": (vp, [vp]),
-        "ar_session_free": (None, [vp]),
-        "ar_session_reset": (None, [vp]),
-        "ar_session_prefill": (ctypes.c_int, [vp, i32p, ctypes.c_int]),
-        "ar_session_forward": (ctypes.c_int, [vp, ctypes.c_int]),
-        "ar_session_logits": (ctypes.POINTER(ctypes.c_float), [vp]),
-        "ar_tokenizer_open": (vp, [cp, ctypes.c_int]),
-        "ar_tokenizer_free": (None, [vp]),
-        "ar_tokenizer_encode": (ctypes.c_int, [vp, cp, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                               i32p, ctypes.c_int]),
-        "ar_session_embed": (ctypes.c_int, [vp, i32p, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_int]),
-    }
-    for name, (res, args) in sig.items():
+    for name, (res, args) in SIGNATURES.items():
         fn = getattr(L, name)
         fn.restype = res
         fn.argtypes = args
