@@ -173,18 +173,18 @@ import { startServiceNotifier } from ${JSON.stringify(join(ROOT, "src/service/in
 const engine = await Engine.open({ threads: 1 });
 await engine.load(process.argv[2]);
 const svc = startServiceNotifier(engine);
-if (svc.pingMs !== 200) throw new Error("pingMs " + svc.pingMs);
+if (svc.pingMs !== 500) throw new Error("pingMs " + svc.pingMs);
 await svc.ready("serving test");
-await Bun.sleep(600);
+await Bun.sleep(1200);
 await svc.status("generating");
 // A reply that spans several ping periods on any host: pings must not wait for it to end.
-// It could run 8191 tokens (EOS masked); it is cut after 1.5 s, so a fast host cannot make it short.
+// It could run 8191 tokens (EOS masked); it is cut after 2.5 s, so a fast host cannot make it short.
 const started = performance.now();
-const cut = AbortSignal.timeout(1500);
+const cut = AbortSignal.timeout(2500);
 const gen = engine.generate("hello", { temperature: 0, maxTokens: 8191, bias: { ids: [1, 2], weights: [-1000, -1000] } }, cut);
 for await (const _ of gen) {}
 await svc.status("generated in " + Math.round(performance.now() - started) + " ms");
-await Bun.sleep(600);
+await Bun.sleep(1200);
 await svc.stopping("bye");
 await engine.close();
 `;
@@ -229,7 +229,7 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
     }
     const child = Bun.spawn(cmd, {
       cwd: ROOT,
-      env: { ...process.env, NOTIFY_SOCKET: socketAddr, WATCHDOG_USEC: "400000", WATCHDOG_PID: "", ...env },
+      env: { ...process.env, NOTIFY_SOCKET: socketAddr, WATCHDOG_USEC: "1000000", WATCHDOG_PID: "", ...env },
       stdout: "pipe", stderr: "pipe",
     });
     const stderr = new Response(child.stderr).text();
@@ -266,15 +266,16 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
     // from the Worker thread, yet stamped with the process id: NotifyAccess=main accepts it
     for (const n of notes) expect(n.pid).toBe(pid);
     const pings = notes.filter((n) => n.msg === "WATCHDOG=1").map((n) => n.t);
-    // ~1.2 s of idling plus the generation between READY and STOPPING, one ping per 200 ms
+    // ~2.4 s of idling plus the generation between READY and STOPPING, one ping per 500 ms
+    // (WATCHDOG_USEC is 1 s: wide enough that a busy host's scheduling cannot fake a missed ping)
     expect(pings.length).toBeGreaterThanOrEqual(4);
     const genStart = notes.find((n) => n.msg === "STATUS=generating")!.t;
     const genMs = Number(/generated in (\d+) ms/.exec(msgs.find((m) => m.includes("generated in"))!)![1]);
-    expect(genMs).toBeGreaterThan(1000); // the reply spans several ping periods ...
+    expect(genMs).toBeGreaterThan(2000); // the reply spans several ping periods ...
     const during = pings.filter((t) => t > genStart && t < genStart + genMs / 1000);
-    expect(during.length).toBeGreaterThanOrEqual(Math.floor(genMs / 400)); // ... and the pings go on through it
+    expect(during.length).toBeGreaterThanOrEqual(Math.floor(genMs / 1000)); // ... and the pings go on through it
     const gaps = pings.slice(1).map((t, i) => t - pings[i]);
-    expect(Math.max(...gaps)).toBeLessThan(0.4); // every one inside WATCHDOG_USEC
+    expect(Math.max(...gaps)).toBeLessThan(1.0); // every one inside WATCHDOG_USEC
     const after = notes.findIndex((n) => n.msg.startsWith("STOPPING"));
     expect(notes.slice(after + 1)).toEqual([]);
   }
@@ -293,7 +294,7 @@ describeE2E("watchdog over a real $NOTIFY_SOCKET", () => {
     writeModelDir(join(home, "models", "current"), { dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, vocabSize: 300, seqLen: 64 });
     const { notes, pid } = await session(join(dir, "run", "main.sock"), [process.execPath, "src/main.ts"], {
       ARIANNA_HOME: home, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0",
-    }, 1000);
+    }, 2000);
     const msgs = notes.map((n) => n.msg);
     expect(msgs[0]).toMatch(/^READY=1\nSTATUS=serving on http:\/\/127\.0\.0\.1:\d+$/);
     expect(msgs.filter((m) => m === "WATCHDOG=1").length).toBeGreaterThanOrEqual(2);
