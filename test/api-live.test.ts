@@ -6,6 +6,7 @@
  * every 10 ms) makes the disconnect observable.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Ollama } from "ollama";
 import OpenAI from "openai";
 import type { Engine, GenerationSummary, SamplingParams, TokenEvent } from "../src/engine/index.ts";
 import type { ServedModel } from "../src/server/inference.ts";
@@ -122,6 +123,19 @@ describe("a live server on loopback", () => {
       await waitFor(() => !f.server.gate.busy, "the gate's release");
     }
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/arianna_generations_total\{kind="session",outcome="cancelled"\} [1-9]/);
+  });
+
+  test("the ollama client's abort stops the generation at once", async () => {
+    const o = new Ollama({ host: url });
+    const stream = await o.generate({ model: "arianna", prompt: "la", stream: true, options: { num_predict: 400 } });
+    const run = runs.at(-1)!;
+    const ended = (async () => {
+      for await (const _ of stream) o.abort(); // the first chunk: the generation is running
+    })().then(() => "finished", (e: Error) => e.name);
+    expect(await ended).toBe("AbortError");
+    await waitFor(() => run.finished, "the aborted generation to end");
+    expect(run.aborted).toBe(true);
+    expect(run.tokens).toBeLessThan(60);
   });
 
   test("a non-streamed request whose client leaves is cancelled too", async () => {
