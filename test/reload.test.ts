@@ -18,7 +18,7 @@ import { Engine } from "../src/engine/index.ts";
 import { REPO_ROOT } from "../src/engine/library.ts";
 import { resolveModelDir } from "../src/config/runtime.ts";
 import { createModelManager, type ModelRegistry, type ReloadEvent } from "../src/reload/index.ts";
-import { benchReload } from "../src/reload/bench.ts";
+import { benchReload } from "../tools/bench/reload.ts";
 import { expectedModelSize } from "../src/reload/verify.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
 import { waitFor } from "./support/wait.ts";

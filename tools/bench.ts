@@ -561,7 +561,7 @@ const memorySection: Section = {
   id: "memory",
   title: "Per-turn overhead: memory + leo + context",
   async run(ctx) {
-    const { benchMemory } = await import("../src/orchestrator/bench.ts");
+    const { benchMemory } = await import("./bench/memory.ts");
     const sizes = ctx.opts.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
     const report = await benchMemory({ sizes, turns: ctx.opts.quick ? 50 : 200, log });
     printTable(
@@ -587,7 +587,7 @@ const httpSection: Section = {
   id: "http",
   title: "HTTP: the service vs the Engine",
   async run(ctx) {
-    const { benchHttp } = await import("../src/server/bench.ts");
+    const { benchHttp } = await import("./bench/http.ts");
     const m = ensureModel(SHAPES[0], 2);
     const threads = ctx.opts.threads[0];
     const r = await benchHttp({ modelDir: m.dir, threads, runs: ctx.opts.quick ? 3 : 9, log });
@@ -613,7 +613,7 @@ const reloadSection: Section = {
   id: "reload",
   title: "Hot reload while streaming",
   async run(ctx) {
-    const { benchReload } = await import("../src/reload/bench.ts");
+    const { benchReload } = await import("./bench/reload.ts");
     const a = ensureModel(SHAPES[0], 2);
     const b = ensureModel(SHAPES[0], 1);
     const r = await benchReload({ models: [a.dir, b.dir], reloads: ctx.opts.quick ? 2 : 4 });

@@ -1,5 +1,5 @@
 /**
- * bench.ts — the HTTP face's cost, for tools/bench.ts:
+ * http.ts — the HTTP face's cost, for tools/bench.ts:
  *
  *  - time to first token and decode tok/s over HTTP (streamed /api/generate
  *    on the real service, `bun src/main.ts`) against the Engine alone in this
@@ -14,9 +14,9 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { REPO_ROOT } from "../config/paths.ts";
-import { homePaths } from "../config/runtime.ts";
-import { Engine } from "../engine/index.ts";
+import { REPO_ROOT } from "../../src/config/paths.ts";
+import { homePaths } from "../../src/config/runtime.ts";
+import { Engine } from "../../src/engine/index.ts";
 
 export interface BenchHttpOptions {
   /** a model directory (model.bin + tokenizer.bin), e.g. one of tools/bench.ts's generated shapes */

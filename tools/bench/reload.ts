@@ -1,5 +1,5 @@
 /**
- * bench.ts — what a hot reload costs a client that is streaming.
+ * reload.ts — what a hot reload costs a client that is streaming.
  *
  * A client generates back to back (greedy, EOS masked) while the two given
  * kernels are uploaded in turn into a temporary ARIANNA_HOME/models/current
@@ -12,8 +12,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Engine, type EngineOptions } from "../engine/index.ts";
-import { createModelManager } from "./index.ts";
+import { Engine, type EngineOptions } from "../../src/engine/index.ts";
+import { createModelManager } from "../../src/reload/index.ts";
 
 export interface ReloadBenchOptions {
   /** two model directories (model.bin + tokenizer.bin [+ manifest.json]) to alternate between */

@@ -1,9 +1,9 @@
 /**
- * bench.ts — the per-turn cost of memory + leo + context assembly, model compute
+ * memory.ts — the per-turn cost of memory + leo + context assembly, model compute
  * excluded: a full Session turn against an instant stand-in model, over a
  * history of 1k, 10k and 100k stored messages.
  *
- *   import { benchMemory } from "../src/orchestrator/bench.ts";
+ *   import { benchMemory } from "./bench/memory.ts";   (from tools/)
  *   const report = await benchMemory({ sizes: [1000, 10000, 100000] });
  *
  * Wall time includes the two durable commits per turn (synchronous=FULL), so
@@ -13,13 +13,13 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { withLeoOverrides } from "../config/leo.ts";
-import { loadModelProfile } from "../config/model-profile.ts";
-import { loadRuntimeConfig, REPO_ROOT } from "../config/runtime.ts";
-import { Leo } from "../leo/index.ts";
-import { openMemory } from "../memory/index.ts";
-import type { GenerationSummary, TextModel, TokenEvent } from "./model.ts";
-import { Session } from "./session.ts";
+import { withLeoOverrides } from "../../src/config/leo.ts";
+import { loadModelProfile } from "../../src/config/model-profile.ts";
+import { loadRuntimeConfig, REPO_ROOT } from "../../src/config/runtime.ts";
+import { Leo } from "../../src/leo/index.ts";
+import { openMemory } from "../../src/memory/index.ts";
+import type { GenerationSummary, TextModel, TokenEvent } from "../../src/orchestrator/model.ts";
+import { Session } from "../../src/orchestrator/session.ts";
 
 export interface BenchMemoryOptions {
   /** stored messages before measuring (default 1k, 10k, 100k) */
