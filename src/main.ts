@@ -10,11 +10,12 @@ import { join } from "node:path";
 import { loadModelProfile } from "./config/model-profile.ts";
 import { homePaths } from "./config/runtime.ts";
 import { Engine } from "./engine/index.ts";
+import { DatabaseRefused } from "./memory/index.ts";
 import { openSession } from "./orchestrator/index.ts";
 import { createModelManager, loadProven, loadStartKernel, swapProven, type StartKernel } from "./reload/index.ts";
 import { ensureToken, TOKEN_FILE } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
-import { engineStep, holdHome, listen, localUrl, log, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
+import { engineStep, holdHome, listen, localUrl, log, refuse, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
 
 const { config, settings } = startupSettings();
 const homeLock = holdHome(config.home, "service");
@@ -46,7 +47,8 @@ async function startKernel(): Promise<StartKernel> {
   }
 }
 
-const session = await openSession({ model: engine, modelDir, config });
+// a database that is empty beside its WAL, foreign, or failing quick_check is refused in one line
+const session = await openSession({ model: engine, modelDir, config }).catch((e) => (e instanceof DatabaseRefused ? refuse(e.message) : Promise.reject(e)));
 if (session.memory.headroom && !session.memory.headroom.held)
   log.warn(`the disk under ${config.home} is full: serving history and export only; turns get 507 until space is freed`);
 

@@ -5,6 +5,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { checkAfterOpen, checkBeforeOpen, DatabaseRefused } from "./integrity.ts";
 import { migrate } from "./migrations.ts";
 
 /** the WAL's size after a checkpoint; SQLite's autocheckpoint runs every 1000 pages (~4 MB) */
@@ -18,8 +19,22 @@ export interface OpenDatabaseOptions {
 }
 
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { create: true, strict: true });
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true });
+    checkBeforeOpen(path);
+  }
+  let db: Database;
+  try {
+    db = new Database(path, { create: true, strict: true });
+  } catch (e) {
+    throw new DatabaseRefused(`${path} cannot be opened (${(e as Error).message}): move it aside, or restore ${path}.bak`);
+  }
+  try {
+    if (path !== ":memory:") checkAfterOpen(db, path, "messages");
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   // WAL: readers never block the writer; FULL: an SD card losing power keeps every committed turn.
   db.run("PRAGMA journal_mode = WAL");
   db.run("PRAGMA synchronous = FULL");

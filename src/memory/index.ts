@@ -16,6 +16,7 @@ import { Messages } from "./messages.ts";
 import { Metrics } from "./metrics.ts";
 
 export { openDatabase } from "./database.ts";
+export { DatabaseRefused } from "./integrity.ts";
 export { exportPages } from "./export.ts";
 export { Headroom, StorageFull, RESERVE, TURN_HEADROOM } from "./headroom.ts";
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";

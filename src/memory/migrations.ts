@@ -8,7 +8,7 @@
  * written next to it (VACUUM INTO) — an SD card deserves a second chance.
  */
 import type { Database } from "bun:sqlite";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export interface Migration {
@@ -30,6 +30,24 @@ export const MIGRATIONS: readonly Migration[] = readdirSync(MIGRATIONS_DIR)
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 
+/**
+ * A copy of the database at `path`, written under a temporary name and renamed
+ * into place: a kill during VACUUM INTO leaves only the temporary file (removed
+ * by the next try), never a partial backup that a later start would trust.
+ */
+function backUp(db: Database, path: string): void {
+  const tmp = `${path}.tmp`;
+  rmSync(tmp, { force: true });
+  db.run(`VACUUM INTO '${tmp.replaceAll("'", "''")}'`);
+  const fd = openSync(tmp, "r");
+  try {
+    fsyncSync(fd); // the bytes reach the card before the name does
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
 export function schemaVersion(db: Database): number {
   return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
 }
@@ -47,9 +65,7 @@ export function migrate(db: Database, options: { target?: number; backupPath?: s
   }
   const pending = MIGRATIONS.filter((m) => m.version > current && m.version <= target);
   if (pending.length === 0) return current;
-  if (current > 0 && options.backupPath && !existsSync(options.backupPath)) {
-    db.run(`VACUUM INTO '${options.backupPath.replaceAll("'", "''")}'`);
-  }
+  if (current > 0 && options.backupPath) backUp(db, options.backupPath);
   for (const migration of pending) {
     db.transaction(() => {
       db.run(migration.sql);
