@@ -115,7 +115,7 @@ export const symbols = {
 } as const;
 
 export type AriannaLibrary = ReturnType<typeof openLibrary>;
-export type ArianaSymbols = AriannaLibrary["symbols"];
+export type AriannaSymbols = AriannaLibrary["symbols"];
 export type Handle = Pointer;
 
 /** dlopen libarianna.so with the full symbol table (Worker only). */

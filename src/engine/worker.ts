@@ -14,7 +14,7 @@ import {
   AR_INFO_DIM, AR_INFO_FILE_BYTES, AR_INFO_FORMAT, AR_INFO_GROUP_SIZE, AR_INFO_HIDDEN_DIM,
   AR_INFO_N_HEADS, AR_INFO_N_KV_HEADS, AR_INFO_N_LAYERS, AR_INFO_N_PARAMS, AR_INFO_N_THREADS,
   AR_INFO_SEQ_LEN, AR_INFO_SHARED_CLASSIFIER, AR_INFO_VOCAB_SIZE,
-  TOKEN_BOS, TOKEN_EOS, cstr, cstring, openLibrary, type AriannaLibrary, type ArianaSymbols,
+  TOKEN_BOS, TOKEN_EOS, cstr, cstring, openLibrary, type AriannaLibrary, type AriannaSymbols,
 } from "./abi.ts";
 import { E_LIBRARY, E_NO_MODEL, EngineError, toPayload } from "./errors.ts";
 import { resolveLibrary } from "./library.ts";
@@ -46,7 +46,7 @@ interface Loaded {
 }
 
 let library: AriannaLibrary | null = null;
-let L: ArianaSymbols;
+let L: AriannaSymbols;
 let libInfo: LibraryInfo | null = null;
 let threads = 0;
 /** Longest a generated token waits in the worker before it is posted, ms. */
@@ -323,78 +323,159 @@ function heldSuffix(s: string, stops: string[]): number {
   return keep;
 }
 
-function generate(rid: number, gid: number, prompt: string | number[], p: SamplingParams): GenerationSummary {
-  const c = need();
-  const t0 = performance.now();
-  const ids = typeof prompt === "string" ? encode(c, prompt, p.bos ?? true, false) : [...prompt];
+/** The prompt as checked token ids that fit the context (a string is encoded, with BOS unless `bos` is false). */
+function promptIds(c: Loaded, prompt: string | number[], bos: boolean): number[] {
+  const ids = typeof prompt === "string" ? encode(c, prompt, bos, false) : [...prompt];
   if (typeof prompt !== "string") checkIds(c, ids);
-  const n = ids.length;
-  if (n === 0) throw new EngineError(AR_E_ARG, "empty prompt");
-  if (n > c.seqLen) {
-    throw new EngineError(AR_E_CONTEXT, `the prompt has ${n} tokens; the context holds ${c.seqLen}`);
+  if (ids.length === 0) throw new EngineError(AR_E_ARG, "empty prompt");
+  if (ids.length > c.seqLen) {
+    throw new EngineError(AR_E_CONTEXT, `the prompt has ${ids.length} tokens; the context holds ${c.seqLen}`);
   }
+  return ids;
+}
+
+/** When a generation must end: its token cap, its stop strings, and how many tokens nothing may end. */
+interface Limits {
+  maxTokens: number;
+  stops: string[];
+  minTokens: number;
+}
+
+function limitsOf(p: SamplingParams): Limits {
   const maxTokens = num(p.maxTokens, Infinity, "maxTokens", (x) => x >= 0 && (Number.isInteger(x) || x === Infinity));
   const stops = (p.stop === undefined ? [] : Array.isArray(p.stop) ? p.stop : [p.stop]).filter((s) => s.length > 0);
   const minTokens = num(p.minTokens, 0, "minTokens", (x) => Number.isInteger(x) && x >= 0);
-  configureSampler(c, p, ids, minTokens);
+  return { maxTokens, stops, minTokens };
+}
 
-  // Reuse the cached prefix; the last prompt token always runs through step().
-  let reuse = 0;
+/**
+ * Bring the session to all prompt tokens but the last (which always runs
+ * through step()): the longest prefix already in the cache is kept, the rest
+ * is prefilled. Returns how many tokens were reused, and the prefill's time.
+ */
+function prefillPrompt(c: Loaded, ids: number[]): { reused: number; prefillMs: number } {
+  const n = ids.length;
+  let reused = 0;
   const lim = Math.min(c.cache.length, n - 1);
-  while (reuse < lim && c.cache[reuse] === ids[reuse]) reuse++;
-  let rc = L.ar_session_truncate(c.session, reuse);
+  while (reused < lim && c.cache[reused] === ids[reused]) reused++;
+  const rc = L.ar_session_truncate(c.session, reused);
   if (rc < 0) throw lastError(rc, "truncate");
-  c.cache.length = reuse;
+  c.cache.length = reused;
 
-  const tPrefill = performance.now();
-  if (n - 1 > reuse) {
-    const chunk = Int32Array.from(ids.slice(reuse, n - 1));
-    rc = L.ar_session_prefill(c.session, ptr(chunk), chunk.length);
+  const t0 = performance.now();
+  if (n - 1 > reused) {
+    const chunk = Int32Array.from(ids.slice(reused, n - 1));
+    const rc = L.ar_session_prefill(c.session, ptr(chunk), chunk.length);
     if (rc < 0) {
       resync(c);
       throw lastError(rc, "prefill");
     }
     for (const t of chunk) c.cache.push(t);
   }
-  const prefillMs = performance.now() - tPrefill;
+  return { reused, prefillMs: performance.now() - t0 };
+}
 
+/**
+ * A generation's token events on their way to the main thread, and the text
+ * they add up to. An event is posted at once, unless text may still be
+ * released into it at the end (a held-back stop-string start, or UTF-8 bytes
+ * the decoder holds): then it waits for the next token or the end.
+ * Events leave in batches at most every FLUSH_MS (the first at once): a fast
+ * model writes a token every few hundred microseconds, and one postMessage
+ * per token would cost it ~10%; a 2 ms delay is invisible to a reader.
+ */
+class TokenStream {
+  text = "";
+  private pending: TokenEvent | null = null;
+  private outbox: TokenEvent[] = [];
+  private lastFlush = -Infinity;
+
+  constructor(private readonly rid: number) {}
+
+  emit(ev: TokenEvent, mayGrow: boolean): void {
+    if (this.pending) this.send(this.pending);
+    this.pending = null;
+    this.text += ev.text;
+    if (mayGrow) this.pending = ev;
+    else this.send(ev);
+  }
+
+  /** Release the held-back `tail` into the last event and post everything. */
+  end(tail: string): void {
+    if (this.pending) {
+      this.pending.text += tail;
+      this.send(this.pending);
+      this.pending = null;
+    } else if (tail) {
+      // only with a vocabulary whose ordinary pieces end in partial UTF-8
+      this.send({ id: -1, text: tail, entropy: 0 });
+    }
+    this.flush(true);
+    this.text += tail;
+  }
+
+  private send(ev: TokenEvent): void {
+    this.outbox.push(ev);
+    this.flush(false);
+  }
+
+  private flush(force: boolean): void {
+    const now = performance.now();
+    if (!this.outbox.length || (!force && now - this.lastFlush < FLUSH_MS)) return;
+    post({ type: "tokens", rid: this.rid, tokens: this.outbox });
+    this.outbox = [];
+    this.lastFlush = now;
+  }
+}
+
+/**
+ * Decoded text split at the stop strings: what may be shown now, what is held
+ * back because it may begin a stop string, and whether a stop string was found
+ * (the text from it on is dropped).
+ */
+function splitAtStop(held: string, stops: string[]): { shown: string; rest: string; stopped: boolean } {
+  const at = findStop(held, stops);
+  if (at >= 0) return { shown: held.slice(0, at), rest: "", stopped: true };
+  const keep = heldSuffix(held, stops);
+  return { shown: held.slice(0, held.length - keep), rest: held.slice(held.length - keep), stopped: false };
+}
+
+function generate(rid: number, gid: number, prompt: string | number[], p: SamplingParams): GenerationSummary {
+  const c = need();
+  const t0 = performance.now();
+  const ids = promptIds(c, prompt, p.bos ?? true);
+  const limits = limitsOf(p);
+  configureSampler(c, p, ids, limits.minTokens);
+  const { reused, prefillMs } = prefillPrompt(c, ids);
+  const run = decodeTokens(c, gid, ids[ids.length - 1], p, limits, new TokenStream(rid));
+  return {
+    promptTokens: ids.length,
+    reusedTokens: reused,
+    completionTokens: run.completion,
+    ttftMs: run.steps ? run.tFirst - t0 : 0,
+    prefillMs,
+    tokensPerSecond: run.steps > 1 && run.tLast > run.tFirst ? ((run.steps - 1) * 1000) / (run.tLast - run.tFirst) : 0,
+    stopReason: run.reason,
+    text: run.text,
+    contextTokens: c.cache.length,
+  };
+}
+
+/**
+ * The token loop: one ar_session_step per token from the prompt's last token
+ * on, until a limit, end-of-text, a stop string or a cancel; between tokens it
+ * answers the watchdog's keep-alive.
+ */
+function decodeTokens(c: Loaded, gid: number, first: number, p: SamplingParams, limits: Limits, out: TokenStream) {
+  const { maxTokens, stops, minTokens } = limits;
   L.ar_decoder_reset(c.decoder);
-  let tok = ids[n - 1];
+  let tok = first;
   let steps = 0;
   let completion = 0;
   let tFirst = 0;
   let tLast = 0;
   let held = "";
-  let text = "";
-  // An event is posted at once, unless text may still be released into it at
-  // the end (a held-back stop-string start, or UTF-8 bytes the decoder holds):
-  // then it waits for the next token or the end.
-  let pending: TokenEvent | null = null;
   let reason: StopReason = "length";
-  // Events leave in batches at most every FLUSH_MS (the first at once): a fast
-  // model writes a token every few hundred microseconds, and one postMessage
-  // per token would cost it ~10%; a 2 ms delay is invisible to a reader.
-  let outbox: TokenEvent[] = [];
-  let lastFlush = -Infinity;
-  const flush = (force: boolean) => {
-    const now = performance.now();
-    if (!outbox.length || (!force && now - lastFlush < FLUSH_MS)) return;
-    post({ type: "tokens", rid, tokens: outbox });
-    outbox = [];
-    lastFlush = now;
-  };
-  const send = (ev: TokenEvent) => {
-    outbox.push(ev);
-    flush(false);
-  };
-  const emit = (ev: TokenEvent, mayGrow: boolean) => {
-    if (pending) send(pending);
-    pending = null;
-    text += ev.text;
-    if (mayGrow) pending = ev;
-    else send(ev);
-  };
-
   for (;;) {
     if (completion >= maxTokens) { reason = "length"; break; }
     if (Atomics.load(controlFlags, gid % CANCEL_SLOTS) === gid) { reason = "cancelled"; break; }
@@ -415,46 +496,20 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
     completion++;
     tok = next;
     if (completion === minTokens && minTokens > 0) setBias(c, p, false);
-    if (stops.length && completion > minTokens) {
-      const at = findStop(held, stops);
-      if (at >= 0) {
-        emit({ id: next, text: held.slice(0, at), entropy }, false);
-        held = "";
-        reason = "stop";
-        break;
-      }
-      const keep = heldSuffix(held, stops);
-      emit({ id: next, text: held.slice(0, held.length - keep), entropy }, keep > 0 || c.highByte[next] === 1);
-      held = held.slice(held.length - keep);
-    } else {
-      emit({ id: next, text: held, entropy }, c.highByte[next] === 1);
-      held = "";
-    }
+    const split = stops.length && completion > minTokens
+      ? splitAtStop(held, stops)
+      : { shown: held, rest: "", stopped: false };
+    // an event that text may still join (a stop string's start, UTF-8 bytes the decoder holds) waits
+    const mayGrow = !split.stopped && (split.rest.length > 0 || c.highByte[next] === 1);
+    out.emit({ id: next, text: split.shown, entropy }, mayGrow);
+    held = split.rest;
+    if (split.stopped) { reason = "stop"; break; }
   }
   // Release what was held back (a stop string's start, incomplete UTF-8) into the last event.
   const tail = reason === "stop" ? "" : held + decodeFlush(c);
   L.ar_decoder_reset(c.decoder);
-  if (pending) {
-    const last = pending as TokenEvent;
-    last.text += tail;
-    send(last);
-  } else if (tail) {
-    // only with a vocabulary whose ordinary pieces end in partial UTF-8
-    send({ id: -1, text: tail, entropy: 0 });
-  }
-  flush(true);
-  text += tail;
-  return {
-    promptTokens: n,
-    reusedTokens: reuse,
-    completionTokens: completion,
-    ttftMs: steps ? tFirst - t0 : 0,
-    prefillMs,
-    tokensPerSecond: steps > 1 && tLast > tFirst ? ((steps - 1) * 1000) / (tLast - tFirst) : 0,
-    stopReason: reason,
-    text,
-    contextTokens: c.cache.length,
-  };
+  out.end(tail);
+  return { reason, steps, completion, tFirst, tLast, text: out.text };
 }
 
 /** After a failed call, trust the session's position over our record. */
