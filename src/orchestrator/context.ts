@@ -50,9 +50,23 @@ interface Piece {
   text: string;
 }
 
+// trainer/arianna_data.py clean_line: the control characters it drops, and Python's str.split() whitespace
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\ufeff]/g;
+const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+
+/**
+ * A turn's text on one line, exactly as the trainer renders it (clean_line):
+ * NFC, no control characters, every whitespace run one space. A user message
+ * holding "\nArianna: …\nUser: …" then stays one user turn in the prompt
+ * instead of forging turns, and the runtime renders history as training did.
+ */
+export function oneLine(text: string): string {
+  return text.normalize("NFC").replace(CONTROL, "").split(PY_WHITESPACE).filter(Boolean).join(" ");
+}
+
 export function renderTurn(template: ChatTemplate, role: Role, text: string): string {
   const pattern = role === "user" ? template.user : role === "arianna" ? template.assistant : template.system;
-  return pattern.split("{text}").join(text);
+  return pattern.split("{text}").join(oneLine(text));
 }
 
 /** h0, r0, s0, h1, r1, s1, ...: the best hit, the newest message, the best snapshot, then the next of each. */

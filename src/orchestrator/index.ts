@@ -16,7 +16,7 @@ import type { TextModel } from "./model.ts";
 import { Session } from "./session.ts";
 
 export { ReplyNotStored, Session, TurnCancelled, type Candidate, type SessionOptions, type TurnOptions, type TurnResult, type TurnSampling } from "./session.ts";
-export { assembleContext, renderTurn, replyStops, type AssembledContext, type ContextSources } from "./context.ts";
+export { assembleContext, oneLine, renderTurn, replyStops, type AssembledContext, type ContextSources } from "./context.ts";
 export type { TextGeneration, TextModel } from "./model.ts";
 
 export interface OpenSessionOptions {
