@@ -8,6 +8,8 @@ import { leoFixture } from "./support/leo-fixture.ts";
 const { openLeo } = leoFixture("field");
 
 const P = LEO.presence;
+/** novelty from its trigram and word parts */
+const mix = (trigram: number, word: number) => P.noveltyWeights.trigram * trigram + P.noveltyWeights.word * word;
 
 describe("presence signals (§8.1)", () => {
   test("shouting raises arousal", () => {
@@ -40,22 +42,22 @@ describe("novelty (§8.2)", () => {
     expect(novelty(leo.field, "river remembers every stone", P)).toBe(0);
     expect(novelty(leo.field, "a quiet lantern glows", P)).toBe(1);
     expect(novelty(leo.field, "and so", P)).toBe(0.5);
-    // trigrams: 1 of 2 known; words: river, remembers known, "nothing" new → (0.5 + 1/3) / 2
-    expect(novelty(leo.field, "the river remembers nothing", P)).toBeCloseTo((0.5 + 1 / 3) / 2);
+    // trigrams: 1 of 2 known; words: river, remembers known, "nothing" new
+    expect(novelty(leo.field, "the river remembers nothing", P)).toBeCloseTo(mix(0.5, 1 / 3));
     // new trigrams, known words: a young field no longer reads 1.0 when the words come back
-    expect(novelty(leo.field, "stone river remembers", P)).toBeCloseTo((1 + 0) / 2);
+    expect(novelty(leo.field, "stone river remembers", P)).toBeCloseTo(mix(1, 0));
   });
 
   test("a word counts as known once spoken twice; words written only by rings never count", () => {
     const { leo } = openLeo();
     leo.observe("lantern");
-    expect(novelty(leo.field, "lantern", P)).toBe((0.5 + 1) / 2);
+    expect(novelty(leo.field, "lantern", P)).toBeCloseTo(mix(0.5, 1));
     leo.observe("lantern");
-    expect(novelty(leo.field, "lantern", P)).toBe((0.5 + 0) / 2);
+    expect(novelty(leo.field, "lantern", P)).toBeCloseTo(mix(0.5, 0));
     leo.field.observe("harbour harbour harbour", { spoken: false });
     expect(leo.field.wordCount("harbour")).toBe(3);
     expect(leo.field.spokenCount("harbour")).toBe(0);
-    expect(novelty(leo.field, "harbour", P)).toBe((0.5 + 1) / 2);
+    expect(novelty(leo.field, "harbour", P)).toBeCloseTo(mix(0.5, 1));
   });
 
   test("a ring observed with knownOnly teaches the field no new word", () => {

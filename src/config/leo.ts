@@ -30,6 +30,11 @@ export const LEO = {
     noveltyMinTokens: 3,
     /** a prompt word counts as known once it was spoken this often */
     knownAfterSpoken: 2,
+    /**
+     * novelty mixes trigram and word novelty; trigrams weigh a third because on a
+     * young field nearly every triple is new (calibration: trigram novelty 0.95 ± 0.075)
+     */
+    noveltyWeights: { trigram: 1 / 3, word: 2 / 3 },
     /** word novelty of a prompt without content words */
     noveltyNoWords: 0.5,
     arousal: {
@@ -84,7 +89,8 @@ export const LEO = {
     minNeighbours: 5,
     minCooccurrence: 10,
     neighbourhood: 16,
-    mergeJaccard: 0.2,
+    /** calibration: at 0.2 each topic split into 2–4 themes (36 in 64 turns); at 0.1 one each (15) */
+    mergeJaccard: 0.1,
     /** rebuilt after these turns, then every `rebuildEveryTurns`, and at start-up */
     rebuildAtTurns: [5, 10, 20],
     rebuildEveryTurns: 20,
@@ -101,8 +107,8 @@ export const LEO = {
     fadingSlope: -0.1,
     /** strongest candidates considered per rebuild (keeps a rebuild bounded on a Pi) */
     maxCandidates: 400,
-    /** a rebuilt island keeps an old theme's id when they overlap at least this much */
-    identityJaccard: 0.5,
+    /** a rebuilt island keeps an old theme's id when this share of the smaller one's words is shared */
+    identityOverlap: 0.5,
   },
   overthinking: {
     rings: [
@@ -148,9 +154,10 @@ export const LEO = {
     /** a non-word: this many letters or more, never spoken, split by the kernel's tokenizer into `nonWordPieces`+ pieces */
     nonWordLetters: 4,
     nonWordPieces: 3,
+    /** one invented word is already what a reader notices (calibration: "> 5 %" re-sampled 8 % of turns) */
     nonWordShares: [
-      { above: 0.15, factor: 0.3 },
-      { above: 0.05, factor: 0.6 },
+      { above: 0.15, factor: 0.2 },
+      { above: 0, factor: 0.4 },
     ],
     /** a stock phrase: a trigram in at least `stockShare` of this kernel's last `stockReplies` replies (and in 2 of them) */
     stockReplies: 100,
@@ -169,7 +176,8 @@ export const LEO = {
     lettersPerEdit: 3,
   },
   snapshots: {
-    minQuality: 0.6,
+    /** an exemplary reply has no fault: the off-subject factor alone (0.8) keeps it out (at 0.6, 58 % were saved) */
+    minQuality: 0.85,
     cap: 512,
     evict: 51,
     recallMax: 3,

@@ -15,10 +15,11 @@ export interface Presence {
 }
 
 /**
- * The mean of trigram novelty (1 − share of the prompt's trigrams already in
- * the field) and word novelty (1 − share of its content words already spoken
- * `knownAfterSpoken` times). Word novelty keeps a young field from reading 1.0
- * on every turn: almost every trigram is new there, but the words return.
+ * A weighted mean of trigram novelty (1 − share of the prompt's trigrams
+ * already in the field) and word novelty (1 − share of its content words
+ * already spoken `knownAfterSpoken` times). Word novelty keeps a young field
+ * from reading 1.0 on every turn: almost every trigram is new there, but the
+ * words return.
  */
 export function novelty(field: Field, prompt: string, config: LeoConfig["presence"]): number {
   const tokens = fieldTokens(prompt);
@@ -29,7 +30,8 @@ export function novelty(field: Field, prompt: string, config: LeoConfig["presenc
     content.length === 0
       ? config.noveltyNoWords
       : 1 - content.filter((w) => field.spokenCount(w) >= config.knownAfterSpoken).length / content.length;
-  return (trigram + word) / 2;
+  const w = config.noveltyWeights;
+  return w.trigram * trigram + w.word * word;
 }
 
 export function arousal(text: string, config: LeoConfig["presence"]): number {

@@ -111,6 +111,17 @@ export function slope(points: readonly { x: number; y: number }[]): number {
   return sxx === 0 ? 0 : sxy / sxx;
 }
 
+/**
+ * Shared words ÷ the smaller set: a theme that grew (more words joined its
+ * island) still contains its old self, which Jaccard would count as a change.
+ */
+export function overlap<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): number {
+  if (a.size === 0 || b.size === 0) return 0;
+  let shared = 0;
+  for (const x of a) if (b.has(x)) shared++;
+  return shared / Math.min(a.size, b.size);
+}
+
 /** Rebuild after these turns: the listed ones, then every `rebuildEveryTurns`. */
 export function rebuildDue(turn: number, config: LeoConfig["themes"]): boolean {
   return config.rebuildAtTurns.includes(turn) || turn % config.rebuildEveryTurns === 0;
@@ -186,7 +197,7 @@ export class Themes {
 
   /**
    * Rebuild the islands from the field. An island overlapping a live theme
-   * keeps its id (and so its bin); the rest are new; live themes no longer
+   * (half of the smaller one's words shared) keeps its id (and so its bin); the rest are new; live themes no longer
    * found are dissolved. Returns the ids whose words changed.
    */
   rebuild(): number[] {
@@ -198,9 +209,9 @@ export class Themes {
       for (const island of islands) {
         const words = new Set(island.words);
         let best: Theme | undefined;
-        let bestScore = this.config.identityJaccard;
+        let bestScore = this.config.identityOverlap;
         for (const theme of unmatched.values()) {
-          const score = jaccard(words, new Set(theme.words));
+          const score = overlap(words, new Set(theme.words));
           if (score >= bestScore) [best, bestScore] = [theme, score];
         }
         if (best) {
