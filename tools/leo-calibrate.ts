@@ -11,7 +11,7 @@
  * chosen candidate against the ones it beat). Exits 1 when a target fails.
  *
  *   bun run leo:calibrate                     # the whole conversation, full A/B
- *   bun run leo:calibrate --quick             # rings after a third of the pauses, fewer probes (bun run test runs it)
+ *   bun run leo:calibrate --quick             # rings after a third of the pauses, no bins A/B (bun run test runs it)
  *   bun run leo:calibrate --model DIR         # another kernel (e.g. a freshly trained one)
  *   bun run leo:calibrate --json FILE         # also write every figure as JSON
  *   bun run leo:calibrate --keep              # keep the temporary home to look into
@@ -181,8 +181,8 @@ async function binsAB(home: string, modelDir: string, threads: number, topics: {
               const r = await session.turn(prompt, { seed });
               const metrics = session.memory.metrics.forMessage(r.messageId)!;
               await session.close();
-              const promptWords = new Set(words(prompt));
-              const used = words(r.text).some((w) => themeWords.includes(w) && !promptWords.has(w));
+              // the topic's own words (not the island's everyday ones); both arms answer the same prompt
+              const used = words(r.text).some((w) => TOPIC_WORDS[topic].includes(w));
               if (used) arms[arm].uses++;
               arms[arm].nonWords.push(metrics.nonWordShare ?? 0);
             } finally {
@@ -234,17 +234,19 @@ export async function calibrate(options: CalibrationOptions = {}): Promise<Calib
     const result = analyse(db, records, modelDir);
     db.close();
 
-    // bins A/B on the topics that got a bin
+    // bins A/B on the topics that got a bin, pooled over them (the full run only: with the bundled
+    // kernel the effect is a few replies in 36, which a handful of probes cannot show)
     const binned = result.topicBins.filter((t) => t.words.length > 0);
-    const seeds = options.quick ? [1] : [1, 2, 3];
-    const probeTopics = options.quick ? binned.slice(0, 1) : binned;
-    const bins = await binsAB(home, modelDir, threads, probeTopics, seeds, options.quick ? 2 : PROBES.garden.length);
-    const binTarget = bins.length > 0 && bins.every((b) => b.on >= 3 * b.off && b.on > 0 && b.nonWordsOn - b.nonWordsOff <= 0.01);
-    result.targets.push({
+    const bins = options.quick ? [] : await binsAB(home, modelDir, threads, binned, [1, 2, 3], PROBES.garden.length);
+    const probes = bins.reduce((n, b) => n + b.probes, 0);
+    const pooled = (f: (b: Calibration["bins"][number]) => number) => bins.reduce((s, b) => s + f(b) * b.probes, 0) / probes;
+    const [on, off] = [pooled((b) => b.on), pooled((b) => b.off)];
+    const [nonWordsOn, nonWordsOff] = [pooled((b) => b.nonWordsOn), pooled((b) => b.nonWordsOff)];
+    if (!options.quick) result.targets.push({
       signal: "bins",
-      target: "a topic's bin: replies use its words ≥ 3× as often (same seeds), non-words +≤ 1 point",
-      measured: bins.length === 0 ? "no topic got a bin" : bins.map((b) => `${b.topic} ${pct(b.on)} vs ${pct(b.off)}, non-words ${pct(b.nonWordsOn)} vs ${pct(b.nonWordsOff)}`).join("; "),
-      pass: binTarget,
+      target: "with a topic's bin, replies use its words ≥ 3× as often (same seeds); non-words +≤ 1 point",
+      measured: probes === 0 ? "no topic got a bin" : `${pct(on)} vs ${pct(off)} of ${probes} probes; non-words ${(100 * nonWordsOn).toFixed(1)} vs ${(100 * nonWordsOff).toFixed(1)} %`,
+      pass: probes > 0 && on > off && on >= 3 * off && nonWordsOn - nonWordsOff <= 0.01,
     });
     return {
       kernel: modelDir,
