@@ -426,7 +426,7 @@ export function report(c: Calibration): string {
     "|---|---|---|---|",
     ...c.targets.map((t) => `| ${t.signal} | ${t.target} | ${t.measured} | ${t.pass ? "pass" : "**FAIL**"} |`),
     "",
-    "bins A/B (same seeds): share of replies using the topic's words (not in the prompt), bin on vs off",
+    "bins A/B (same seeds): share of replies using the topic's own words, bin on vs off",
     ...c.bins.map((b) => `  ${b.topic}: ${pct(b.on)} vs ${pct(b.off)} over ${b.probes} probes; non-word share ${pct(b.nonWordsOn)} vs ${pct(b.nonWordsOff)}`),
     `re-sampling A/B over ${c.resampling.turns} re-sampled turns: chosen vs rejected non-word share ${pct(c.resampling.chosenNonWords)} vs ${pct(c.resampling.rejectedNonWords)}, stock-phrase share ${pct(c.resampling.chosenStock)} vs ${pct(c.resampling.rejectedStock)}`,
   ];
