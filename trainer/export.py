@@ -5,7 +5,7 @@ manifest.json, and the tokenizer.model that fine-tuning reuses).
   python trainer/export.py --ckpt trainer/out/run/ckpt.pt --out models/x --version 2 \
       [--group_size 64] [--name arianna] [--origin trainer/corpus/origin.txt]
 
-Formats (see spec/architecture.md):
+Formats (docs/architecture.md §4 has them in full):
   v0: 7 x int32 header (vocab_size < 0 = separate classifier), fp32 weights in
       llama2.c's legacy order, two legacy RoPE tables, [wcls].
   v1: 256-byte header (magic "ak42", version 1, 7 x int32, uint8 shared
