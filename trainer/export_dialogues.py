@@ -39,6 +39,8 @@ import urllib.parse
 import urllib.request
 from typing import Iterable, List, Optional, Sequence
 
+from heldout import write_jsonl as write_records  # the one atomic JSONL writer (nightly's files too)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_MIN = os.path.join(HERE, "fixtures", "schema_min.sql")
 LOW_QUALITY = 4  # src/memory/messages.ts MessageFlag.LowQuality
@@ -257,13 +259,7 @@ def build_dialogues(msgs: Sequence[dict], eps: dict, since: Optional[int] = None
 def write_jsonl(dialogues: Sequence[dict], out_dir: str, stamp: Optional[str] = None) -> str:
     os.makedirs(out_dir, exist_ok=True)
     stamp = stamp or _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = os.path.join(out_dir, f"fine_tune_{stamp}.jsonl")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for d in dialogues:
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_records(os.path.join(out_dir, f"fine_tune_{stamp}.jsonl"), dialogues)
 
 
 def export(db: Optional[str] = None, jsonl: Optional[str] = None, url: Optional[str] = None,

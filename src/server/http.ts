@@ -11,7 +11,7 @@ import type { Session } from "../orchestrator/index.ts";
 import { Busy, type InferenceGate, type Ticket } from "./gate.ts";
 import type { Inference, ServedModel } from "./inference.ts";
 import { resolveName, servedNames } from "./names.ts";
-import type { Parsed } from "./schemas.ts";
+import type { EmbedRequest, Parsed } from "./schemas.ts";
 
 /** What the route handlers are built from: the model, the living session, the gate and the rest of the device. */
 export interface ServerDeps {
@@ -103,6 +103,20 @@ export function admit(routes: ServerDeps, signal: AbortSignal): Ticket {
     if (e instanceof Busy) throw new HttpError(429, e.message, e.retryAfterSeconds);
     throw e;
   }
+}
+
+/**
+ * An embedding request, from its body to its vectors (/api/embed, /api/embeddings,
+ * /v1/embeddings): parsed, admitted by the gate, tied to the client's connection,
+ * and what it dropped announced.
+ */
+export async function embedRequest(c: Context, routes: ServerDeps, parse: (body: unknown) => Parsed<EmbedRequest>) {
+  const request = await body(c, parse);
+  const controller = clientSignal(c);
+  const ticket = admit(routes, controller.signal);
+  const reported = announce(c, routes, request);
+  const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+  return { request, e, reported };
 }
 
 /**

@@ -15,7 +15,7 @@ import { Hono } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import { replyStops } from "../orchestrator/index.ts";
 import type { Listener, Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, HttpError, streamed, type ServerDeps } from "./http.ts";
+import { admit, announce, body, clientSignal, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { resolveName, servedNames } from "./names.ts";
 import { isLoad, parseEmbed, parseGenerate, parseOllamaChat, parseShow, type LoadRequest } from "./schemas.ts";
 
@@ -135,22 +135,14 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
 
   /** /api/embed: {input} (a text or a list), answers every embedding; /api/embeddings: {prompt}, answers one. */
   app.post("/embed", async (c) => {
-    const request = await body(c, parseEmbed("input"));
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
-    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    const { request, e, reported } = await embedRequest(c, routes, parseEmbed("input"));
     return c.json({
       model: echo(request.model) ?? names.ollama[0], embeddings: e.vectors.map((v) => Array.from(v)),
       total_duration: ns(e.totalMs), load_duration: 0, prompt_eval_count: e.tokens, ...reported,
     });
   });
   app.post("/embeddings", async (c) => {
-    const request = await body(c, parseEmbed("prompt"));
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
-    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    const { e, reported } = await embedRequest(c, routes, parseEmbed("prompt"));
     return c.json({ embedding: Array.from(e.vectors[0]), ...reported });
   });
 

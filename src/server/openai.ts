@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import type { Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, HttpError, streamed, type ServerDeps } from "./http.ts";
+import { admit, announce, body, clientSignal, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { servedNames } from "./names.ts";
 import { parseEmbed, parseOpenAIChat, parseOpenAICompletion } from "./schemas.ts";
 
@@ -98,11 +98,7 @@ export function openaiRoutes(routes: ServerDeps): Hono {
   });
 
   app.post("/embeddings", async (c) => {
-    const request = await body(c, parseEmbed("input"));
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
-    const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
+    const { request, e, reported } = await embedRequest(c, routes, parseEmbed("input"));
     // base64: the float32 values' little-endian bytes (what the openai SDKs ask for by default)
     const encode = (v: Float32Array) => (request.base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v));
     return c.json({

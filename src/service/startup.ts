@@ -21,7 +21,7 @@ export function refuse(message: string): never {
 
 /** The settings of `bun run start`; `--help` prints the usage and exits. */
 export function startupSettings(argv = process.argv.slice(2), env = process.env): { config: RuntimeConfig; settings: ServiceSettings } {
-  try {
+  return setting(() => {
     if (parseStartArgs(argv).help) {
       process.stdout.write(usage());
       process.exit(0);
@@ -29,10 +29,7 @@ export function startupSettings(argv = process.argv.slice(2), env = process.env)
     const settings = loadServiceSettings(env);
     log.configure(settings.log);
     return { config: loadRuntimeConfig(env), settings };
-  } catch (e) {
-    if (e instanceof ConfigError) refuse(e.message);
-    throw e;
-  }
+  });
 }
 
 const SYSTEM_ERRORS: Record<string, string> = {
@@ -66,7 +63,7 @@ export function holdHome(home: string, role: Holder["role"]): HomeLock {
 export const inUse = (home: string, holder: Holder) =>
   `ARIANNA_HOME=${home} is in use by ${describeHolder(holder)}: one engine per home; stop it, or set another ARIANNA_HOME`;
 
-/** A setting read outside `bun run start` (the chat's): one line when it is wrong. */
+/** A setting read (by `bun run start` or the chat): one line when it is wrong. */
 export function setting<T>(read: () => T): T {
   try {
     return read();
