@@ -50,6 +50,15 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return h === "localhost" || isLoopback(h);
 }
 
+/** The host of a request URL; none when it cannot be parsed (an HTTP/1.0 request without Host). */
+function urlHost(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether a loopback connection may go without the token. A browser on the
  * device is also a loopback client, so a page from anywhere could post to us
@@ -59,7 +68,7 @@ export function isLoopbackHost(host: string | undefined): boolean {
  */
 function trustedLoopback(address: string | undefined, url: string, header: (name: string) => string | undefined): boolean {
   // A server request's URL is built from its Host header; an in-process request may have none.
-  if (!isLoopback(address) || !isLoopbackHost(header("host") ?? new URL(url).host)) return false;
+  if (!isLoopback(address) || !isLoopbackHost(header("host") ?? urlHost(url))) return false;
   if (header("sec-fetch-site") === "cross-site") return false;
   const origin = header("origin");
   if (origin === undefined) return true;
@@ -70,12 +79,32 @@ function trustedLoopback(address: string | undefined, url: string, header: (name
   }
 }
 
+/**
+ * Seconds a socket may sit idle (no request, or between requests) before the
+ * server closes it: Bun.serve's idleTimeout. A LAN client without the token
+ * could otherwise hold sockets forever (300 of them at a 256-fd limit cut
+ * loopback off). A request that passes the rule lifts it for its socket
+ * (trust), so a streamed reply waiting in the queue is never cut.
+ */
+export const IDLE_TIMEOUT_S = 10;
+
+/** The Bun server a request came through (Hono's env under Bun.serve), when there is one. */
+type Timeouts = { timeout?(request: Request, seconds: number): void };
+
 /** Middleware: trusted loopback passes; everyone else needs `Authorization: Bearer <token>`. */
 export function requireToken(token: string, clientAddress: (c: Parameters<MiddlewareHandler>[0]) => string | undefined): MiddlewareHandler {
+  const trust = (c: Parameters<MiddlewareHandler>[0]) => (c.env as Timeouts | undefined)?.timeout?.(c.req.raw, 0);
   return async (c, next) => {
-    if (trustedLoopback(clientAddress(c), c.req.url, (name) => c.req.header(name))) return next();
+    if (trustedLoopback(clientAddress(c), c.req.url, (name) => c.req.header(name))) {
+      trust(c);
+      return next();
+    }
     const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (presented && tokenMatches(presented, token)) return next();
+    if (presented && tokenMatches(presented, token)) {
+      trust(c);
+      return next();
+    }
+    c.header("Connection", "close"); // an unauthenticated client keeps no socket
     c.header("WWW-Authenticate", 'Bearer realm="arianna"');
     return c.json({ error: "a bearer token is required from this address (see ARIANNA_HOME/api-token)" }, 401);
   };

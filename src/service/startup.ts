@@ -8,6 +8,7 @@
  */
 import { ConfigError, loadRuntimeConfig, loadServiceSettings, parseStartArgs, usage, type RuntimeConfig, type ServiceSettings } from "../config/runtime.ts";
 import { EngineError } from "../engine/errors.ts";
+import { IDLE_TIMEOUT_S } from "../server/auth.ts";
 import { acquireHomeLock, describeHolder, type Holder, type HomeLock } from "./home-lock.ts";
 import { log } from "./log.ts";
 
@@ -94,7 +95,7 @@ const LISTEN_ERRORS: Record<string, string> = {
 /** Bun.serve on the configured address, or one line saying why not. */
 export function listen(settings: ServiceSettings, fetch: (req: Request) => Response | Promise<Response>): ReturnType<typeof Bun.serve> {
   try {
-    return Bun.serve({ hostname: settings.host, port: settings.port, fetch, idleTimeout: 0 });
+    return Bun.serve({ hostname: settings.host, port: settings.port, fetch, idleTimeout: IDLE_TIMEOUT_S });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code in LISTEN_ERRORS) refuse(`cannot listen on ${settings.host}:${settings.port}: ${LISTEN_ERRORS[code]}`);
