@@ -68,7 +68,7 @@ export function query<T>(c: Context, parse: (query: Record<string, string>) => P
  * stateless (`X-Arianna-Stateless`). Returns the body fields that say the
  * same, for clients that never see headers.
  */
-export function announce(
+function announce(
   c: Context, routes: ServerDeps, request: { model?: string; ignored: string[]; stateless?: string | null },
 ): { ignored?: string[] } {
   // what goes in a header may come from the client (JSON keys, metadata): printable ASCII only, bounded
@@ -87,7 +87,7 @@ export function announce(
 const MAX_REPORTED = 16;
 
 /** A signal that aborts when the client goes away. */
-export function clientSignal(c: Context): AbortController {
+function clientSignal(c: Context): AbortController {
   const controller = new AbortController();
   const request = c.req.raw.signal;
   if (request.aborted) controller.abort();
@@ -96,7 +96,7 @@ export function clientSignal(c: Context): AbortController {
 }
 
 /** A place in the inference queue, or a 429 with Retry-After. */
-export function admit(routes: ServerDeps, signal: AbortSignal): Ticket {
+function admit(routes: ServerDeps, signal: AbortSignal): Ticket {
   try {
     return routes.gate.enter(signal);
   } catch (e) {
@@ -106,15 +106,25 @@ export function admit(routes: ServerDeps, signal: AbortSignal): Ticket {
 }
 
 /**
+ * How every inference route takes a parsed request: tied to the client's
+ * connection (a client that leaves cancels it), given its place in the queue
+ * (or a 429), and what it dropped announced (the fields to add to the answer).
+ */
+export function admitRequest(c: Context, routes: ServerDeps, request: Parameters<typeof announce>[2]) {
+  const controller = clientSignal(c);
+  const ticket = admit(routes, controller.signal);
+  const reported = announce(c, routes, request);
+  return { controller, ticket, reported };
+}
+
+/**
  * An embedding request, from its body to its vectors (/api/embed, /api/embeddings,
  * /v1/embeddings): parsed, admitted by the gate, tied to the client's connection,
  * and what it dropped announced.
  */
 export async function embedRequest(c: Context, routes: ServerDeps, parse: (body: unknown) => Parsed<EmbedRequest>) {
   const request = await body(c, parse);
-  const controller = clientSignal(c);
-  const ticket = admit(routes, controller.signal);
-  const reported = announce(c, routes, request);
+  const { ticket, reported } = admitRequest(c, routes, request);
   const e = await routes.inference.embed(ticket, request.input, request.truncate, request.dimensions);
   return { request, e, reported };
 }

@@ -15,7 +15,7 @@ import { Hono } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import { replyStops } from "../orchestrator/index.ts";
 import type { Listener, Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
+import { admitRequest, body, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { resolveName, servedNames } from "./names.ts";
 import { isLoad, parseEmbed, parseGenerate, parseOllamaChat, parseShow, type LoadRequest } from "./schemas.ts";
 
@@ -149,9 +149,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
   app.post("/generate", async (c) => {
     const request = await body(c, parseGenerate);
     if (isLoad(request)) return c.json(loaded(request, (response) => ({ response })));
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
+    const { controller, ticket, reported } = admitRequest(c, routes, request);
     const model = echo(request.model);
     const run = (listener: Listener) => routes.inference.generate(ticket, request.prompt, request.params, controller.signal, listener);
     if (!request.stream) {
@@ -168,9 +166,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
     const request = await body(c, parseOllamaChat);
     const message = (content: string) => ({ message: { role: "assistant", content } });
     if (isLoad(request)) return c.json(loaded(request, message));
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
+    const { controller, ticket, reported } = admitRequest(c, routes, request);
     const model = echo(request.model);
     if (!request.stream) {
       const o = await routes.inference.chat(ticket, request, controller.signal, { text: () => {} });

@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { StopReason } from "../engine/index.ts";
 import type { Outcome } from "./inference.ts";
-import { admit, announce, body, clientSignal, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
+import { admitRequest, body, embedRequest, HttpError, streamed, type ServerDeps } from "./http.ts";
 import { servedNames } from "./names.ts";
 import { parseEmbed, parseOpenAIChat, parseOpenAICompletion } from "./schemas.ts";
 
@@ -69,9 +69,7 @@ export function openaiRoutes(routes: ServerDeps): Hono {
 
   app.post("/chat/completions", async (c) => {
     const request = await body(c, parseOpenAIChat);
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
+    const { controller, ticket, reported } = admitRequest(c, routes, request);
     if (!request.stream) {
       const o = await routes.inference.chat(ticket, request, controller.signal, { text: () => {} });
       return c.json({
@@ -109,9 +107,7 @@ export function openaiRoutes(routes: ServerDeps): Hono {
 
   app.post("/completions", async (c) => {
     const request = await body(c, parseOpenAICompletion);
-    const controller = clientSignal(c);
-    const ticket = admit(routes, controller.signal);
-    const reported = announce(c, routes, request);
+    const { controller, ticket, reported } = admitRequest(c, routes, request);
     if (!request.stream) {
       const o = await routes.inference.generate(ticket, request.prompt, request.params, controller.signal, { text: () => {} });
       return c.json({
