@@ -128,7 +128,9 @@ void ar_unmap_file(ar_mapping *m) {
  * v1: 256-byte header (magic "ak42", version, 7 x int32, shared flag at 36).
  *   fp32: rms_att, rms_ffn, rms_final, tok_emb, wq, wk, wv, wo, w1, w2, w3, [wcls].
  * v2 (Q8_0): as v1 with version 2 and int32 group_size at byte 37. fp32 norms,
- *   then per tensor (all layers together) int8 values followed by fp32 scales.
+ *   then tok_emb, wq of every layer, wk of every layer, ... w3, [wcls], each
+ *   layer's matrix as its int8 values followed by its fp32 scales.
+ * docs/architecture.md §4 describes the formats in full.
  */
 
 #define AR_MAGIC 0x616b3432u

@@ -7,7 +7,8 @@
  * (the leo layer's: the name the kernel is addressed by, and origin words too
  * common to count as a pull to it), `sha256.model` (hex of model.bin).
  * A bare model dir falls back to trainer/chat_template.json and
- * trainer/corpus/origin.txt, and the hash is computed.
+ * trainer/corpus/origin.txt, and the hash is computed. The manifest and the
+ * chat template are described in docs/architecture.md §4.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

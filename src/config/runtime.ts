@@ -164,7 +164,7 @@ export function parseStartArgs(argv: readonly string[]): { help: boolean } {
   return { help: argv.length > 0 };
 }
 
-/** The files under ARIANNA_HOME. */
+/** The files under ARIANNA_HOME (docs/architecture.md §7 lists all of them). */
 export function homePaths(home: string) {
   return {
     database: join(home, "resonance.sqlite3"),

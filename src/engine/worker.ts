@@ -5,7 +5,7 @@
  * serves the requests of protocol.ts one at a time. A generation is a plain
  * synchronous loop of one short FFI call per token (ar_session_step); tokens
  * are posted as they come, and the main thread cancels through a shared Int32
- * flag that the loop reads between tokens.
+ * flag that the loop reads between tokens (docs/architecture.md §8).
  */
 /// <reference lib="webworker" />
 import { ptr, type Pointer } from "bun:ffi";

@@ -9,6 +9,7 @@
  *
  * Turns are serialized. After a turn, idle time belongs to leo: bins and
  * maintenance first, then the overthinking rings, which the next turn cancels.
+ * docs/architecture.md §3 tells the turn end to end.
  */
 import type { Clock } from "../config/clock.ts";
 import { systemClock } from "../config/clock.ts";

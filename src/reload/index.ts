@@ -10,6 +10,7 @@
  * The caller has loaded the first kernel; the manager adopts it (moving it onto
  * a private copy when it came from ARIANNA_HOME/models), then watches
  * ARIANNA_HOME/models and swaps in every new, complete, verified kernel.
+ * docs/architecture.md §5 tells the whole path of an upload.
  */
 import { ModelManager, type ModelManagerOptions } from "./manager.ts";
 import type { ModelRegistry } from "./types.ts";
