@@ -40,7 +40,7 @@ test("memory: full-text recall can keep to what the user said", () => {
   }
 });
 
-test("memory: a fact told long ago, out of the recent turns, comes back as a hit", async () => {
+test("memory: a fact told long ago comes back as a hit, three exchanges before the question", async () => {
   const home = mkdtempSync(join(tmpdir(), "ia-recall-"));
   const engine = await Engine.open({ threads: 1 });
   try {
@@ -49,12 +49,15 @@ test("memory: a fact told long ago, out of the recent turns, comes back as a hit
     const session = await openSession({ model: engine, modelDir: BUNDLED, config: loadRuntimeConfig({ ARIANNA_HOME: home, ARIANNA_SEED: "3" }), overthink: false });
     const told = session.memory.atomically(() => {
       const m = session.memory.messages.append("user", "My cat is called Basil.");
+      session.memory.messages.append("arianna", "Basil is a good name for a cat.");
       for (let i = 0; i < 30; i++) session.memory.messages.append(i % 2 ? "arianna" : "user", `the weather is grey ${i}`);
       return m;
     });
     const r = await session.turn("What is my cat called?");
     expect(r.context.recent).not.toContain(told.id); // too old for the recent turns ...
-    expect(r.context.memory).toEqual([told.id]); // ... so recalled by its words
+    expect(r.context.memory).toEqual([told.id]); // ... so recalled by its words (with her reply: one piece)
+    // and only three exchanges stand between it and the question, as in the memory dialogues
+    expect(r.context.recent.length).toBe(6);
     await session.close();
   } finally {
     await engine.close();

@@ -10,11 +10,12 @@
  *
  * The prompt reads as one dialogue, oldest first: persona, snapshots (her
  * voice, from any time), then the hits (the user's own earlier lines that
- * share the message's rarest words: what they told her), then the recent
- * turns and the message. The hits sit right before the recent turns, as
- * close to the question as chronology allows, so a kernel taught to answer
- * with what the user said earlier ("My cat is called Basil." … "How is
- * Basil?") finds them where its training put them.
+ * share the message's rarest words: what they told her, each with her reply),
+ * then the recent turns and the message. The hits sit right before the recent
+ * turns, and the session keeps only the last few recent turns when there are
+ * hits, so a kernel taught to answer with what the user said a few exchanges
+ * earlier ("My cat is called Basil." … "How is Basil?") finds them where its
+ * training put them. A hit and its reply are one piece: both or neither.
  */
 import type { ChatTemplate } from "../config/model-profile.ts";
 import type { Snapshot } from "../leo/index.ts";
@@ -26,8 +27,8 @@ export interface ContextSources {
   userText: string;
   /** newest first */
   recent: readonly Message[];
-  /** best first */
-  hits: readonly Message[];
+  /** best first: the user's earlier lines that bear on the message, each with her reply to it */
+  hits: readonly { message: Message; reply?: Message }[];
   /** best first */
   recalled: readonly Snapshot[];
 }
@@ -72,7 +73,12 @@ export function renderTurn(template: ChatTemplate, role: Role, text: string): st
 /** h0, r0, s0, h1, r1, s1, ...: the best hit, the newest message, the best snapshot, then the next of each. */
 function byPriority(sources: ContextSources, template: ChatTemplate): Piece[] {
   const recent = sources.recent.map((m) => ({ section: "recent" as const, id: m.id, key: `m${m.id}`, text: renderTurn(template, m.role, m.text) }));
-  const hits = sources.hits.map((m) => ({ section: "memory" as const, id: m.id, key: `m${m.id}`, text: renderTurn(template, m.role, m.text) }));
+  const hits = sources.hits.map(({ message: m, reply }) => ({
+    section: "memory" as const,
+    id: m.id,
+    key: `m${m.id}`,
+    text: renderTurn(template, m.role, m.text) + (reply ? renderTurn(template, reply.role, reply.text) : ""),
+  }));
   const snaps = sources.recalled.map((s) => ({ section: "snapshots" as const, id: s.id, key: `s${s.id}`, text: renderTurn(template, "arianna", s.text) }));
   const out: Piece[] = [];
   for (let round = 0; out.length < recent.length + hits.length + snaps.length; round++) {

@@ -124,6 +124,19 @@ export class ReplyNotStored extends Error {
   }
 }
 
+/**
+ * Messages between a recalled memory and the message it bears on: the persona
+ * corpus's memory dialogues ask about a fact one to four exchanges after it
+ * was told, so three exchanges keep the recall within the distance taught.
+ */
+const RECALL_DISTANCE = 6;
+
+/** Her reply to a user message: the next message, when it is hers (turns are serial). */
+function answerTo(memory: Memory, message: Message): Message | undefined {
+  const next = memory.messages.get(message.id + 1);
+  return next?.role === "arianna" && next.episodeId === message.episodeId ? next : undefined;
+}
+
 export class Session {
   private readonly serial = new Serial();
   private readonly counter: TokenCounter;
@@ -391,7 +404,7 @@ export class Session {
   private gatherContext(user: Message, prep: TurnPreparation, budget: number): Promise<AssembledContext> {
     const { memory, leo, config } = this.options;
     const recent = memory.messages.recent(config.recentMessages, user.id);
-    const oldestRecent = recent.at(-1)?.id ?? user.id;
+    const near = recent.slice(0, RECALL_DISTANCE);
     // the rarest words of the prompt find the most specific memories (weighted by inverse frequency)
     const observations = leo.field.observations();
     const terms = [...contentWords(user.text)]
@@ -399,12 +412,17 @@ export class Session {
       .sort((a, b) => a.count - b.count || a.word.localeCompare(b.word))
       .slice(0, config.memoryQueryWords)
       .map(({ word, count }) => ({ word, weight: Math.log(1 + observations / (1 + count)) }));
-    // what the user said is the memory that bears on the message: facts, names, plans
-    const hits = memory.messages.search(terms, config.memoryHits, oldestRecent, { role: "user" });
-    const inContext = new Set([...recent, ...hits].map((m) => m.id));
+    // what the user said is the memory that bears on the message: facts, names, plans, each with
+    // her answer to it; when there is such a memory, only the last RECALL_DISTANCE messages come
+    // between it and the message, as in the memory dialogues the kernel learns from
+    const hits = memory.messages
+      .search(terms, config.memoryHits, near.at(-1)?.id ?? user.id, { role: "user" })
+      .map((message) => ({ message, reply: answerTo(memory, message) }));
+    const shown = hits.length > 0 ? near : recent;
+    const inContext = new Set([...shown, ...hits.flatMap((h) => (h.reply ? [h.message, h.reply] : [h.message]))].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
     return assembleContext(
-      { persona: this.persona(), userText: user.text, recent, hits, recalled },
+      { persona: this.persona(), userText: user.text, recent: shown, hits, recalled },
       this.profile.template,
       budget,
       this.counter,
