@@ -15,9 +15,9 @@ import type { Clock } from "../config/clock.ts";
 import { systemClock } from "../config/clock.ts";
 import type { ModelProfile } from "../config/model-profile.ts";
 import { DEFAULT_PERSONA, type RuntimeConfig } from "../config/runtime.ts";
-import type { Highlight, Leo, Presence, ThemeFlow, TurnPreparation } from "../leo/index.ts";
+import type { Highlight, Leo, Presence, ThemeFlow, TurnOutcome, TurnPreparation } from "../leo/index.ts";
 import { contentWords, nextTemperature } from "../leo/index.ts";
-import { MessageFlag, type Memory, type Message } from "../memory/index.ts";
+import { MessageFlag, type Memory, type Message, type TurnMetrics } from "../memory/index.ts";
 import { assembleContext, replyStops, type AssembledContext } from "./context.ts";
 import type { GenerationSummary, SamplingParams, TextModel } from "./model.ts";
 import { ReplyStream } from "./reply-stream.ts";
@@ -135,6 +135,42 @@ const RECALL_DISTANCE = 6;
 function answerTo(memory: Memory, message: Message): Message | undefined {
   const next = memory.messages.get(message.id + 1);
   return next?.role === "arianna" && next.episodeId === message.episodeId ? next : undefined;
+}
+
+/** A stored reply's per-turn record (memory's `metrics` row): what leo measured and how the kernel ran. */
+function metricsRow(
+  reply: Message, best: Generated, candidates: Generated[], prep: TurnPreparation, outcome: TurnOutcome, seed: number, modelSha256: string,
+): TurnMetrics {
+  return {
+    messageId: reply.id,
+    ts: reply.ts,
+    entropy: outcome.presence.entropy,
+    novelty: outcome.presence.novelty,
+    arousal: outcome.presence.arousal,
+    presencePulse: outcome.presence.pulse,
+    traumaScore: outcome.trauma.score,
+    traumaLevel: outcome.trauma.level,
+    wounded: outcome.trauma.wounded,
+    quality: best.quality,
+    candidateScores: candidates.map((c) => ({
+      quality: c.quality, temperature: c.temperature, nonWordShare: c.nonWordShare, stockShare: c.stockShare,
+    })),
+    externalRatio: outcome.externalRatio,
+    activeThemes: prep.activeThemes.map((t) => t.theme.id),
+    binsUsed: prep.binsUsed,
+    temperature: best.temperature,
+    promptTokens: best.summary.promptTokens,
+    replyTokens: best.summary.completionTokens,
+    ttftMs: candidates[0].summary.ttftMs,
+    tokensPerSecond: best.summary.tokensPerSecond,
+    stopReason: best.summary.stopReason,
+    modelSha256,
+    seed,
+    nonWordShare: best.nonWordShare,
+    stockShare: best.stockShare,
+    entropyBand: prep.band,
+    highlights: outcome.highlights,
+  };
 }
 
 export class Session {
@@ -290,36 +326,7 @@ export class Session {
       const outcome = leo.commitTurn(prep, {
         messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality, nonWordShare: best.nonWordShare,
       });
-      memory.metrics.insert({
-        messageId: reply.id,
-        ts: reply.ts,
-        entropy: outcome.presence.entropy,
-        novelty: outcome.presence.novelty,
-        arousal: outcome.presence.arousal,
-        presencePulse: outcome.presence.pulse,
-        traumaScore: outcome.trauma.score,
-        traumaLevel: outcome.trauma.level,
-        wounded: outcome.trauma.wounded,
-        quality: best.quality,
-        candidateScores: candidates.map((c) => ({
-          quality: c.quality, temperature: c.temperature, nonWordShare: c.nonWordShare, stockShare: c.stockShare,
-        })),
-        externalRatio: outcome.externalRatio,
-        activeThemes: prep.activeThemes.map((t) => t.theme.id),
-        binsUsed: prep.binsUsed,
-        temperature: best.temperature,
-        promptTokens: best.summary.promptTokens,
-        replyTokens: best.summary.completionTokens,
-        ttftMs: candidates[0].summary.ttftMs,
-        tokensPerSecond: best.summary.tokensPerSecond,
-        stopReason: best.summary.stopReason,
-        modelSha256: this.profile.sha256,
-        seed,
-        nonWordShare: best.nonWordShare,
-        stockShare: best.stockShare,
-        entropyBand: prep.band,
-        highlights: outcome.highlights,
-      });
+      memory.metrics.insert(metricsRow(reply, best, candidates, prep, outcome, seed, this.profile.sha256));
       memory.episodes.recordThemes(reply.episodeId, prep.activeThemes.map((t) => t.theme.id), (id) => leo.themeTitle(id));
       return { reply, outcome };
     });
