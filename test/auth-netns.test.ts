@@ -69,7 +69,8 @@ test.skipIf(!ready)("from another address: no token 401, a wrong one 401, the ri
   for (const path of ["/health", "/api/status", "/metrics", "/v1/models", "/api/export"]) {
     const none = await curlFromNamespace(path);
     expect(none.status).toBe(401);
-    expect(JSON.parse(none.body).error).toContain("token");
+    const error = JSON.parse(none.body).error; // Ollama-style routes: a string; /v1: OpenAI's { message, type, ... }
+    expect(typeof error === "string" ? error : error.message).toContain("token");
     expect(none.body).not.toContain(f.token);
     expect((await curlFromNamespace(path, "0".repeat(64))).status).toBe(401);
     expect((await curlFromNamespace(path, f.token)).status).toBe(200);
