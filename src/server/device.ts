@@ -30,6 +30,7 @@ const reloadEvent = (e: ReloadEvent) => ({
 /** The id to pass as ?before= for the next (older) page, or null at the start of history. */
 const nextBefore = (ids: number[], limit: number) => (ids.length === limit ? ids.at(-1)! : null);
 
+/** The device's own /api routes: one route table, read top to bottom (as ollama.ts and openai.ts). */
 export function deviceRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const memory = () => routes.session.memory;

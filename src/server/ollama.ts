@@ -33,6 +33,10 @@ const NO_MODEL_MANAGEMENT =
   "this device serves one kernel and manages no models over the API: kernels arrive by rsync into " +
   "ARIANNA_HOME/models/current (see the README, 'Hot reload' and 'Deploying to a Pi')";
 
+/**
+ * The /api routes of Ollama's shape. One function holds the whole route table, as a Hono app is
+ * written: each route is a few lines, and the table reads top to bottom like the API it serves.
+ */
 export function ollamaRoutes(routes: ServerDeps): Hono {
   const app = new Hono();
   const names = servedNames(routes.modelName);
