@@ -29,8 +29,9 @@ Stages (each one a step of the progress bar and one line in the journal):
   6. gate      base and candidate model.bin scored the same way (heldout.py):
                PASS only when the held-out dialogue loss (nats/token of the
                held-out exchanges, given their earlier turns) is lower than
-               the base's AND the base corpus's val split in bits per byte
-               regresses by less than --max-regression (5 %);
+               the base's by at least --min-improvement (1 %) AND the base
+               corpus's val split in bits per byte regresses by less than
+               --max-regression (5 %) AND the weights changed at all;
   7. check     verify.py: manifest, C logits vs PyTorch, arianna-run generates;
   8. deploy    deploy.py: rsync to models/versions/<version>/, verify, atomic
                switch of models/current.
@@ -132,6 +133,9 @@ def build_parser(environ=os.environ):
                          "(leo's snapshots.minQuality, src/config/leo.ts)")
     ap.add_argument("--limit", type=_int_or_none, default=None)
     ap.add_argument("--holdout-every", type=int, default=5, help="hold out every N-th exchange of the day")
+    ap.add_argument("--min-improvement", type=float, default=0.01,
+                    help="smallest relative fall of the held-out dialogue loss the gate accepts "
+                         "(above the noise of re-rounding unchanged Q8_0 weights)")
     ap.add_argument("--max-regression", type=float, default=0.05,
                     help="largest relative rise of the base corpus's bits per byte the gate allows")
     ap.add_argument("--iters", type=int, default=300)
@@ -409,17 +413,19 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     after = H.score(os.path.join(out_dir, "model.bin"), tok, held, prose, a.device)
     unchanged = man["sha256"]["model"] == base_man["sha256"]["model"]
     regression = (after["prose_bpb"] - before["prose_bpb"]) / before["prose_bpb"]
-    improved = before["heldout_loss"] is not None and after["heldout_loss"] < before["heldout_loss"]
+    improved = before["heldout_loss"] is not None and \
+        after["heldout_loss"] < before["heldout_loss"] * (1 - a.min_improvement)
     passed = improved and regression < a.max_regression and not unchanged
     gate = {"passed": passed, "heldout_exchanges": len(held), "heldout_tokens": before["heldout_tokens"],
             "heldout_loss_before": before["heldout_loss"], "heldout_loss_after": after["heldout_loss"],
             "prose_bpb_before": before["prose_bpb"], "prose_bpb_after": after["prose_bpb"],
-            "prose_regression": regression, "max_regression": a.max_regression, "unchanged": unchanged}
+            "prose_regression": regression, "min_improvement": a.min_improvement,
+            "max_regression": a.max_regression, "unchanged": unchanged}
     label = "nightly-finetune" if passed else "nightly-ungated" if a.deploy_anyway and not unchanged \
         else "nightly-candidate"
     training.update(kind=label, gate=gate)
     _relabel(out_dir, training)
-    done("gate", **{k: v for k, v in gate.items() if k != "max_regression"}, label=label)
+    done("gate", **{k: v for k, v in gate.items() if k not in ("min_improvement", "max_regression")}, label=label)
 
     # 7. check with the C core
     stage("check")

@@ -115,10 +115,11 @@ def test_no_deploy_and_a_refused_night_consume_nothing(first_night, tiny_model_d
     assert open(os.path.join(work, "state.json")).read() == state
     assert open(os.path.join(work, N.CARRY)).read() == carry
     assert os.readlink(cur) == live
-    # a gate that cannot pass: refused, not deployed, nothing consumed, and the
-    # candidate directory cannot be deployed by hand either
-    rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work, *short, "--max-regression", "-1"))
+    # a night that learnt nothing (no step taken): refused, not deployed, nothing
+    # consumed, and the candidate directory cannot be deployed by hand either
+    rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work, "--iters", "0", "--eval-interval", "1"))
     assert rep["status"] == "refused" and rep["stages"]["gate"]["passed"] is False
+    assert rep["stages"]["gate"]["label"] == "nightly-candidate"
     assert os.readlink(cur) == live
     assert json.load(open(os.path.join(work, "state.json"))).get("last_until") == json.loads(state)["last_until"]
     assert open(os.path.join(work, N.CARRY)).read() == carry
