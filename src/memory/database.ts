@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import { checkAfterOpen, checkBeforeOpen, DatabaseRefused } from "./integrity.ts";
 import { migrate } from "./migrations.ts";
 
+const PAGE_SIZE = 1024;
 /** the WAL's size after a checkpoint; SQLite's autocheckpoint runs every 1000 pages (~4 MB) */
 const WAL_LIMIT_BYTES = 1 << 20;
 
@@ -36,6 +37,10 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     throw e;
   }
   // WAL: readers never block the writer; FULL: an SD card losing power keeps every committed turn.
+  // 1 KiB pages for a new database (an existing one keeps its own): a turn dirties ~35 scattered
+  // pages (leo's tables, FTS, metrics), so this cuts the WAL an ordinary turn writes to the SD
+  // card from ~144 KB to ~59 KB (tools/reliability/wal.ts)
+  db.run(`PRAGMA page_size = ${PAGE_SIZE}`);
   db.run("PRAGMA journal_mode = WAL");
   db.run("PRAGMA synchronous = FULL");
   db.run(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);

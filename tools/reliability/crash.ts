@@ -236,7 +236,7 @@ export function mountSmall(dir: string, sizeMiB: number): { kind: "tmpfs" | "ext
 }
 
 /** Write zeros into `path` until the file system refuses (ENOSPC). */
-function fill(path: string): number {
+export function fill(path: string): number {
   const fd = openSync(path, "w");
   let total = 0;
   try {
