@@ -32,6 +32,14 @@ export function checkBeforeOpen(path: string): void {
     throw new DatabaseRefused(`${path} is empty but ${name}.bak exists: restore it (cp ${name}.bak ${name}), or remove the empty file to start anew`);
 }
 
+/** What to do about a database that will not read: a WAL beside it is the usual cause (a backup restored beside a stale one). */
+function restoreHint(path: string): string {
+  const name = basename(path);
+  return existsSync(`${path}-wal`)
+    ? `a backup restored beside a stale ${name}-wal does this; stop the service, move ${name}-wal and ${name}-shm aside and restore ${name}.bak`
+    : `move it aside, or restore ${name}.bak`;
+}
+
 /** Once open: an InnerArianna database, and a sound one. */
 export function checkAfterOpen(db: Database, path: string, ownTable: string): void {
   const name = basename(path);
@@ -39,7 +47,7 @@ export function checkAfterOpen(db: Database, path: string, ownTable: string): vo
   try {
     tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name);
   } catch (e) {
-    throw new DatabaseRefused(`${path} is not a readable SQLite database (${(e as Error).message}): move it aside, or restore ${name}.bak`);
+    throw new DatabaseRefused(`${path} is not a readable SQLite database (${(e as Error).message}): ${restoreHint(path)}`);
   }
   const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
   if (version === 0 && tables.length > 0 && !tables.includes(ownTable))
@@ -55,7 +63,6 @@ export function checkAfterOpen(db: Database, path: string, ownTable: string): vo
   }
   if (problems.join() !== "ok")
     throw new DatabaseRefused(
-      `${path} fails its quick_check (${problems.join("; ")}): a backup restored beside a stale ${name}-wal does this; ` +
-        `stop the service, move ${name}-wal and ${name}-shm aside and restore ${name}.bak`,
+      `${path} fails its quick_check (${problems.join("; ")}): ${restoreHint(path)}`,
     );
 }
