@@ -13,7 +13,7 @@ import { Engine } from "./engine/index.ts";
 import { DatabaseRefused } from "./memory/index.ts";
 import { openSession } from "./orchestrator/index.ts";
 import { createModelManager, loadProven, loadStartKernel, swapProven, type StartKernel } from "./reload/index.ts";
-import { ensureToken, TOKEN_FILE } from "./server/auth.ts";
+import { ensureToken, TOKEN_FILE, TokenRefused } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
 import { engineStep, holdHome, listen, localUrl, log, refuse, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
 
@@ -47,6 +47,16 @@ async function startKernel(): Promise<StartKernel> {
   }
 }
 
+// before the database: a token missing from a home that already holds a conversation is said so
+const token = apiToken();
+function apiToken(): string {
+  try {
+    return ensureToken(config.home, { warn: (line) => log.warn(line) });
+  } catch (e) {
+    if (e instanceof TokenRefused) refuse(e.message);
+    throw e;
+  }
+}
 // a database that is empty beside its WAL, foreign, or failing quick_check is refused in one line
 const session = await openSession({ model: engine, modelDir, config }).catch((e) => (e instanceof DatabaseRefused ? refuse(e.message) : Promise.reject(e)));
 if (session.memory.headroom && !session.memory.headroom.held)
@@ -70,7 +80,7 @@ const models = await createModelManager({
 process.on("SIGHUP", () => void models.reload({ trigger: "signal" }));
 
 // the token itself is never logged: only where to find it
-const { app } = createServer({ model: engine, session, registry: models, token: ensureToken(config.home), accessLog: log });
+const { app } = createServer({ model: engine, session, registry: models, token, accessLog: log });
 log.info(`clients off loopback need the bearer token in ${join(config.home, TOKEN_FILE)}`);
 const server = listen(settings, app.fetch);
 const url = `http://${server.hostname}:${server.port}`;

@@ -10,10 +10,21 @@ import type { MiddlewareHandler } from "hono";
 
 export const TOKEN_FILE = "api-token";
 
-/** Read the token, creating it (32 random bytes, hex) on first start. */
-export function ensureToken(home: string): string {
+/** The token file cannot be used; the message names it and says what to do. */
+export class TokenRefused extends Error {}
+
+/**
+ * Read the token, creating it (32 random bytes, hex) on first start. A token
+ * no client could present (whitespace inside, too short) is refused, not
+ * trimmed into something else; a token missing from a home that already holds
+ * a conversation is made again with a warning, since every LAN client that
+ * knew the old one is now locked out.
+ */
+export function ensureToken(home: string, opts: { warn?: (line: string) => void } = {}): string {
   const path = join(home, TOKEN_FILE);
   if (!existsSync(path)) {
+    if (existsSync(join(home, "resonance.sqlite3")))
+      opts.warn?.(`${path} was missing: a new token was written there; every LAN client needs the new one`);
     mkdirSync(home, { recursive: true });
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
     // "wx": never overwrite a token another process wrote meanwhile
@@ -25,7 +36,9 @@ export function ensureToken(home: string): string {
   }
   chmodSync(path, 0o600);
   const token = readFileSync(path, "utf8").trim();
-  if (token.length < 16) throw new Error(`${path} holds no usable token (delete it to make a new one)`);
+  if (/\s/.test(token))
+    throw new TokenRefused(`${path} has whitespace inside its token, which no client can send: write the token on one line, or delete the file to make a new one`);
+  if (token.length < 16) throw new TokenRefused(`${path} holds no usable token (fewer than 16 characters): delete it to make a new one`);
   return token;
 }
 

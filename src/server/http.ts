@@ -49,9 +49,19 @@ export async function body<T>(c: Context, parse: (body: unknown) => Parsed<T>): 
       throw new HttpError(400, "the body is not valid JSON");
     }
   }
+  // "\ud800" is valid JSON but not text: stored, it would silently become U+FFFD
+  if (!wellFormed(value)) throw new HttpError(400, "the body holds a lone surrogate (\\ud800-\\udfff without its pair): not valid Unicode");
   const parsed = parse(value);
   if (!parsed.ok) throw new HttpError(400, parsed.error);
   return parsed.value;
+}
+
+/** Every string in a parsed JSON value (keys too) is well-formed UTF-16. */
+function wellFormed(value: unknown): boolean {
+  if (typeof value === "string") return value.isWellFormed();
+  if (Array.isArray(value)) return value.every(wellFormed);
+  if (value && typeof value === "object") return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+  return true;
 }
 
 /** A query validated by `parse`. */

@@ -2,13 +2,14 @@
  * wal.ts — what an ordinary turn costs the SD card: bytes written to the WAL
  * and the database's growth, per 1,000 turns (issue 15, item 13).
  *
- *   bun tools/reliability/wal.ts [--turns 200] [--model models/default]
+ *   bun tools/reliability/wal.ts [--turns 200] [--model models/default] [--page-size 4096]
  *
  * A real session (the engine, leo, memory) in a temp ARIANNA_HOME takes
  * `turns` turns of ordinary one-line messages (replies capped at 24 tokens).
  * Before each turn the WAL is checkpointed and truncated, so its size after
  * the turn is exactly what the turn wrote to it (frames of page size + 24).
  */
+import { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,10 +29,17 @@ export interface WalSummary {
 
 const WORDS = "the sea light night garden window morning river stone bread music letter quiet friend winter rain book road city voice".split(" ");
 
-export async function measureWal(opts: { turns: number; model?: string }): Promise<WalSummary> {
+/** `pageSize`: start from a database made with this page size (as one made before 1 KiB pages, which keeps its own). */
+export async function measureWal(opts: { turns: number; model?: string; pageSize?: number }): Promise<WalSummary> {
   const t0 = performance.now();
   const modelDir = resolve(opts.model ?? join(ROOT, "models", "default"));
   const home = tempDir("wal");
+  if (opts.pageSize) {
+    const old = new Database(join(home, "resonance.sqlite3"), { create: true });
+    old.run(`PRAGMA page_size = ${opts.pageSize}`);
+    old.run("VACUUM");
+    old.close();
+  }
   const engine = await Engine.open({ threads: 1 });
   await engine.load(modelDir);
   const session = await openSession({ model: engine, modelDir, config: loadRuntimeConfig({ ARIANNA_HOME: home, ARIANNA_SEED: "5" }), overthink: false });
@@ -70,6 +78,9 @@ export async function measureWal(opts: { turns: number; model?: string }): Promi
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Bun.argv.slice(2), options: { turns: { type: "string" }, model: { type: "string" } }, strict: true });
-  console.log(JSON.stringify(await measureWal({ turns: Number(values.turns ?? 200), model: values.model }), null, 2));
+  const { values } = parseArgs({
+    args: Bun.argv.slice(2), options: { turns: { type: "string" }, model: { type: "string" }, "page-size": { type: "string" } }, strict: true,
+  });
+  const pageSize = values["page-size"] === undefined ? undefined : Number(values["page-size"]);
+  console.log(JSON.stringify(await measureWal({ turns: Number(values.turns ?? 200), model: values.model, pageSize }), null, 2));
 }
