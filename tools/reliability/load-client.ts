@@ -149,7 +149,9 @@ async function client(i: number): Promise<void> {
         }
         const b = await res.text();
         try {
-          if (typeof JSON.parse(b).error !== "string") fail(`429 body without error: ${b}`);
+          // Ollama routes answer { error: "…" }, OpenAI routes { error: { message: "…", type, … } }
+          const error = JSON.parse(b).error;
+          if (typeof (typeof error === "string" ? error : error?.message) !== "string") fail(`429 body without error: ${b}`);
         } catch {
           fail(`429 body not JSON: ${b.slice(0, 100)}`);
         }
