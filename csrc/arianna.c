@@ -581,8 +581,17 @@ static int pool_size(const ar_pool *p) { return p ? p->n : 0; }
 /* Jobs smaller than this many multiply-adds run on the caller alone: waking
  * the workers costs microseconds, and on a busy device a worker that has lost
  * its core stalls the whole job, so tiny kernels (a 6 MB personality model is
- * all tiny jobs) are faster and steadier on one thread. */
+ * all tiny jobs) are faster and steadier on one thread. At 2 threads on the
+ * 15M shape it leaves 7 dispatches per token parallel (w1/w3 of each layer
+ * and the classifier); 1 << 16 makes it ~30. Measured busy (the shared 2-core
+ * build VM at load ~11; -DPARALLEL_MIN_WORK builds, decode medians of 9):
+ * fp32 / Q8_0 tok/s 8.1 / 16.8 at 1 << 16, 12.1 / 17.0 at 1 << 17, 19.3 / 40.4
+ * at 1 << 18: a worker that loses its core stalls every small job. Idle,
+ * 1 << 16 was +12 % fp32 / +20 % Q8_0 (issue #16's profile); the busy case
+ * is the device's normal one, so the threshold stays. */
+#ifndef PARALLEL_MIN_WORK
 #define PARALLEL_MIN_WORK (1 << 18)
+#endif
 
 /* Run fn(ctx, ti, n) on every thread and wait for all of them. The caller
  * spins briefly, then yields its core so a worker sharing it can finish. */
