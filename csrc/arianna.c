@@ -130,6 +130,9 @@ void ar_unmap_file(ar_mapping *m) {
  * v2 (Q8_0): as v1 with version 2 and int32 group_size at byte 37. fp32 norms,
  *   then tok_emb, wq of every layer, wk of every layer, ... w3, [wcls], each
  *   layer's matrix as its int8 values followed by its fp32 scales.
+ * v3 (Q4_0): as v2 with version 3 and group_size 32; each matrix's values are
+ *   4-bit, two to a byte (the layout of kernels.h: per group of 32, byte j
+ *   holds value j low and value j + 16 high, each + 8), then its fp32 scales.
  * docs/architecture.md §4 describes the formats in full.
  */
 
@@ -145,8 +148,8 @@ typedef struct {
  * then its scales), so each layer has its own pair of pointers. */
 typedef struct {
     const float *f;    /* fp32 values, or NULL                     */
-    const int8_t **q;  /* Q8_0 values of each layer, or NULL       */
-    const float **s;   /* Q8_0 scales of each layer (one per group) */
+    const int8_t **q;  /* Q8_0 values (v3: packed Q4_0 bytes) of each layer, or NULL */
+    const float **s;   /* their scales, one per group                */
 } ar_tensor;
 
 typedef struct {
@@ -158,8 +161,8 @@ typedef struct ar_pool ar_pool;
 
 struct ar_model {
     ar_config cfg;
-    int format;          /* 0, 1, 2 */
-    int group_size;      /* Q8_0 only */
+    int format;          /* 0, 1, 2, 3 */
+    int group_size;      /* Q8_0 and Q4_0 only */
     int shared_classifier;
     int64_t n_params;
     ar_mapping map;
@@ -220,10 +223,12 @@ static const float *take_f32(cursor *c, uint64_t count) {
     return p;
 }
 
-static int take_q8(cursor *c, uint64_t count, int gs, const int8_t **q, const float **s, float **scale_copy) {
-    if (c->off > c->size || count > c->size - c->off) return -1;
+/* A quantized tensor of count values in value_bytes bytes, then its scales. */
+static int take_q(cursor *c, uint64_t count, uint64_t value_bytes, int gs, const int8_t **q, const float **s,
+                  float **scale_copy) {
+    if (c->off > c->size || value_bytes > c->size - c->off) return -1;
     *q = (const int8_t *)(c->base + c->off);
-    c->off += count;
+    c->off += value_bytes;
     uint64_t ns = count / (uint64_t)gs, bytes = ns * 4;
     if (c->off > c->size || bytes > c->size - c->off) return -1;
     const uint8_t *sp = c->base + c->off;
@@ -247,9 +252,9 @@ static uint64_t expected_size(const ar_config *c, int format, int gs, int shared
     uint64_t mats[] = {V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D,
                        shared ? 0 : V * D};
     uint64_t total = 0;
-    if (format == 2) {
+    if (format == 2 || format == 3) {
         total = AR_HEADER_V1 + norms * 4;
-        for (int i = 0; i < 9; i++) total += mats[i] + mats[i] / gs * 4;
+        for (int i = 0; i < 9; i++) total += (format == 2 ? mats[i] : mats[i] / 2) + mats[i] / gs * 4;
         return total;
     }
     for (int i = 0; i < 9; i++) total += mats[i];
@@ -268,14 +273,14 @@ static int parse_header(ar_model *m, const char *path) {
         if (n < AR_HEADER_V1)
             return ar_fail(AR_E_FORMAT, "%s: truncated header (%zu of %d bytes)", path, n, AR_HEADER_V1);
         int version = read_i32(p + 4);
-        if (version != 1 && version != 2)
-            return ar_fail(AR_E_FORMAT, "%s: unsupported version %d (expected 1 or 2)", path, version);
+        if (version < 1 || version > 3)
+            return ar_fail(AR_E_FORMAT, "%s: unsupported version %d (expected 1, 2 or 3)", path, version);
         int *dims = &c->dim;
         for (int i = 0; i < 7; i++) dims[i] = read_i32(p + 8 + 4 * i);
         if (p[36] > 1) return ar_fail(AR_E_FORMAT, "%s: shared_classifier flag is %d", path, p[36]);
         m->format = version;
         m->shared_classifier = p[36];
-        m->group_size = version == 2 ? read_i32(p + 37) : 0;
+        m->group_size = version >= 2 ? read_i32(p + 37) : 0;
     } else {
         if (n < 28) return ar_fail(AR_E_FORMAT, "%s: too short for any model header (%zu bytes)", path, n);
         int *dims = &c->dim;
@@ -293,6 +298,9 @@ static int parse_header(ar_model *m, const char *path) {
             return ar_fail(AR_E_FORMAT, "%s: Q8_0 group size %d must divide dim %d and hidden_dim %d", path, gs,
                            c->dim, c->hidden_dim);
     }
+    if (m->format == 3 && (m->group_size != Q4_GROUP || c->dim % Q4_GROUP != 0 || c->hidden_dim % Q4_GROUP != 0))
+        return ar_fail(AR_E_FORMAT, "%s: Q4_0 needs group size %d (got %d) dividing dim %d and hidden_dim %d", path,
+                       Q4_GROUP, m->group_size, c->dim, c->hidden_dim);
     uint64_t want = expected_size(c, m->format, m->group_size, m->shared_classifier);
     if (want != n)
         return ar_fail(AR_E_FORMAT, "%s: size is %zu bytes but the header (v%d, dim %d, layers %d, vocab %d) needs %llu",
@@ -362,13 +370,14 @@ static int map_weights(ar_model *m) {
             ts[i]->s = (const float **)(slot + layers[i]);
             slot += 2 * layers[i];
             for (uint64_t l = 0; l < layers[i] && ok; l++)
-                ok = take_q8(&cur, counts[i], gs, &ts[i]->q[l], &ts[i]->s[l], &copy) == 0;
+                ok = take_q(&cur, counts[i], m->format == 2 ? counts[i] : counts[i] / 2, gs, &ts[i]->q[l],
+                            &ts[i]->s[l], &copy) == 0;
         }
         if (m->shared_classifier) w->wcls = w->tok_emb;
         /* Symmetric Q8_0 never produces -128, and the SIMD kernels rely on
          * that (|q| <= 127 keeps the x86 sign trick and the int16 pair sums
          * exact): refuse a file that has one rather than compute wrong sums. */
-        for (int i = 0; i < n_tensors && ok; i++)
+        for (int i = 0; i < n_tensors && ok && m->format == 2; i++)
             for (uint64_t l = 0; l < layers[i]; l++)
                 for (uint64_t k = 0; k < counts[i]; k++)
                     if (ts[i]->q[l][k] == INT8_MIN)
@@ -672,9 +681,13 @@ static void matvec_part(const matvec_job *j, int k, int r0, int r1) {
     int n = j->n, gs = j->m->group_size, rows = j->rows[k];
     if (j->T == 1) {
         if (t->f) kern_matvec_f32(j->out[k], j->x, t->f + (size_t)j->layer * rows * n, n, r0, r1);
+        else if (j->m->format == 3)
+            kern_matvec_q4(j->out[k], j->xq, j->xs, (const uint8_t *)t->q[j->layer], t->s[j->layer], n, r0, r1);
         else kern_matvec_q8(j->out[k], j->xq, j->xs, t->q[j->layer], t->s[j->layer], n, gs, r0, r1);
     } else if (t->f) {
         kern_gemm_f32(j->out[k], rows, j->x, n, j->T, t->f + (size_t)j->layer * rows * n, n, n, r0, r1);
+    } else if (j->m->format == 3) {
+        kern_gemm_q4(j->out[k], rows, j->xq, j->xs, j->T, (const uint8_t *)t->q[j->layer], t->s[j->layer], n, r0, r1);
     } else {
         kern_gemm_q8(j->out[k], rows, j->xq, j->xs, j->T, t->q[j->layer], t->s[j->layer], n, gs, r0, r1);
     }
@@ -716,10 +729,10 @@ static void matvec_worker(void *ctx, int ti, int nt) {
     }
 }
 
-/* Quantize the inputs for Q8_0 models, then run the job on the pool. */
+/* Quantize the inputs for Q8_0 and Q4_0 models, then run the job on the pool. */
 static void run_matvec(ar_session *s, matvec_job *j) {
     const ar_model *m = s->m;
-    if (m->format == 2) {
+    if (m->format >= 2) {
         for (int tok = 0; tok < j->T; tok++)
             kern_quantize_q8(s->xq + (size_t)tok * j->n, s->xs + (size_t)tok * (j->n / m->group_size),
                              j->x + (size_t)tok * j->n, j->n, m->group_size);
@@ -797,6 +810,13 @@ static void embed(ar_session *s, float *x, int token) {
     const ar_tensor *e = &m->w.tok_emb;
     if (e->f) {
         memcpy(x, e->f + (size_t)token * D, D * sizeof(float));
+    } else if (m->format == 3) {
+        const uint8_t *q = (const uint8_t *)e->q[0] + (size_t)token * D / 2;
+        const float *sc = e->s[0] + (size_t)token * D / Q4_GROUP;
+        for (int i = 0; i < D; i++) {
+            int b = q[i / Q4_GROUP * 16 + i % 16];
+            x[i] = ((i % Q4_GROUP < 16 ? b & 15 : b >> 4) - 8) * sc[i / Q4_GROUP];
+        }
     } else {
         int gs = m->group_size;
         const int8_t *q = e->q[0] + (size_t)token * D;

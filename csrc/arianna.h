@@ -51,7 +51,7 @@ AR_EXPORT const char *ar_kernel_name(void);
 
 typedef struct ar_model ar_model;
 
-/* Open and fully validate a llama2.c model.bin (v0 legacy, v1 fp32, v2 Q8_0)
+/* Open and fully validate a llama2.c model.bin (v0 legacy, v1 fp32, v2 Q8_0, v3 Q4_0)
  * through mmap. n_threads <= 0 picks the number of online CPUs. Returns NULL
  * on failure (see ar_last_error). Never aborts, whatever the file holds. */
 AR_EXPORT ar_model *ar_model_open(const char *path, int n_threads);
@@ -65,8 +65,8 @@ enum {
     AR_INFO_N_KV_HEADS,
     AR_INFO_VOCAB_SIZE,
     AR_INFO_SEQ_LEN,
-    AR_INFO_FORMAT,            /* 0 legacy, 1 fp32, 2 Q8_0               */
-    AR_INFO_GROUP_SIZE,        /* Q8_0 group size, 0 for fp32 formats     */
+    AR_INFO_FORMAT,            /* 0 legacy, 1 fp32, 2 Q8_0, 3 Q4_0       */
+    AR_INFO_GROUP_SIZE,        /* Q8_0/Q4_0 group size, 0 for fp32        */
     AR_INFO_SHARED_CLASSIFIER, /* 1 if the classifier is the embedding    */
     AR_INFO_N_PARAMS,
     AR_INFO_FILE_BYTES,

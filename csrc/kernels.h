@@ -47,6 +47,17 @@ void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const fl
  * exact and the fp32 steps are the same), so prefill equals decode. */
 void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                   const float *ws, int n, int gs, int r0, int r1);
+/* Q4_0 (model format v3): weights in groups of Q4_GROUP = 32 values, 16 bytes
+ * a group: byte j holds value j in its low nibble and value j + 16 in its high
+ * nibble, each stored + 8 (nibble v means v - 8, in [-8, 7]), and one fp32
+ * scale per group; row r, group g starts at byte (r*n + g*32)/2 with scale
+ * ws[r*(n/32) + g]. Inputs are Q8_0 with groups of 32. The matvec is the gemm
+ * of one input, so prefill equals decode bit for bit here too. */
+#define Q4_GROUP 32
+void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
+                    int r0, int r1);
+void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                  const float *ws, int n, int r0, int r1);
 /* Quantize x[n] into q[n] and s[n/gs]: s = max|x| / 127, q = round(x / s). */
 void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 /* sum_j a[j] * b[j] */
@@ -62,7 +73,12 @@ void scalar_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const 
                      int r0, int r1);
 void scalar_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                     const float *ws, int n, int gs, int r0, int r1);
+void scalar_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                    const float *ws, int n, int r0, int r1);
 void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
+/* Quantize x[n] (n a multiple of 32) into n/2 packed bytes and n/32 scales:
+ * s = max|x| / 7, q = round(x / s) in [-7, 7] (symmetric, like Q8_0). */
+void scalar_quantize_q4(uint8_t *q, float *s, const float *x, int n);
 float scalar_dot_f32(const float *a, const float *b, int n);
 void scalar_axpy_f32(float *y, float a, const float *x, int n);
 

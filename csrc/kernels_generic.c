@@ -22,6 +22,14 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
                   const float *ws, int n, int gs, int r0, int r1) {
     scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
 }
+void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
+                    int r0, int r1) {
+    scalar_gemm_q4(out, 0, xq, xs, 1, wq, ws, n, r0, r1);
+}
+void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                  const float *ws, int n, int r0, int r1) {
+    scalar_gemm_q4(out, ldo, xq, xs, T, wq, ws, n, r0, r1);
+}
 void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
     scalar_quantize_q8(q, s, x, n, gs);
 }

@@ -327,6 +327,77 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
         gemm_q8_widen(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
 }
 
+/* ---- Q4_0 ---------------------------------------------------------------- */
+
+/* R rows x C inputs; per group the two 16-value halves (low nibbles: values
+ * 0-15, high nibbles: 16-31) go through the same int32 dot as Q8_0, then one
+ * FMA per group into fp32 lanes. 4 x 2 tiles. */
+#define GEMM_Q4_TILE(NAME, ATTR, DOT)                                                                          \
+    ATTR static inline __attribute__((always_inline)) void NAME(                                             \
+        float *out, int ldo, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,    \
+        int r, int t, const int R, const int C) {                                                             \
+        int groups = n / Q4_GROUP;                                                                             \
+        float32x4_t acc[4][2];                                                                                 \
+        for (int k = 0; k < R; k++)                                                                            \
+            for (int c = 0; c < C; c++) acc[k][c] = vdupq_n_f32(0.0f);                                         \
+        const uint8x16_t mask = vdupq_n_u8(0x0F);                                                              \
+        const int8x16_t eight = vdupq_n_s8(8);                                                                 \
+        for (int g = 0; g < groups; g++) {                                                                     \
+            int8x16_t x0[2], x1[2];                                                                            \
+            for (int c = 0; c < C; c++) {                                                                      \
+                x0[c] = vld1q_s8(xq + (long)(t + c) * n + g * Q4_GROUP);                                       \
+                x1[c] = vld1q_s8(xq + (long)(t + c) * n + g * Q4_GROUP + 16);                                  \
+            }                                                                                                  \
+            for (int k = 0; k < R; k++) {                                                                      \
+                uint8x16_t b = vld1q_u8(wq + ((long)(r + k) * n + g * Q4_GROUP) / 2);                          \
+                int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, mask)), eight);                        \
+                int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight);                         \
+                float wsc = ws[(long)(r + k) * groups + g];                                                    \
+                for (int c = 0; c < C; c++) {                                                                  \
+                    int32x4_t isum = DOT(DOT(vdupq_n_s32(0), x0[c], lo), x1[c], hi);                           \
+                    acc[k][c] = vfmaq_n_f32(acc[k][c], vcvtq_f32_s32(isum), xs[(long)(t + c) * groups + g] * wsc); \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int k = 0; k < R; k++)                                                                            \
+            for (int c = 0; c < C; c++) out[(long)(t + c) * ldo + r + k] = vaddvq_f32(acc[k][c]);             \
+    }
+
+GEMM_Q4_TILE(gemm_q4_tile_widen, , q8_dot16)
+GEMM_Q4_TILE(gemm_q4_tile_sdot, DOTPROD, vdotq_s32)
+
+#define GEMM_Q4_LOOP(TILE)                                                                                     \
+    for (int r = r0; r < r1;) {                                                                                \
+        int R = r + 4 <= r1 ? 4 : 1, t = 0;                                                                    \
+        for (; t + 2 <= T; t += 2)                                                                             \
+            R == 4 ? TILE(out, ldo, xq, xs, wq, ws, n, r, t, 4, 2) : TILE(out, ldo, xq, xs, wq, ws, n, r, t, 1, 2); \
+        if (t < T)                                                                                             \
+            R == 4 ? TILE(out, ldo, xq, xs, wq, ws, n, r, t, 4, 1) : TILE(out, ldo, xq, xs, wq, ws, n, r, t, 1, 1); \
+        r += R;                                                                                                \
+    }
+
+static void gemm_q4_widen(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                          const float *ws, int n, int r0, int r1) {
+    GEMM_Q4_LOOP(gemm_q4_tile_widen)
+}
+
+DOTPROD static void gemm_q4_sdot(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                                 const float *ws, int n, int r0, int r1) {
+    GEMM_Q4_LOOP(gemm_q4_tile_sdot)
+}
+
+void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                  const float *ws, int n, int r0, int r1) {
+    if (sdot_on()) gemm_q4_sdot(out, ldo, xq, xs, T, wq, ws, n, r0, r1);
+    else gemm_q4_widen(out, ldo, xq, xs, T, wq, ws, n, r0, r1);
+}
+
+/* Decode: four rows per pass give four independent accumulator chains. */
+void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
+                    int r0, int r1) {
+    kern_gemm_q4(out, 0, xq, xs, 1, wq, ws, n, r0, r1);
+}
+
 /* Bit-identical to scalar_quantize_q8: max is order-free (the "nm" forms skip
  * a NaN like fmaxf does), the division is the same IEEE operation, and
  * clamping to integers before vcvtaq (round half away from zero, as roundf)

@@ -50,6 +50,40 @@ void scalar_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int 
         scalar_matvec_q8(out + (long)t * ldo, xq + (long)t * n, xs + (long)t * (n / gs), wq, ws, n, gs, r0, r1);
 }
 
+void scalar_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                    const float *ws, int n, int r0, int r1) {
+    int groups = n / Q4_GROUP;
+    for (int t = 0; t < T; t++)
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = wq + (long)r * n / 2;
+            const int8_t *x = xq + (long)t * n;
+            float sum = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                int32_t isum = 0;
+                for (int j = 0; j < Q4_GROUP / 2; j++) {
+                    int b = row[g * Q4_GROUP / 2 + j];
+                    isum += x[g * Q4_GROUP + j] * ((b & 15) - 8) + x[g * Q4_GROUP + j + 16] * ((b >> 4) - 8);
+                }
+                sum += (float)isum * xs[(long)t * groups + g] * ws[(long)r * groups + g];
+            }
+            out[(long)t * ldo + r] = sum;
+        }
+}
+
+void scalar_quantize_q4(uint8_t *q, float *s, const float *x, int n) {
+    for (int g = 0; g < n / Q4_GROUP; g++) {
+        const float *xg = x + (long)g * Q4_GROUP;
+        float amax = 0.0f;
+        for (int j = 0; j < Q4_GROUP; j++) amax = fmaxf(amax, fabsf(xg[j]));
+        float scale = amax / 7.0f;
+        s[g] = scale;
+        int v[Q4_GROUP];
+        for (int j = 0; j < Q4_GROUP; j++)
+            v[j] = scale > 0.0f ? (int)fminf(fmaxf(roundf(xg[j] / scale), -7.0f), 7.0f) : 0;
+        for (int j = 0; j < Q4_GROUP / 2; j++) q[(long)g * Q4_GROUP / 2 + j] = (uint8_t)((v[j] + 8) | (v[j + 16] + 8) << 4);
+    }
+}
+
 /* Rounds half away from zero (roundf), like llama2.c's runq.c. The SIMD
  * versions reproduce this exactly: same division, same rounding, same clamp. */
 void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {

@@ -217,6 +217,66 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
     for (; r < r1; r++) gemm_q8_rows(out, ldo, xq, xs, T, wq, ws, n, gs, r, 1);
 }
 
+/* ---- Q4_0 ---------------------------------------------------------------- */
+
+/* A group's 16 bytes as 32 int8 weights in [-8, 7], in value order. */
+static inline __m256i unpack_q4(const uint8_t *p) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(0x0F);
+    __m128i lo = _mm_and_si128(b, mask), hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+/* R rows x C inputs, one group (32 values) at a time: the int8 dot of
+ * matvec_q8_row (|x| * (w * sign x); pairs of at most 2 * 127 * 8 fit int16),
+ * then one FMA per group into fp32 lanes. 4 x 2: 8 accumulators. */
+static inline __attribute__((always_inline))
+void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
+                  int r, int t, const int R, const int C) {
+    int groups = n / Q4_GROUP;
+    __m256 acc[4][2];
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < groups; g++) {
+        __m256i xv[2], ax[2];
+        for (int c = 0; c < C; c++) {
+            xv[c] = _mm256_loadu_si256((const __m256i *)(xq + (long)(t + c) * n + g * Q4_GROUP));
+            ax[c] = _mm256_abs_epi8(xv[c]);
+        }
+        for (int k = 0; k < R; k++) {
+            __m256i wv = unpack_q4(wq + ((long)(r + k) * n + g * Q4_GROUP) / 2);
+            float wsc = ws[(long)(r + k) * groups + g];
+            for (int c = 0; c < C; c++) {
+                __m256i p16 = _mm256_maddubs_epi16(ax[c], _mm256_sign_epi8(wv, xv[c]));
+                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)),
+                                            _mm256_set1_ps(xs[(long)(t + c) * groups + g] * wsc), acc[k][c]);
+            }
+        }
+    }
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) out[(long)(t + c) * ldo + r + k] = hsum_ps(acc[k][c]);
+}
+
+void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                  const float *ws, int n, int r0, int r1) {
+    for (int r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1, t = 0;
+        for (; t + 2 <= T; t += 2)
+            R == 4 ? gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 4, 2)
+                   : gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 1, 2);
+        if (t < T)
+            R == 4 ? gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 4, 1)
+                   : gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 1, 1);
+        r += R;
+    }
+}
+
+/* Decode: four rows per pass give four independent FMA chains. */
+void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
+                    int r0, int r1) {
+    kern_gemm_q4(out, 0, xq, xs, 1, wq, ws, n, r0, r1);
+}
+
 /* roundf() in SIMD: _mm256_round_ps only rounds half to even, so truncate and
  * step one away from zero when the dropped fraction is >= 0.5 (v - trunc(v)
  * is exact for |v| < 2^23). */

@@ -1,7 +1,7 @@
 /**
  * Cross builds (cross/build.sh, zig) checked against the host build.
  *
- * Two tiny random models (fp32 v1 and Q8_0 v2) are decoded greedily by the
+ * Three tiny random models (fp32 v1, Q8_0 v2, Q4_0 v3) are decoded greedily by the
  * host runner and by every cross runner: natively for x86_64 (on an x86-64
  * host) and under qemu-aarch64 for the Pi builds:
  *
@@ -30,8 +30,10 @@ const CI = !!process.env.CI && process.env.CI !== "false";
 const HOST_ARCH = arch(); // "x64" | "arm64" | ...
 
 const AARCH64_SYSROOT = "/usr/aarch64-linux-gnu";
-const N_STEPS = 40;
-const PROMPT = "hello";
+const N_STEPS = 100;
+// Long enough (~45 tokens) that the prompt is prefilled through the gemm
+// kernels in more than one block before the greedy steps.
+const PROMPT = "hello world, I remember the sea and the light of the night; why do we dream of memory and voice?";
 
 function which(cmd: string): string | null {
   return Bun.which(cmd);
@@ -94,6 +96,7 @@ interface Model {
 const MODELS: Model[] = [
   { name: "fp32-v1", dir: join(WORK, "fp32-v1") },
   { name: "q8-v2", dir: join(WORK, "q8-v2") },
+  { name: "q4-v3", dir: join(WORK, "q4-v3") },
 ];
 
 function runIds(prefix: string[], runner: string, m: Model): { ids: number[]; out: string; code: number | null } {
@@ -184,7 +187,7 @@ describe("cross builds", () => {
       if (cross.exitCode !== 0) return;
     }
     mkdirSync(WORK, { recursive: true });
-    for (const [m, format] of [[MODELS[0], 1], [MODELS[1], 2]] as const) {
+    for (const [m, format] of [[MODELS[0], 1], [MODELS[1], 2], [MODELS[2], 3]] as const) {
       writeModelDir(m.dir, {
         dim: 64, hiddenDim: 192, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, seqLen: 128,
         format, groupSize: 32, seed: 7,

@@ -191,7 +191,7 @@ interface ModelFile {
   bytes: number;
 }
 
-const FORMAT_NAME: Record<ModelFormat, string> = { 0: "fp32-v0", 1: "fp32", 2: "q8_0" };
+const FORMAT_NAME: Record<ModelFormat, string> = { 0: "fp32-v0", 1: "fp32", 2: "q8_0", 3: "q4_0" };
 
 /** The model of a shape and format under build/bench/, generated on first use. */
 function ensureModel(shape: Shape, format: ModelFormat): ModelFile {

@@ -18,7 +18,7 @@ import { endianness } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-export type ModelFormat = 0 | 1 | 2;
+export type ModelFormat = 0 | 1 | 2 | 3;
 
 export interface ModelOptions {
   dim: number;
@@ -29,7 +29,7 @@ export interface ModelOptions {
   nKvHeads?: number;
   vocabSize: number;
   seqLen: number;
-  /** 0 legacy, 1 fp32 ("ak42" v1), 2 Q8_0 ("ak42" v2). Default 1. */
+  /** 0 legacy, 1 fp32 ("ak42" v1), 2 Q8_0 ("ak42" v2), 3 Q4_0 ("ak42" v3, groups of 32). Default 1. */
   format?: ModelFormat;
   /** Q8_0 group size (format 2). Default 32. */
   groupSize?: number;
@@ -291,6 +291,36 @@ function writeQ8Tensor(sink: Sink, seed: number, t: TensorSpec, gs: number, join
   return per * t.layers;
 }
 
+/** Q4_0 of one layer (csrc/kernels.h): scale max|x| / 7, q in [-7, 7] stored
+ * q + 8, byte j of a group of 32 holding value j (low nibble) and j + 16. */
+function writeQ4Tensor(sink: Sink, seed: number, t: TensorSpec, buf: Float32Array): number {
+  const per = t.rows * t.cols;
+  if (per % 32) throw new Error(`gen-model: ${t.name} size ${per} is not a multiple of 32`);
+  const packed = new Uint8Array(buf.length / 2);
+  for (let l = 0; l < t.layers; l++) {
+    const scales = new Float32Array(per / 32);
+    let sOff = 0;
+    const st = new SliceStream(seed, t, l);
+    for (let k; (k = st.fill(buf)) > 0; ) {
+      for (let g = 0; g < k / 32; g++) {
+        let max = 0;
+        for (let j = 0; j < 32; j++) max = Math.max(max, Math.abs(buf[g * 32 + j]));
+        const scale = Math.fround(max / 7);
+        scales[sOff++] = scale;
+        const q = (j: number): number => {
+          if (scale === 0) return 8;
+          const r = buf[g * 32 + j] / scale;
+          return Math.max(-7, Math.min(7, Math.sign(r) * Math.round(Math.abs(r)))) + 8;
+        };
+        for (let j = 0; j < 16; j++) packed[g * 16 + j] = q(j) | (q(j + 16) << 4);
+      }
+      sink.write(packed.subarray(0, k / 2));
+    }
+    sink.write(scales);
+  }
+  return per * t.layers;
+}
+
 function writeLegacyRope(sink: Sink, d: Dims): void {
   const half = d.headSize / 2;
   const re = new Float32Array(d.seq * half);
@@ -306,15 +336,15 @@ function writeLegacyRope(sink: Sink, d: Dims): void {
   sink.write(im);
 }
 
-/** The 256-byte "ak42" header of formats 1 and 2. */
-function akHeader(d: Dims, version: 1 | 2, shared: boolean, gs: number): Uint8Array {
+/** The 256-byte "ak42" header of formats 1, 2 and 3. */
+function akHeader(d: Dims, version: 1 | 2 | 3, shared: boolean, gs: number): Uint8Array {
   const h = new Uint8Array(256);
   const dv = new DataView(h.buffer);
   dv.setUint32(0, 0x616b3432, true);
   dv.setInt32(4, version, true);
   [d.dim, d.hidden, d.layers, d.heads, d.kvHeads, d.vocab, d.seq].forEach((v, i) => dv.setInt32(8 + 4 * i, v, true));
   dv.setUint8(36, shared ? 1 : 0);
-  if (version === 2) dv.setInt32(37, gs, true);
+  if (version >= 2) dv.setInt32(37, gs, true);
   return h;
 }
 
@@ -358,6 +388,13 @@ export function writeModel(path: string, opts: ModelOptions): ModelSummary {
       const qs: TensorName[] = ["tok_emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3"];
       if (!shared) qs.push("wcls");
       for (const name of qs) n += writeQ8Tensor(sink, seed, T[name], gs, joined, buf);
+    } else if (format === 3) {
+      if (d.dim % 32 || d.hidden % 32) throw new Error(`gen-model: Q4_0 needs dim and hidden to be multiples of 32`);
+      sink.write(akHeader(d, 3, shared, 32));
+      for (const name of ["rms_att", "rms_ffn", "rms_final"] as const) n += writeFp32Slices(sink, seed, T[name], buf);
+      const qs: TensorName[] = ["tok_emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3"];
+      if (!shared) qs.push("wcls");
+      for (const name of qs) n += writeQ4Tensor(sink, seed, T[name], buf);
     } else {
       throw new Error(`gen-model: unknown format ${format}`);
     }
@@ -494,7 +531,7 @@ function main(argv: string[]): void {
   if (values.help || !values.out) {
     console.log(
       "usage: bun tools/gen-model.ts --out DIR [--dim 288 --layers 6 --heads 6 --kv-heads 6 --hidden 768\n" +
-        "       --vocab 32000 --seq 256 --format 0|1|2 --group 32 --seed 1 --separate-classifier\n" +
+        "       --vocab 32000 --seq 256 --format 0|1|2|3 --group 32 --seed 1 --separate-classifier\n" +
         "       --q8-layout per-layer|joined]",
     );
     process.exit(values.help ? 0 : 2);
@@ -506,7 +543,7 @@ function main(argv: string[]): void {
   };
   const heads = int(values.heads, "heads");
   const format = int(values.format, "format");
-  if (format !== 0 && format !== 1 && format !== 2) throw new Error("--format must be 0, 1 or 2");
+  if (format !== 0 && format !== 1 && format !== 2 && format !== 3) throw new Error("--format must be 0, 1, 2 or 3");
   const layout = values["q8-layout"];
   if (layout !== "per-layer" && layout !== "joined") throw new Error("--q8-layout must be per-layer or joined");
   const t0 = performance.now();

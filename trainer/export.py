@@ -1,4 +1,4 @@
-"""Export a trained model as llama2.c's model.bin (v0 legacy, v1 fp32, v2 Q8_0),
+"""Export a trained model as llama2.c's model.bin (v0 legacy, v1 fp32, v2 Q8_0, v3 Q4_0),
 read any of them back, and write a model directory (model.bin, tokenizer.bin,
 manifest.json, and the tokenizer.model that fine-tuning reuses).
 
@@ -13,6 +13,10 @@ Formats (docs/architecture.md §4 has them in full):
   v2: v1 header with version 2 and int32 group_size at byte 37, fp32 norms,
       then for each tensor its int8 values followed by its fp32 scales
       (symmetric, scale = max|w| / 127 per group of group_size values).
+  v3: v2 header with version 3 and group_size 32; each tensor's values are
+      4-bit (symmetric, scale = max|w| / 7, q in [-7, 7]) stored q + 8, two to
+      a byte: in each group of 32, byte j holds value j in its low nibble and
+      value j + 16 in its high nibble; then the tensor's fp32 scales.
 """
 from __future__ import annotations
 
@@ -34,7 +38,9 @@ from model import ModelArgs, Transformer, precompute_freqs  # noqa: E402
 
 MAGIC = 0x616B3432
 HEADER_BYTES = 256
-FORMAT_NAMES = {0: "v0-legacy-fp32", 1: "v1-fp32", 2: "v2-q8_0"}
+FORMAT_NAMES = {0: "v0-legacy-fp32", 1: "v1-fp32", 2: "v2-q8_0", 3: "v3-q4_0"}
+QUANTIZATION = {0: "fp32", 1: "fp32", 2: "q8_0", 3: "q4_0"}
+Q4_GROUP = 32
 
 
 def _f32(t) -> np.ndarray:
@@ -83,12 +89,33 @@ def quantize_q80(w: np.ndarray, group_size: int):
     return q.reshape(-1), scale, float(err)
 
 
+def quantize_q40(w: np.ndarray):
+    """Symmetric 4-bit per group of 32: (packed uint8 [n/2], scales fp32, max abs error)."""
+    w = np.asarray(w, dtype=np.float32).reshape(-1)
+    assert w.size % Q4_GROUP == 0, "tensor size must be a multiple of 32"
+    g = w.reshape(-1, Q4_GROUP)
+    scale = (np.abs(g).max(axis=1) / np.float32(7.0)).astype(np.float32)
+    safe = np.where(scale > 0, scale, np.float32(1.0))
+    q = np.clip(np.round(g / safe[:, None]), -7, 7).astype(np.int8)
+    q[scale == 0] = 0
+    err = np.abs(q.astype(np.float32) * scale[:, None] - g).max() if g.size else 0.0
+    u = (q + 8).astype(np.uint8)
+    packed = u[:, :16] | (u[:, 16:] << 4)
+    return packed.reshape(-1), scale, float(err)
+
+
+def dequantize_q40(packed: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    p = packed.reshape(-1, Q4_GROUP // 2)
+    q = np.concatenate([p & 15, p >> 4], axis=1).astype(np.float32) - 8.0
+    return (q * scales[:, None]).reshape(-1)
+
+
 def _header_v(version: int, a: ModelArgs, group_size: int = 0) -> bytes:
     hdr = struct.pack("<Ii", MAGIC, version)
     hdr += struct.pack("<7i", a.dim, a.hidden_dim, a.n_layers, a.n_heads, a.n_kv_heads,
                        a.vocab_size, a.max_seq_len)
     hdr += struct.pack("<B", 1 if a.shared_classifier else 0)
-    if version == 2:
+    if version >= 2:
         hdr += struct.pack("<i", group_size)  # byte offset 37
     return hdr + b"\0" * (HEADER_BYTES - len(hdr))
 
@@ -123,7 +150,11 @@ def model_to_bin(model: Transformer, path: str, version: int = 1, group_size: Op
             f.write(sin.numpy().astype(np.float32).tobytes())
             if not shared:
                 f.write(_f32(model.output.weight).tobytes())
-        elif version in (1, 2):
+        elif version in (1, 2, 3):
+            if version == 3:
+                if a.dim % Q4_GROUP or a.hidden_dim % Q4_GROUP:
+                    raise ValueError(f"Q4_0 needs dim {a.dim} and hidden_dim {a.hidden_dim} to be multiples of 32")
+                info["group_size"] = Q4_GROUP
             if version == 2:
                 gs = group_size or pick_group_size(a.dim, a.hidden_dim)
                 if a.dim % gs or a.hidden_dim % gs:
@@ -146,6 +177,11 @@ def model_to_bin(model: Transformer, path: str, version: int = 1, group_size: Op
             for w in ws:
                 if version == 1:
                     f.write(_f32(w).tobytes())
+                elif version == 3:
+                    q, s, err = quantize_q40(_f32(w))
+                    info["max_quant_error"] = max(info["max_quant_error"], err)
+                    f.write(q.tobytes())
+                    f.write(s.astype(np.float32).tobytes())
                 else:
                     q, s, err = quantize_q80(_f32(w), info["group_size"])
                     info["max_quant_error"] = max(info["max_quant_error"], err)
@@ -158,8 +194,8 @@ def model_to_bin(model: Transformer, path: str, version: int = 1, group_size: Op
 
 
 def read_model_bin(path: str):
-    """Read model.bin (v0, v1 or v2) -> (ModelArgs, state_dict of fp32 tensors,
-    info). v2 weights come back dequantised."""
+    """Read model.bin (v0, v1, v2 or v3) -> (ModelArgs, state_dict of fp32
+    tensors, info). v2 and v3 weights come back dequantised."""
     with open(path, "rb") as f:
         data = f.read()
     magic = struct.unpack_from("<I", data, 0)[0]
@@ -168,8 +204,8 @@ def read_model_bin(path: str):
         version = struct.unpack_from("<i", data, 4)[0]
         dim, hidden, nl, nh, nkv, vocab, seq = struct.unpack_from("<7i", data, 8)
         shared = bool(data[36])
-        gs = struct.unpack_from("<i", data, 37)[0] if version == 2 else 0
-        if version not in (1, 2):
+        gs = struct.unpack_from("<i", data, 37)[0] if version >= 2 else 0
+        if version not in (1, 2, 3):
             raise ValueError(f"{path}: unknown version {version}")
         info = {"format": version, "group_size": gs}
         off = HEADER_BYTES
@@ -196,6 +232,13 @@ def read_model_bin(path: str):
         s = np.frombuffer(data, dtype=np.float32, count=n // gs, offset=pos[0])
         pos[0] += 4 * (n // gs)
         return (q.reshape(-1, gs).astype(np.float32) * s[:, None]).reshape(-1)
+
+    def take_q4(n):
+        q = np.frombuffer(data, dtype=np.uint8, count=n // 2, offset=pos[0])
+        pos[0] += n // 2
+        s = np.frombuffer(data, dtype=np.float32, count=n // Q4_GROUP, offset=pos[0])
+        pos[0] += 4 * (n // Q4_GROUP)
+        return dequantize_q40(q, s)
 
     sd = {}
     T = lambda a, *shape: torch.from_numpy(np.array(a, dtype=np.float32).reshape(*shape))
@@ -230,7 +273,7 @@ def read_model_bin(path: str):
         for i in range(nl):
             sd[f"layers.{i}.ffn_norm.weight"] = T(take(dim), dim)
         sd["norm.weight"] = T(take(dim), dim)
-        reader = take if version == 1 else take_q
+        reader = {1: take, 2: take_q, 3: take_q4}[version]
         sd["tok_embeddings.weight"] = T(reader(vocab * dim), vocab, dim)
         for name in ("wq", "wk", "wv", "wo", "w1", "w2", "w3"):
             put_mats(name, reader)
@@ -317,7 +360,7 @@ def write_model_dir(model: Transformer, out_dir: str, version: int = 2, *,
         "created_at": now.isoformat(timespec="seconds"),
         "format": FORMAT_NAMES[version],
         "format_version": version,
-        "quantization": "q8_0" if version == 2 else "fp32",
+        "quantization": QUANTIZATION[version],
         "group_size": info["group_size"],
         "dims": {"dim": a.dim, "hidden_dim": a.hidden_dim, "n_layers": a.n_layers,
                  "n_heads": a.n_heads, "n_kv_heads": a.n_kv_heads, "vocab_size": a.vocab_size,
@@ -332,7 +375,7 @@ def write_model_dir(model: Transformer, out_dir: str, version: int = 2, *,
         "files": files,
         "sha256": {"model": files["model.bin"]["sha256"], "tokenizer": files["tokenizer.bin"]["sha256"]},
         "val_loss": val_loss,
-        "max_quant_error": info["max_quant_error"] if version == 2 else None,
+        "max_quant_error": info["max_quant_error"] if version >= 2 else None,
         "corpus": corpus,
         "training": training or {},
     }
@@ -350,7 +393,7 @@ def main(argv=None):
     src.add_argument("--ckpt", help="a ckpt.pt from train_arianna.py")
     src.add_argument("--model_bin", help="re-export an existing model.bin (any version)")
     ap.add_argument("--out", required=True, help="output model directory")
-    ap.add_argument("--version", type=int, default=2, choices=(0, 1, 2))
+    ap.add_argument("--version", type=int, default=2, choices=(0, 1, 2, 3))
     ap.add_argument("--group_size", type=int, default=None)
     ap.add_argument("--tokenizer_bin", default=None)
     ap.add_argument("--tokenizer_model", default=None)

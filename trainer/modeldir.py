@@ -31,7 +31,7 @@ def read_header(path: str) -> dict:
         version = struct.unpack_from("<i", raw, 4)[0]
         dims = struct.unpack_from("<7i", raw, 8)
         shared = bool(raw[36])
-        gs = struct.unpack_from("<i", raw, 37)[0] if version == 2 else 0
+        gs = struct.unpack_from("<i", raw, 37)[0] if version >= 2 else 0
     else:
         version, gs = 0, 0
         dims = struct.unpack_from("<7i", raw, 0)

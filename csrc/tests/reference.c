@@ -43,6 +43,26 @@ static void write_q8(FILE *f, const float *w, size_t n, int gs) {
     free(sc);
 }
 
+/* Q4_0 (v3): groups of 32, scale max|w| / 7, values + 8 as nibbles; byte j
+ * of a group holds value j (low) and value j + 16 (high). */
+static void write_q4(FILE *f, const float *w, size_t n) {
+    uint8_t *q = malloc(n / 2);
+    float *sc = malloc(n / 32 * sizeof(float));
+    for (size_t g = 0; g < n / 32; g++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(w[g * 32 + j]));
+        float scale = amax / 7.0f;
+        sc[g] = scale;
+        int v[32];
+        for (int j = 0; j < 32; j++) v[j] = scale > 0 ? (int)roundf(w[g * 32 + j] / scale) : 0;
+        for (int j = 0; j < 16; j++) q[g * 16 + j] = (uint8_t)((v[j] + 8) | ((v[j + 16] + 8) << 4));
+    }
+    fwrite(q, 1, n / 2, f);
+    fwrite(sc, sizeof(float), n / 32, f);
+    free(q);
+    free(sc);
+}
+
 int ref_write_model(const char *path, const ref_config *c, int format, int gs, int shared, uint64_t seed) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -85,7 +105,8 @@ int ref_write_model(const char *path, const ref_config *c, int format, int gs, i
         memcpy(header + 4, &version, 4);
         memcpy(header + 8, hdr, 28);
         header[36] = (uint8_t)shared;
-        if (format == 2) memcpy(header + 37, &gs, 4);
+        if (format == 3) gs = 32;
+        if (format >= 2) memcpy(header + 37, &gs, 4);
         fwrite(header, 1, 256, f);
         fwrite(rms_att, 4, L * D, f);
         fwrite(rms_ffn, 4, L * D, f);
@@ -97,7 +118,11 @@ int ref_write_model(const char *path, const ref_config *c, int format, int gs, i
                 fwrite(mats[i], 4, counts[i], f);
             } else { /* llama2.c quantizes each layer as its own tensor */
                 size_t layers = (i == 0 || i == 8) ? 1 : L;
-                for (size_t l = 0; l < layers; l++) write_q8(f, mats[i] + l * (counts[i] / layers), counts[i] / layers, gs);
+                for (size_t l = 0; l < layers; l++) {
+                    const float *part = mats[i] + l * (counts[i] / layers);
+                    if (format == 2) write_q8(f, part, counts[i] / layers, gs);
+                    else write_q4(f, part, counts[i] / layers);
+                }
             }
         }
     }
@@ -128,15 +153,26 @@ static float *read_f32(FILE *f, size_t n) {
     return v;
 }
 
-/* Read n values in `layers` equal parts; Q8_0 parts each carry their scales. */
+/* Read n values in `layers` equal parts; Q8_0 parts each carry their scales.
+ * Q4_0 values are unpacked to int8 here, so the rest treats them as Q8_0. */
 static void read_tensor(FILE *f, ref_tensor *t, size_t n, size_t layers, int format, int gs) {
-    if (format == 2) {
-        size_t per = n / layers;
+    if (format == 2 || format == 3) {
+        size_t per = n / layers, bytes = format == 2 ? per : per / 2;
         t->q = malloc(n);
         t->s = malloc(n / gs * sizeof(float));
-        for (size_t l = 0; l < layers; l++)
-            if (fread(t->q + l * per, 1, per, f) != per || fread(t->s + l * per / gs, 4, per / gs, f) != per / gs)
+        uint8_t *packed = malloc(bytes);
+        for (size_t l = 0; l < layers; l++) {
+            int8_t *q = t->q + l * per;
+            if (fread(format == 2 ? (void *)q : (void *)packed, 1, bytes, f) != bytes ||
+                fread(t->s + l * per / gs, 4, per / gs, f) != per / gs)
                 abort();
+            if (format == 3)
+                for (size_t i = 0; i < per; i++) {
+                    uint8_t b = packed[i / 32 * 16 + i % 16];
+                    q[i] = (int8_t)((i % 32 < 16 ? b & 15 : b >> 4) - 8);
+                }
+        }
+        free(packed);
     } else {
         t->f = read_f32(f, n);
     }
@@ -156,7 +192,7 @@ ref_model *ref_open(const char *path) {
         uint8_t flag;
         if (fread(&flag, 1, 1, f) != 1) abort();
         shared = flag;
-        if (m->format == 2 && fread(&m->gs, 4, 1, f) != 1) abort();
+        if (m->format >= 2 && fread(&m->gs, 4, 1, f) != 1) abort();
         fseek(f, 256, SEEK_SET);
     } else {
         m->format = 0;

@@ -149,6 +149,65 @@ static void test_gemm_q8(int n, int gs, int T) {
     free(ws);
 }
 
+/* Q4_0: the quantizer within half a step, the gemm against the scalar one
+ * (1e-4 of the magnitude: only the fp32 scaling order differs), the matvec
+ * bit-identical to the gemm of each input, and the extremes exact. */
+static void test_q4(int n, int T) {
+    int groups = n / Q4_GROUP, ldo = ROWS + 3;
+    float *x = rand_floats((long)T * n), *w = rand_floats((long)ROWS * n);
+    for (int j = 0; j < Q4_GROUP; j++) w[j] = 0.0f; /* an all-zero group */
+    int8_t *xq = malloc((size_t)T * n);
+    uint8_t *wq = malloc((long)ROWS * n / 2);
+    float *xs = malloc((size_t)T * groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
+    scalar_quantize_q8(xq, xs, x, T * n, Q4_GROUP);
+    scalar_quantize_q4(wq, ws, w, ROWS * n);
+    int ok = ws[0] == 0.0f;
+    for (long i = 0; i < (long)ROWS * n; i++) {
+        int b = wq[(i / Q4_GROUP) * 16 + i % 16], v = (i % Q4_GROUP < 16 ? b & 15 : b >> 4) - 8;
+        float scale = ws[i / Q4_GROUP];
+        ok &= v >= -7 && v <= 7 && fabsf(v * scale - w[i]) <= 0.5f * scale * 1.0001f;
+    }
+    check(ok, "scalar_quantize_q4 accuracy", n, Q4_GROUP, 0, ROWS);
+    for (int t = 0; t < NRANGES; t++) {
+        int r0 = ranges[t][0], r1 = ranges[t][1];
+        float *got = nan_floats(T * ldo), *one = nan_floats(T * ldo), *ref = nan_floats(T * ldo);
+        kern_gemm_q4(got, ldo, xq, xs, T, wq, ws, n, r0, r1);
+        scalar_gemm_q4(ref, ldo, xq, xs, T, wq, ws, n, r0, r1);
+        for (int i = 0; i < T; i++)
+            kern_matvec_q4(one + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, wq, ws, n, r0, r1);
+        int ok_k = memcmp(got, one, (size_t)T * ldo * sizeof(float)) == 0;
+        for (int i = 0; i < T; i++) {
+            ok_k &= outside_untouched(got + (long)i * ldo, ROWS, r0, r1);
+            for (int r = r0; r < r1; r++) {
+                double mag = 0;
+                for (int j = 0; j < n; j++) mag += fabs((double)x[(long)i * n + j] * w[(long)r * n + j]);
+                ok_k &= fabs(got[(long)i * ldo + r] - ref[(long)i * ldo + r]) <= 1e-4 * mag + 1e-6;
+            }
+        }
+        check(ok_k, "kern_gemm_q4 / kern_matvec_q4", n, T, r0, r1);
+        free(got);
+        free(one);
+        free(ref);
+    }
+    /* extremes: x = +-127 against the nibble extremes -8 and 7, exact */
+    for (long i = 0; i < (long)T * n; i++) xq[i] = (i & 1) ? -127 : 127;
+    for (long i = 0; i < (long)ROWS * n / 2; i++) wq[i] = (i & 1) ? 0xF0 : 0x0F; /* 7/-8 and -8/7 */
+    for (long i = 0; i < (long)T * groups; i++) xs[i] = 1.0f;
+    for (long i = 0; i < (long)ROWS * groups; i++) ws[i] = 1.0f;
+    float *got = nan_floats(T * ldo), *ref = nan_floats(T * ldo);
+    kern_gemm_q4(got, ldo, xq, xs, T, wq, ws, n, 0, ROWS);
+    scalar_gemm_q4(ref, ldo, xq, xs, T, wq, ws, n, 0, ROWS);
+    check(memcmp(got, ref, (size_t)T * ldo * sizeof(float)) == 0, "kern_gemm_q4 extremes", n, T, 0, ROWS);
+    free(got);
+    free(ref);
+    free(x);
+    free(w);
+    free(xq);
+    free(wq);
+    free(xs);
+    free(ws);
+}
+
 static void test_dot_axpy(int n) {
     float *a = rand_floats(n), *b = rand_floats(n);
     double exact = 0, mag = 0;
@@ -314,6 +373,9 @@ int main(void) {
             for (int T = 1; T <= 5; T += 2) test_gemm_q8(n, gs, T);
         }
     for (size_t k = 0; k < sizeof(group_sizes) / sizeof(group_sizes[0]); k++) test_quantize_ties(group_sizes[k]);
+    static const int q4_sizes[] = {32, 64, 96, 288, 768, 2048};
+    for (size_t i = 0; i < sizeof(q4_sizes) / sizeof(q4_sizes[0]); i++)
+        for (int T = 1; T <= 5; T += 2) test_q4(q4_sizes[i], T);
 
     /* odd group sizes take the fallback paths */
     test_q8(36, 12);

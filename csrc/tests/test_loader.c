@@ -50,17 +50,19 @@ static void expect_rejected(const char *kind, const unsigned char *bytes, size_t
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/arianna-test-loader-XXXXXX");
     if (!mkdtemp(dir)) return 2;
-    char v1path[512], v2path[512], v0path[512];
+    char v1path[512], v2path[512], v0path[512], v3path[512];
     snprintf(v1path, sizeof v1path, "%s/good-v1.bin", dir);
     snprintf(v2path, sizeof v2path, "%s/good-v2.bin", dir);
     snprintf(v0path, sizeof v0path, "%s/good-v0.bin", dir);
+    snprintf(v3path, sizeof v3path, "%s/good-v3.bin", dir);
     ref_config c = {32, 96, 2, 4, 2, 64, 16};
     CHECK(ref_write_model(v1path, &c, 1, 0, 1, 1) == 0, "write v1");
     CHECK(ref_write_model(v2path, &c, 2, 32, 0, 2) == 0, "write v2");
     CHECK(ref_write_model(v0path, &c, 0, 0, 0, 3) == 0, "write v0");
+    CHECK(ref_write_model(v3path, &c, 3, 32, 0, 4) == 0, "write v3");
 
-    const char *goods[] = {v0path, v1path, v2path};
-    for (int i = 0; i < 3; i++) {
+    const char *goods[] = {v0path, v1path, v2path, v3path};
+    for (int i = 0; i < 4; i++) {
         ar_model *m = ar_model_open(goods[i], 1);
         CHECK(m != NULL, "good file %d opens: %s", i, ar_last_error());
         CHECK(ar_model_info(m, AR_INFO_FORMAT) == i, "format %d reported", i);
@@ -97,6 +99,22 @@ int main(void) {
     expect_rejected("truncated v1 header", v1, 100, AR_E_FORMAT);
     expect_rejected("truncated v1 body", v1, n1 - 1, AR_E_FORMAT);
     expect_rejected("truncated v2 mid-scales", v2, n2 - 7, AR_E_FORMAT);
+    size_t n3;
+    unsigned char *v3 = slurp(v3path, &n3);
+    expect_rejected("truncated v3 mid-scales", v3, n3 - 7, AR_E_FORMAT);
+    expect_rejected("truncated v3 nibbles", v3, 256 + (2 * 2 * 32 + 32) * 4 + 100, AR_E_FORMAT);
+    {
+        unsigned char *b3 = malloc(n3);
+        memcpy(b3, v3, n3); set_i32(b3, 37, 16);
+        expect_rejected("v3 group size 16", b3, n3, AR_E_FORMAT);
+        memcpy(b3, v3, n3); set_i32(b3, 4, 2);
+        expect_rejected("v3 body under a v2 header", b3, n3, AR_E_FORMAT);
+        memcpy(b3, v3, n3); set_i32(b3, 8, 48); set_i32(b3, 8 + 4 * 3, 6);
+        expect_rejected("v3 dim not a multiple of 32", b3, n3, AR_E_FORMAT);
+        free(b3);
+    }
+    free(v3);
+    unlink(v3path);
     expect_rejected("truncated v0", v0, n0 / 2, AR_E_FORMAT);
     memcpy(b, v1, n1); memset(b + n1, 0, 16);
     expect_rejected("trailing bytes", b, n1 + 16, AR_E_FORMAT);
@@ -107,8 +125,8 @@ int main(void) {
 
     memcpy(b, v1, n1); b[0] ^= 0xFF;
     expect_rejected("wrong magic", b, n1, AR_E_FORMAT);
-    memcpy(b, v1, n1); set_i32(b, 4, 3);
-    expect_rejected("unknown version 3", b, n1, AR_E_FORMAT);
+    memcpy(b, v1, n1); set_i32(b, 4, 4);
+    expect_rejected("unknown version 4", b, n1, AR_E_FORMAT);
     memcpy(b, v1, n1); set_i32(b, 8, 0);
     expect_rejected("zero dim", b, n1, AR_E_FORMAT);
     memcpy(b, v1, n1); set_i32(b, 8 + 4 * 2, -2);

@@ -101,7 +101,7 @@ export interface EngineInfo {
   nKvHeads: number;
   vocabSize: number;
   seqLen: number;
-  /** 0 legacy, 1 fp32, 2 Q8_0 */
+  /** 0 legacy, 1 fp32, 2 Q8_0, 3 Q4_0 */
   format: number;
   /** Q8_0 group size, 0 for fp32 formats */
   groupSize: number;

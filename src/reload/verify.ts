@@ -38,20 +38,22 @@ export function expectedModelSize(header: Uint8Array): number | string {
   const magic = v.getUint32(0, true) === MAGIC;
   if (magic && header.byteLength < HEADER_V1) return `truncated header (${header.byteLength} of ${HEADER_V1} bytes)`;
   const format = magic ? v.getInt32(4, true) : 0;
-  if (format !== 0 && format !== 1 && format !== 2) return `unsupported model version ${format}`;
+  if (format < 0 || format > 3) return `unsupported model version ${format}`;
   const at = magic ? 8 : 0;
   const [dim, hidden, layers, heads, kvHeads, rawVocab, seq] = Array.from({ length: 7 }, (_, i) => v.getInt32(at + 4 * i, true));
   const shared = magic ? header[36] === 1 : rawVocab > 0;
   const vocab = Math.abs(rawVocab);
-  const gs = format === 2 ? v.getInt32(37, true) : 0;
+  const gs = format >= 2 ? v.getInt32(37, true) : 0;
   if ([dim, hidden, layers, heads, kvHeads, vocab, seq].some((x) => !(x > 0)) || dim % heads !== 0 || heads % kvHeads !== 0)
     return `bad model header (dim ${dim}, hidden ${hidden}, layers ${layers}, heads ${heads}/${kvHeads}, vocab ${vocab})`;
   if (format === 2 && (gs <= 0 || dim % gs !== 0 || hidden % gs !== 0)) return `bad Q8_0 group size ${gs}`;
+  if (format === 3 && (gs !== 32 || dim % gs !== 0 || hidden % gs !== 0)) return `bad Q4_0 group size ${gs}`;
   // Sizes stay far below 2^53 for any header the loader accepts.
   const D = dim, H = hidden, L = layers, V = vocab, hs = D / heads, KV = hs * kvHeads;
   const norms = L * D * 2 + D;
   const mats = [V * D, L * D * D, L * KV * D, L * KV * D, L * D * D, L * H * D, L * D * H, L * H * D, shared ? 0 : V * D];
   if (format === 2) return HEADER_V1 + norms * 4 + mats.reduce((t, m) => t + m + (m / gs) * 4, 0);
+  if (format === 3) return HEADER_V1 + norms * 4 + mats.reduce((t, m) => t + m / 2 + (m / gs) * 4, 0);
   const total = mats.reduce((t, m) => t + m, 0) + norms;
   return format === 0 ? 28 + (total + seq * hs) * 4 : HEADER_V1 + total * 4;
 }

@@ -62,7 +62,7 @@ export function ollamaRoutes(routes: ServerDeps): Hono {
       digest: routes.registry?.current?.sha256 ?? routes.session.modelProfile.sha256,
       details: {
         parent_model: "", format: `llama2.c v${info.format}`, family: "llama", families: ["llama"],
-        parameter_size: `${(info.nParams / 1e6).toFixed(1)}M`, quantization_level: info.format === 2 ? `Q8_0/g${info.groupSize}` : "F32",
+        parameter_size: `${(info.nParams / 1e6).toFixed(1)}M`, quantization_level: info.format === 3 ? "Q4_0" : info.format === 2 ? `Q8_0/g${info.groupSize}` : "F32",
       },
     };
   };

@@ -1,4 +1,4 @@
-"""Export round trips for v0, v1 and v2, group sizes, and the model directory."""
+"""Export round trips for v0, v1, v2 and v3, group sizes, and the model directory."""
 import json
 import os
 import struct
@@ -90,6 +90,35 @@ def test_v2_round_trip_within_half_a_step(tmp_path, shared):
     _, sd2, _ = E.read_model_bin(p2)
     for k in sd:
         assert torch.allclose(sd[k], sd2[k], rtol=0, atol=1e-6), k
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_v3_round_trip_within_half_a_step(tmp_path, shared):
+    import export as E
+    m = make(shared, hidden=128)
+    p = str(tmp_path / "m.bin")
+    info = E.model_to_bin(m, p, 3)
+    assert info["group_size"] == 32
+    raw = open(p, "rb").read()
+    assert struct.unpack_from("<i", raw, 4)[0] == 3 and struct.unpack_from("<i", raw, 37)[0] == 32
+    args, sd, rinfo = E.read_model_bin(p)
+    assert rinfo == {"format": 3, "group_size": 32} and same_args(args, m.args)
+    ref = m.state_dict()
+    for k, v in sd.items():
+        w = ref[k].float()
+        if k.endswith("norm.weight"):
+            assert torch.equal(v, w), k
+            continue
+        g = w.reshape(-1, 32)
+        step = g.abs().max(dim=1).values / 7.0
+        err = (v.reshape(-1, 32) - g).abs().max(dim=1).values
+        assert bool((err <= step / 2 + 1e-6).all()), k
+    # the nibble order: byte j of a group holds value j (low) and j + 16 (high)
+    q, s, _ = E.quantize_q40(np.arange(-16, 16, dtype=np.float32) / 16 * 7)
+    assert np.allclose(E.dequantize_q40(q, s), np.round(np.arange(-16, 16) / 16 * 7) * s[0])
+    assert q[0] == ((-7 + 8) | ((0 + 8) << 4))
+    with pytest.raises(ValueError):
+        E.model_to_bin(make(hidden=80), str(tmp_path / "bad.bin"), 3)
 
 
 def test_group_size_divides_dim_and_hidden():

@@ -67,6 +67,26 @@ def test_q8_logits_match_c_within_quantisation_error(clib, tmp_path, shared):
     assert np.corrcoef(got.ravel(), ref_fp32.ravel())[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_q4_logits_match_c_within_quantisation_error(clib, tmp_path, shared):
+    import export as E
+    m = random_model(shared, 2, seed=1)
+    path = str(tmp_path / "m3.bin")
+    assert E.model_to_bin(m, path, 3)["group_size"] == 32
+    deq, _ = E.load_model_bin(path)  # the v3 weights, dequantised
+    deq.eval()
+    with torch.no_grad():
+        ref_deq = deq(torch.tensor([TOKENS]))[0].numpy()
+    with clib.CModel(path, n_threads=2) as cm:
+        assert cm.info["format"] == 3 and cm.info["group_size"] == 32
+        got = cm.logits_each(TOKENS)
+        # prefill equals stepping bit for bit (the Q4_0 matvec is the gemm of one token)
+        assert np.array_equal(cm.logits_prefill(TOKENS), got[-1])
+    # only the Q8_0 activations separate C from the dequantised weights
+    assert np.abs(got - ref_deq).max() < 0.05 * np.abs(ref_deq).max()
+    assert np.corrcoef(got.ravel(), ref_deq.ravel())[0, 1] > 0.999
+
+
 def test_trained_model_logits_match_c(clib, tiny_ckpt, tmp_path):
     """A real trained model (not random weights), all three formats."""
     import export as E
