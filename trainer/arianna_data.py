@@ -32,6 +32,8 @@ from modeldir import sha256_file  # torch-free hashing, shared with deploy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE_PATH = os.path.join(HERE, "chat_template.json")
+MIX_DIR = os.path.join(HERE, "out", "corpus", "mix")   # fetch_corpus.py writes the prose here
+PROSE_DOC_BYTES = 4096     # consecutive paragraphs grouped into one BOS-led document
 BOS_ID, EOS_ID, UNK_ID = 1, 2, 0
 N_BYTE_PIECES = 256
 MIN_VOCAB, MAX_VOCAB = 512, 8192
@@ -368,6 +370,34 @@ def corpus_documents(corpus_dir: str, template: Optional[dict] = None) -> List[s
     return docs
 
 
+def prose_documents(mix_dir: str, split: str, max_bytes: int = 0) -> List[str]:
+    """The fetched prose mix (fetch_corpus.py: <source>.<split>.txt): each
+    source's consecutive paragraphs grouped into documents of about
+    PROSE_DOC_BYTES. max_bytes > 0 keeps an evenly spaced subset of about
+    that size (the replay slice that keeps fine-tunes from eroding grammar)."""
+    paths = sorted(glob.glob(os.path.join(mix_dir, f"*.{split}.txt")))
+    if not paths:
+        raise FileNotFoundError(f"{mix_dir}: no *.{split}.txt (run trainer/fetch_corpus.py)")
+    docs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            paras = split_documents(f.read())
+        cur, size = [], 0
+        for p in paras:
+            cur.append(p)
+            size += len(p.encode("utf-8")) + 2
+            if size >= PROSE_DOC_BYTES:
+                docs.append("\n\n".join(cur))
+                cur, size = [], 0
+        if cur:
+            docs.append("\n\n".join(cur))
+    if max_bytes > 0:
+        total = sum(len(d.encode("utf-8")) for d in docs)
+        stride = max(1, -(-total // max_bytes))
+        docs = docs[::stride]
+    return docs
+
+
 def dialogue_documents(jsonl_paths: Sequence[str], template: Optional[dict] = None) -> List[str]:
     t = template or load_template()
     docs = []
@@ -418,10 +448,13 @@ def read_shard(path: str) -> np.ndarray:
 def prepare(corpus_dir: str, out_dir: str, vocab_size: int = 2048,
             dialogue_jsonl: Sequence[str] = (), sp_model: Optional[str] = None,
             tokenizer_bin: Optional[str] = None, val_fraction: float = 0.1,
-            dialogue_fraction: float = 0.2, seed: int = 1337) -> dict:
+            dialogue_fraction: float = 0.2, seed: int = 1337,
+            replay_docs: Sequence[str] = ()) -> dict:
     """Clean, (train the tokenizer,) tokenize and write the shards:
     out_dir/{corpus,dialogues}_{train,val}.bin, tokenizer.model (when trained
-    or given), tokenizer.bin, meta.json. Returns the meta dict."""
+    or given), tokenizer.bin, meta.json. Returns the meta dict.
+    replay_docs (prose_documents(..., max_bytes=...)) join the base corpus's
+    training side only, so its val loss stays the persona corpus's."""
     os.makedirs(out_dir, exist_ok=True)
     template = load_template()
     cdocs = corpus_documents(corpus_dir, template) if corpus_dir else []
@@ -443,6 +476,7 @@ def prepare(corpus_dir: str, out_dir: str, vocab_size: int = 2048,
         import shutil
         shutil.copyfile(tokenizer_bin, bin_path)
     c_train, c_val = split_train_val(cdocs, val_fraction, seed)
+    c_train = list(c_train) + list(replay_docs)
     d_train, d_val = split_train_val(ddocs, max(val_fraction, 0.2) if ddocs else 0.0, seed)
     shards = {}
     for name, docs in (("corpus_train", c_train), ("corpus_val", c_val),
@@ -460,7 +494,36 @@ def prepare(corpus_dir: str, out_dir: str, vocab_size: int = 2048,
         "corpus": corpus_provenance(corpus_dir) if corpus_dir else None,
         "dialogues": [{"name": os.path.basename(p), "sha256": sha256_file(p)} for p in dialogue_jsonl],
         "corpus_bytes": sum(len(d.encode("utf-8")) for d in cdocs),
+        "replay_bytes": sum(len(d.encode("utf-8")) for d in replay_docs),
         "dialogue_bytes": sum(len(d.encode("utf-8")) for d in ddocs),
+    }
+    with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    return meta
+
+def prepare_prose(mix_dir: str, corpus_dir: str, out_dir: str, vocab_size: int, seed: int = 1337) -> dict:
+    """The pretraining data: a tokenizer trained on the prose mix plus the
+    persona corpus (weighted x3 so her words get their own pieces), the prose
+    as the corpus stream and the persona corpus as the dialogue stream."""
+    os.makedirs(out_dir, exist_ok=True)
+    template = load_template()
+    p_train, p_val = prose_documents(mix_dir, "train"), prose_documents(mix_dir, "val")
+    persona = corpus_documents(corpus_dir, template)
+    sp_model = train_tokenizer(p_train + persona * 3, os.path.join(out_dir, "tokenizer"), vocab_size)
+    export_tokenizer_bin(sp_model, os.path.join(out_dir, "tokenizer.bin"))
+    tok = Tokenizer(sp_model=sp_model)
+    d_train, d_val = split_train_val(persona, 0.1, seed)
+    shards = {}
+    for name, docs in (("corpus_train", p_train), ("corpus_val", p_val),
+                       ("dialogues_train", d_train), ("dialogues_val", d_val)):
+        arr = tokenize_docs(tok, docs)
+        write_shard(os.path.join(out_dir, name + ".bin"), arr)
+        shards[name] = {"documents": len(docs), "tokens": int(arr.size)}
+    prose_bytes = sum(len(d.encode("utf-8")) for d in p_train)
+    meta = {
+        "vocab_size": tok.vocab_size, "tokenizer_model": "tokenizer.model", "tokenizer_bin": "tokenizer.bin",
+        "shards": shards, "corpus": corpus_provenance(corpus_dir), "dialogues": [],
+        "prose_bytes": prose_bytes, "bytes_per_token": round(prose_bytes / max(1, shards["corpus_train"]["tokens"]), 3),
     }
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)

@@ -201,7 +201,7 @@ def train(cfg: dict) -> dict:
     # ---- model
     init = cfg["init_from"]
     iter_num, best_val, history, init_info = 0, float("inf"), [], {"init_from": init}
-    optim_state = None
+    optim_state, elapsed_before = None, 0.0
     if init == "scratch":
         margs = ModelArgs(dim=cfg["dim"], n_layers=cfg["n_layers"], n_heads=cfg["n_heads"],
                           n_kv_heads=cfg["n_kv_heads"] or None, vocab_size=cfg["vocab_size"] or meta["vocab_size"],
@@ -217,6 +217,7 @@ def train(cfg: dict) -> dict:
             iter_num, best_val = ck["iter_num"], ck["best_val_loss"]
             history = ck.get("history", [])
             optim_state = ck.get("optimizer")
+            elapsed_before = ck.get("elapsed_s", 0.0)  # the time budget continues, not restarts
         init_info.update(parent=ck.get("provenance"))
     else:  # a model.bin
         model, info = E.load_model_bin(init, dropout=cfg["dropout"])
@@ -306,7 +307,8 @@ def train(cfg: dict) -> dict:
         saved.append(it)
         ck = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
               "model_args": margs.to_dict(), "iter_num": it, "best_val_loss": val,
-              "config": cfg, "history": history, "provenance": prov, "corpus": meta.get("corpus")}
+              "config": cfg, "history": history, "provenance": prov, "corpus": meta.get("corpus"),
+              "elapsed_s": time.time() - t_start}
         torch.save(ck, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
@@ -319,7 +321,7 @@ def train(cfg: dict) -> dict:
         except ImportError:
             bar = None
 
-    t_start = time.time()
+    t_start = time.time() - elapsed_before
     trained_tokens, train_time = 0, 0.0
     first_eval = None
     evals_since_best = 0
