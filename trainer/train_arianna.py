@@ -159,49 +159,54 @@ def git_commit():
         return None
 
 
-def train(cfg: dict) -> dict:
-    """Run one training job; returns a summary dict (best_val_loss, ckpt, ...)."""
-    import numpy as np
-    import torch
-    import torch.distributed as dist
-    from model import ModelArgs, Transformer, pick_device, autocast_ctx
-    from arianna_data import MixedBatches
+class Run:
+    """Where one job runs: distributed rank and world, device, autocast."""
+
+    def __init__(self, cfg: dict):
+        import torch
+        import torch.distributed as dist
+        from model import pick_device, autocast_ctx
+        self.ddp = int(os.environ.get("RANK", -1)) != -1
+        if self.ddp:
+            local_rank = int(os.environ["LOCAL_RANK"])
+            self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+            want = pick_device(cfg["device"])
+            dist.init_process_group(backend="nccl" if want.startswith("cuda") else "gloo")
+            self.device = f"cuda:{local_rank}" if want.startswith("cuda") else "cpu"
+            if self.device.startswith("cuda"):
+                torch.cuda.set_device(self.device)
+            assert cfg["gradient_accumulation_steps"] % self.world == 0 or cfg["gradient_accumulation_steps"] == 1
+            if cfg["gradient_accumulation_steps"] >= self.world:
+                cfg["gradient_accumulation_steps"] //= self.world
+        else:
+            self.rank, self.world = 0, 1
+            self.device = pick_device(cfg["device"])
+        self.master = self.rank == 0
+        self.dev_type = self.device.split(":")[0]
+        self.ctx = autocast_ctx(self.device, cfg["dtype"])
+        if cfg["threads"]:
+            torch.set_num_threads(cfg["threads"])
+        torch.manual_seed(cfg["seed"] + self.rank)
+
+    def broadcast(self, x: float) -> float:
+        """Rank 0's value for every rank (its clock decides stop and lr for all)."""
+        if not self.ddp:
+            return x
+        import torch
+        import torch.distributed as dist
+        t = torch.tensor([x], dtype=torch.float64, device=self.device)
+        dist.broadcast(t, 0)
+        return float(t.item())
+
+
+def init_model(cfg: dict, meta: dict):
+    """-> (model, state): a fresh model, a resumed checkpoint (with its
+    optimiser, history and spent time) or a model to fine-tune."""
+    from model import ModelArgs, Transformer
     import export as E
-
-    cfg = dict(DEFAULTS, **cfg)
-    ddp = int(os.environ.get("RANK", -1)) != -1
-    if ddp:
-        local_rank = int(os.environ["LOCAL_RANK"])
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        want = pick_device(cfg["device"])
-        backend = "nccl" if want.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
-        device = f"cuda:{local_rank}" if want.startswith("cuda") else "cpu"
-        if device.startswith("cuda"):
-            torch.cuda.set_device(device)
-        master = rank == 0
-        assert cfg["gradient_accumulation_steps"] % world == 0 or cfg["gradient_accumulation_steps"] == 1
-        if cfg["gradient_accumulation_steps"] >= world:
-            cfg["gradient_accumulation_steps"] //= world
-    else:
-        rank, world, master = 0, 1, True
-        device = pick_device(cfg["device"])
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    torch.manual_seed(cfg["seed"] + rank)
-    dev_type = device.split(":")[0]
-    ctx = autocast_ctx(device, cfg["dtype"])
-
-    data_dir, out_dir = cfg["data_dir"], cfg["out_dir"]
-    with open(os.path.join(data_dir, "meta.json")) as f:
-        meta = json.load(f)
-    if master:
-        os.makedirs(out_dir, exist_ok=True)
-
-    # ---- model
     init = cfg["init_from"]
-    iter_num, best_val, history, init_info = 0, float("inf"), [], {"init_from": init}
-    optim_state, elapsed_before = None, 0.0
+    state = {"iter_num": 0, "best_val": float("inf"), "history": [], "optimizer": None,
+             "elapsed_before": 0.0, "init_info": {"init_from": init}}
     if init == "scratch":
         margs = ModelArgs(dim=cfg["dim"], n_layers=cfg["n_layers"], n_heads=cfg["n_heads"],
                           n_kv_heads=cfg["n_kv_heads"] or None, vocab_size=cfg["vocab_size"] or meta["vocab_size"],
@@ -210,56 +215,37 @@ def train(cfg: dict) -> dict:
                           shared_classifier=cfg["shared_classifier"])
         model = Transformer(margs)
     elif init == "resume" or init.endswith(".pt"):
-        path = os.path.join(out_dir, "ckpt.pt") if init == "resume" else init
+        path = os.path.join(cfg["out_dir"], "ckpt.pt") if init == "resume" else init
         model, ck = E.load_checkpoint(path)
         model.args.dropout = cfg["dropout"]
         if init == "resume":
-            iter_num, best_val = ck["iter_num"], ck["best_val_loss"]
-            history = ck.get("history", [])
-            optim_state = ck.get("optimizer")
-            elapsed_before = ck.get("elapsed_s", 0.0)  # the time budget continues, not restarts
-        init_info.update(parent=ck.get("provenance"))
+            state.update(iter_num=ck["iter_num"], best_val=ck["best_val_loss"], history=ck.get("history", []),
+                         optimizer=ck.get("optimizer"),
+                         elapsed_before=ck.get("elapsed_s", 0.0))  # the time budget continues, not restarts
+        state["init_info"].update(parent=ck.get("provenance"))
     else:  # a model.bin
         model, info = E.load_model_bin(init, dropout=cfg["dropout"])
-        init_info.update(format=info["format"], sha256=E.sha256_file(init))
+        state["init_info"].update(format=info["format"], sha256=E.sha256_file(init))
         man = os.path.join(os.path.dirname(init), "manifest.json")
         if os.path.exists(man):
             with open(man) as f:
                 pm = json.load(f)
-            init_info.update(parent_version=pm.get("version"), parent_name=pm.get("name"),
-                             parent_val_loss=pm.get("val_loss"))
-    margs = model.args
-    if margs.vocab_size != meta["vocab_size"]:
-        raise SystemExit(f"model vocab {margs.vocab_size} != data vocab {meta['vocab_size']} "
+            state["init_info"].update(parent_version=pm.get("version"), parent_name=pm.get("name"),
+                                      parent_val_loss=pm.get("val_loss"))
+    if model.args.vocab_size != meta["vocab_size"]:
+        raise SystemExit(f"model vocab {model.args.vocab_size} != data vocab {meta['vocab_size']} "
                          "(fine-tuning must reuse the model's tokenizer)")
-    seq_len = min(cfg["seq_len"], margs.max_seq_len)
-    model.to(device)
-    n_params = model.n_params()
+    return model, state
 
-    optimizer = model.configure_optimizer(cfg["weight_decay"], cfg["learning_rate"],
-                                          (cfg["beta1"], cfg["beta2"]), dev_type)
-    if optim_state is not None:
-        optimizer.load_state_dict(optim_state)
-    scaler = None  # loss scaling only for fp16 autocast (bf16 needs none)
-    fp16 = cfg["dtype"] == "float16" or (cfg["dtype"] == "auto" and dev_type == "cuda"
-                                          and not torch.cuda.is_bf16_supported())
-    if dev_type == "cuda" and fp16:
-        amp = getattr(torch, "amp", None)
-        scaler = amp.GradScaler("cuda") if amp is not None and hasattr(amp, "GradScaler") \
-            else torch.cuda.amp.GradScaler()
-    raw_model = model
-    if cfg["compile"] and hasattr(torch, "compile"):
-        model = torch.compile(model)
-    if ddp:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[int(device.split(":")[1])] if dev_type == "cuda" else None)
 
-    train_data = MixedBatches(data_dir, "train", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"] + rank)
-    val_data = MixedBatches(data_dir, "val", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"])
+def make_evaluator(raw_model, val_data, cfg: dict, run: Run):
+    """-> evaluate(): val loss per stream over fixed windows, and their mix
+    weighted by the dialogue fraction."""
+    import torch
     dial_frac = val_data.frac
 
     @torch.no_grad()
-    def evaluate():
+    def evaluate() -> dict:
         raw_model.eval()
         out = {}
         for src in ("corpus", "dialogues"):
@@ -267,29 +253,71 @@ def train(cfg: dict) -> dict:
             windows = list(val_data.eval_windows(src, cfg["eval_windows"]))
             for k in range(0, len(windows), cfg["batch_size"]):
                 chunk = windows[k:k + cfg["batch_size"]]
-                X = torch.cat([w[0] for w in chunk]).to(device)
-                Y = torch.cat([w[1] for w in chunk]).to(device)
-                with ctx:
+                X = torch.cat([w[0] for w in chunk]).to(run.device)
+                Y = torch.cat([w[1] for w in chunk]).to(run.device)
+                with run.ctx:
                     _, loss = raw_model(X, Y, reduction="sum")
                 tot += float(loss)
                 n += Y.numel()
             out[src] = tot / n if n else None
         raw_model.train()
         c, d = out["corpus"], out["dialogues"]
-        if c is None:
-            mixed = d
-        elif d is None:
-            mixed = c
-        else:
-            mixed = (1 - dial_frac) * c + dial_frac * d
+        mixed = d if c is None else c if d is None else (1 - dial_frac) * c + dial_frac * d
         return {"val_loss": mixed, "val_corpus": c, "val_dialogues": d}
 
+    return evaluate
+
+
+def train(cfg: dict) -> dict:
+    """Run one training job; returns a summary dict (best_val_loss, ckpt, ...)."""
+    import torch
+    from arianna_data import MixedBatches
+    import export as E
+
+    cfg = dict(DEFAULTS, **cfg)
+    run = Run(cfg)
+    data_dir, out_dir = cfg["data_dir"], cfg["out_dir"]
+    with open(os.path.join(data_dir, "meta.json")) as f:
+        meta = json.load(f)
+    if run.master:
+        os.makedirs(out_dir, exist_ok=True)
+
+    model, st = init_model(cfg, meta)
+    init = cfg["init_from"]
+    iter_num, best_val, history = st["iter_num"], st["best_val"], st["history"]
+    margs = model.args
+    seq_len = min(cfg["seq_len"], margs.max_seq_len)
+    model.to(run.device)
+    n_params = model.n_params()
+
+    optimizer = model.configure_optimizer(cfg["weight_decay"], cfg["learning_rate"],
+                                          (cfg["beta1"], cfg["beta2"]), run.dev_type)
+    if st["optimizer"] is not None:
+        optimizer.load_state_dict(st["optimizer"])
+    scaler = None  # loss scaling only for fp16 autocast (bf16 needs none)
+    fp16 = cfg["dtype"] == "float16" or (cfg["dtype"] == "auto" and run.dev_type == "cuda"
+                                          and not torch.cuda.is_bf16_supported())
+    if run.dev_type == "cuda" and fp16:
+        amp = getattr(torch, "amp", None)
+        scaler = amp.GradScaler("cuda") if amp is not None and hasattr(amp, "GradScaler") \
+            else torch.cuda.amp.GradScaler()
+    raw_model = model
+    if cfg["compile"] and hasattr(torch, "compile"):
+        model = torch.compile(model)
+    if run.ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[int(run.device.split(":")[1])] if run.dev_type == "cuda" else None)
+
+    train_data = MixedBatches(data_dir, "train", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"] + run.rank)
+    val_data = MixedBatches(data_dir, "val", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"])
+    evaluate = make_evaluator(raw_model, val_data, cfg, run)
+
     total = cfg["max_iters"]
-    tokens_per_iter = cfg["batch_size"] * seq_len * cfg["gradient_accumulation_steps"] * world
+    tokens_per_iter = cfg["batch_size"] * seq_len * cfg["gradient_accumulation_steps"] * run.world
     prov = {
-        "init": init_info, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "device": device if dev_type != "cuda" else f"cuda ({torch.cuda.get_device_name(device)})",
-        "world_size": world, "torch": torch.__version__, "python": platform.python_version(),
+        "init": st["init_info"], "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "device": run.device if run.dev_type != "cuda" else f"cuda ({torch.cuda.get_device_name(run.device)})",
+        "world_size": run.world, "torch": torch.__version__, "python": platform.python_version(),
         "host": platform.node(), "git_commit": git_commit(),
         "config": {k: cfg[k] for k in ("batch_size", "seq_len", "learning_rate", "min_lr", "weight_decay",
                                        "warmup_iters", "max_iters", "dropout", "dialogue_fraction",
@@ -298,11 +326,11 @@ def train(cfg: dict) -> dict:
         "dialogues": meta.get("dialogues"),
     }
     ckpt_path = os.path.join(out_dir, "ckpt.pt")
-
     saved = []
+    t_start = time.time() - st["elapsed_before"]
 
     def save(it, val):
-        if not (master and cfg["save_checkpoint"]):
+        if not (run.master and cfg["save_checkpoint"]):
             return
         saved.append(it)
         ck = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -313,29 +341,32 @@ def train(cfg: dict) -> dict:
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
     bar = None
-    if master and cfg["progress"]:
+    if run.master and cfg["progress"]:
         try:
             from tqdm import tqdm
             bar = tqdm(total=total, initial=iter_num, desc="train", unit="it", dynamic_ncols=True,
                        file=sys.stderr, mininterval=1.0)
         except ImportError:
             bar = None
+    log_f = open(os.path.join(out_dir, "log.jsonl"), "a") if run.master else None
 
-    t_start = time.time() - elapsed_before
     trained_tokens, train_time = 0, 0.0
-    first_eval = None
-    evals_since_best = 0
+    first_eval, evals_since_best = None, 0
     stop_reason = "max_iters"
     X, Y = train_data.sample(cfg["batch_size"])
     last_loss = None
-    log_f = open(os.path.join(out_dir, "log.jsonl"), "a") if master else None
     while True:
-        last = iter_num >= total
+        time_frac = (time.time() - t_start) / (60 * cfg["max_minutes"]) if cfg["max_minutes"] > 0 else 0.0
+        if cfg["max_minutes"] > 0:
+            time_frac = run.broadcast(time_frac)
+        time_up = cfg["max_minutes"] > 0 and time_frac >= 1.0
+        last = iter_num >= total or time_up
         if iter_num % cfg["eval_interval"] == 0 or last:
+            # the one evaluation path: interval, last iteration and time limit alike
             ev = evaluate()
             if first_eval is None:
                 first_eval = ev
-            rec = {"iter": iter_num, "train_loss": last_loss, **ev, "lr": get_lr(iter_num, cfg, total),
+            rec = {"iter": iter_num, "train_loss": last_loss, **ev, "lr": get_lr(iter_num, cfg, total, time_frac),
                    "elapsed_s": round(time.time() - t_start, 2),
                    "tok_per_s": round(trained_tokens / train_time, 1) if train_time else None}
             history.append(rec)
@@ -347,16 +378,18 @@ def train(cfg: dict) -> dict:
                 evals_since_best = 0
             else:
                 evals_since_best += 1
-            if master:
+            if run.master:
                 log_f.write(json.dumps(rec) + "\n")
                 log_f.flush()
-                msg = f"iter {iter_num}: val {ev['val_loss']:.4f}"
                 if bar is not None:
-                    bar.write(msg)
+                    bar.write(f"iter {iter_num}: val {ev['val_loss']:.4f}")
                 if improved and (iter_num > 0 or init != "scratch"):
                     save(iter_num, best_val)
                 if cfg["plot"]:
                     plot_losses(history, os.path.join(out_dir, "loss.png"))
+            if time_up:
+                stop_reason = "max_minutes"
+                break
             if cfg["target_loss"] > 0 and ev["val_loss"] is not None and ev["val_loss"] <= cfg["target_loss"]:
                 stop_reason = "target_loss"
                 break
@@ -365,54 +398,10 @@ def train(cfg: dict) -> dict:
                 break
         if last:
             break
-        time_frac = (time.time() - t_start) / (60 * cfg["max_minutes"]) if cfg["max_minutes"] > 0 else 0.0
-        if ddp and cfg["max_minutes"] > 0:  # rank 0's clock decides for all (stop and lr)
-            flag = torch.tensor([time_frac], dtype=torch.float64, device=device)
-            dist.broadcast(flag, 0)
-            time_frac = float(flag.item())
-        time_up = cfg["max_minutes"] > 0 and time_frac >= 1.0
-        if time_up:
-            stop_reason = "max_minutes"
-            ev = evaluate()
-            rec = {"iter": iter_num, "train_loss": last_loss, **ev, "elapsed_s": round(time.time() - t_start, 2)}
-            history.append(rec)
-            if master:
-                if ev["val_loss"] is not None and ev["val_loss"] < best_val:
-                    best_val = ev["val_loss"]
-                    save(iter_num, best_val)
-                if cfg["plot"]:
-                    plot_losses(history, os.path.join(out_dir, "loss.png"))
-            break
 
-        lr = get_lr(iter_num, cfg, total, time_frac)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
         t0 = time.time()
-        accum = cfg["gradient_accumulation_steps"]
-        for micro in range(accum):
-            if ddp:
-                model.require_backward_grad_sync = micro == accum - 1
-            with ctx:
-                _, loss = model(X.to(device, non_blocking=True), Y.to(device, non_blocking=True))
-                loss = loss / accum
-            X, Y = train_data.sample(cfg["batch_size"])
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
-        if cfg["grad_clip"] > 0:
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg["grad_clip"])
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        last_loss = float(loss.detach()) * accum
-        if dev_type == "cuda":
-            torch.cuda.synchronize()
+        lr = get_lr(iter_num, cfg, total, time_frac)
+        last_loss, X, Y = train_step(model, raw_model, optimizer, scaler, train_data, X, Y, lr, cfg, run)
         train_time += time.time() - t0
         trained_tokens += tokens_per_iter
         iter_num += 1
@@ -425,14 +414,14 @@ def train(cfg: dict) -> dict:
         bar.close()
     elapsed = time.time() - t_start
     final = history[-1] if history else {}
-    if master and not saved and cfg["save_checkpoint"]:
+    if run.master and not saved and cfg["save_checkpoint"]:
         save(iter_num, final.get("val_loss"))  # never improved on the initial model: keep it anyway
     prov.update(finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), iters=iter_num,
                 train_tokens=trained_tokens, train_seconds=round(train_time, 1),
                 tokens_per_second=round(trained_tokens / train_time, 1) if train_time else None,
                 stop_reason=stop_reason, best_val_loss=best_val if best_val < float("inf") else None,
                 first_val=first_eval, final_val=final)
-    if master and cfg["save_checkpoint"] and saved:
+    if run.master and cfg["save_checkpoint"] and saved:
         # refresh the stored provenance (the weights stay those of the best eval)
         ck = E.load_checkpoint(ckpt_path)[1]
         ck["provenance"] = prov
@@ -441,12 +430,46 @@ def train(cfg: dict) -> dict:
         os.replace(ckpt_path + ".tmp", ckpt_path)
     if log_f:
         log_f.close()
-    if ddp:
+    if run.ddp:
+        import torch.distributed as dist
         dist.destroy_process_group()
     return {"ckpt": ckpt_path, "best_val_loss": prov["best_val_loss"], "first_val": first_eval,
             "final_val": final, "iters": iter_num, "tokens": trained_tokens, "elapsed_s": elapsed,
             "tokens_per_second": prov["tokens_per_second"], "n_params": n_params,
             "stop_reason": stop_reason, "device": prov["device"], "history": history}
+
+
+def train_step(model, raw_model, optimizer, scaler, train_data, X, Y, lr: float, cfg: dict, run: Run):
+    """One optimiser step over gradient_accumulation_steps micro-batches;
+    -> (its loss, the next batch, prefetched while the step runs)."""
+    import torch
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    accum = cfg["gradient_accumulation_steps"]
+    for micro in range(accum):
+        if run.ddp:
+            model.require_backward_grad_sync = micro == accum - 1
+        with run.ctx:
+            _, loss = model(X.to(run.device, non_blocking=True), Y.to(run.device, non_blocking=True))
+            loss = loss / accum
+        X, Y = train_data.sample(cfg["batch_size"])
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+    if cfg["grad_clip"] > 0:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg["grad_clip"])
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if run.dev_type == "cuda":
+        torch.cuda.synchronize()
+    return float(loss.detach()) * accum, X, Y
 
 
 def main(argv=None):

@@ -121,3 +121,23 @@ def test_patience_stops_when_val_stops_improving(tmp_path, prepared):
     res = T.train(tiny_cfg(data_dir=prepared, out_dir=str(tmp_path), max_iters=500, eval_interval=4,
                            learning_rate=0.0, min_lr=0.0, patience=2))
     assert res["stop_reason"] == "early_stop" and res["iters"] == 8
+
+
+def test_a_time_limited_run_logs_its_final_evaluation_and_resumes_its_clock(tmp_path, prepared):
+    """The time limit ends through the same evaluation path as every other
+    stop: its val loss is in log.jsonl, and a resumed run continues the spent
+    budget instead of starting a new one."""
+    import torch
+    import train_arianna as T
+    out = str(tmp_path / "t")
+    res = T.train(tiny_cfg(data_dir=prepared, out_dir=out, max_iters=100000, eval_interval=100000,
+                           max_minutes=0.02))
+    recs = [json.loads(l) for l in open(os.path.join(out, "log.jsonl"))]
+    assert res["stop_reason"] == "max_minutes" and len(recs) == 2
+    assert recs[0]["iter"] == 0 and recs[-1]["iter"] == res["iters"] > 0
+    assert recs[-1]["val_loss"] == res["history"][-1]["val_loss"] and recs[-1]["lr"] is not None
+    spent = torch.load(os.path.join(out, "ckpt.pt"), weights_only=False)["elapsed_s"]
+    assert spent >= 0.02 * 60 * 0.9
+    again = T.train(tiny_cfg(data_dir=prepared, out_dir=out, max_iters=100000, eval_interval=100000,
+                             max_minutes=0.02, init_from="resume"))
+    assert again["stop_reason"] == "max_minutes" and again["iters"] == res["iters"]  # no time left
