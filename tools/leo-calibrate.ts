@@ -111,7 +111,8 @@ interface TurnRecord {
   arianna: {
     presence: { novelty: number; arousal: number; entropy: number; pulse: number };
     trauma: { score: number; level: number; wounded: boolean; event: boolean };
-    themes: { themeId: number; trend: string }[];
+    /** the active themes, with their words as they were at that turn */
+    themes: { themeId: number; words: string[]; trend: string }[];
     quality: number;
     candidates: number;
     external_ratio: number;
@@ -231,7 +232,7 @@ export async function calibrate(options: CalibrationOptions = {}): Promise<Calib
     } finally {
       await service.stop();
     }
-    const result = analyse(db, records, modelDir);
+    const result = analyse(db, records);
     db.close();
 
     // bins A/B on the topics that got a bin, pooled over them (the full run only: with the bundled
@@ -263,7 +264,7 @@ export async function calibrate(options: CalibrationOptions = {}): Promise<Calib
   }
 }
 
-function analyse(db: Database, records: TurnRecord[], modelDir: string) {
+function analyse(db: Database, records: TurnRecord[]) {
   const byLabel = (...labels: string[]) => records.filter((r) => labels.includes(r.line.label));
   const targets: Target[] = [];
   const target = (signal: string, text: string, measured: string, pass: boolean) => targets.push({ signal, target: text, measured, pass });
@@ -346,10 +347,9 @@ function analyse(db: Database, records: TurnRecord[], modelDir: string) {
 
   // themes
   const themes = db
-    .query<{ id: number; words: string; created_at: number }, []>("SELECT id, words, created_at FROM themes WHERE dissolved_at IS NULL")
+    .query<{ id: number; words: string }, []>("SELECT id, words FROM themes WHERE dissolved_at IS NULL")
     .all()
-    .map((t) => ({ id: t.id, words: JSON.parse(t.words) as string[], createdAt: t.created_at }));
-  const tsOf = new Map(db.query<{ id: number; ts: number }, []>("SELECT id, ts FROM messages").all().map((m) => [m.id, m.ts]));
+    .map((t) => ({ id: t.id, words: JSON.parse(t.words) as string[] }));
   // a theme is about a topic when at least 3 of its 10 most central words are the topic's (and most of them)
   const topicOf = (themeWords: string[]): Topic | undefined => {
     let best: Topic | undefined;
@@ -366,21 +366,19 @@ function analyse(db: Database, records: TurnRecord[], modelDir: string) {
   let themesPass = true;
   for (const topic of Object.keys(TOPIC_WORDS) as Topic[]) {
     const mine = themes.filter((t) => topicOf(t.words) === topic);
-    const messages = records.filter((r) => r.line.topic === topic);
-    let activated = 0;
-    let later = 0;
+    // once a message of the topic has activated a theme about it (its words as they were then),
+    // do the topic's later messages keep activating one?
+    const hits = records.filter((r) => r.line.topic === topic).map((r) => r.arianna.themes.some((t) => topicOf(t.words) === topic));
+    const first = hits.indexOf(true);
+    const later = first < 0 ? [] : hits.slice(first + 1);
+    const activated = later.filter(Boolean).length;
     if (mine.length === 1) {
-      for (const r of messages) {
-        if ((tsOf.get(r.messageId) ?? 0) <= mine[0].createdAt) continue;
-        later++;
-        if ((JSON.parse(metricsOf.get(r.messageId)?.active_themes ?? "[]") as number[]).includes(mine[0].id)) activated++;
-      }
       const bin = bins.find((b) => b.theme_id === mine[0].id);
       topicBins.push({ topic, words: bin ? (JSON.parse(bin.words) as string[]) : [] });
     }
-    const ok = mine.length === 1 && later > 0 && activated / later >= 0.8;
+    const ok = mine.length === 1 && later.length > 0 && activated / later.length >= 0.8;
     themesPass &&= ok;
-    themeNotes.push(`${topic}: ${mine.length} theme${mine.length === 1 ? "" : "s"}, ${activated}/${later} later activated`);
+    themeNotes.push(`${topic}: ${mine.length} theme${mine.length === 1 ? "" : "s"}, ${activated}/${later.length} later activated`);
   }
   target("themes", "each topic: exactly one theme, activated by ≥ 80 % of its later messages", themeNotes.join("; "), themesPass);
   target("themes", "at most 1 theme per 2 turns", `${themes.length} themes / ${records.length} turns`, themes.length <= records.length / 2);
@@ -410,7 +408,6 @@ function analyse(db: Database, records: TurnRecord[], modelDir: string) {
     signal("non-word share", rows.map((r) => r.non_word_share ?? 0)),
     signal("stock-phrase share", rows.map((r) => r.stock_phrase_share ?? 0)),
   ];
-  void modelDir;
   return { signals, targets, resampling, topicBins };
 }
 

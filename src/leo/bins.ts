@@ -70,8 +70,11 @@ export function decayLevel(lastUsedAt: number, now: number, halfLifeDays: number
 }
 
 /**
- * Model-token weights for words: each word's tokens (as the model's tokenizer
- * splits it mid-sentence) get that word's weight; a token shared by words keeps the largest.
+ * Model-token weights for words: the first token of each word (as the model's
+ * tokenizer splits it mid-sentence) gets that word's weight; a token shared by
+ * words keeps the largest. Only the first: the kernel completes a word it has
+ * begun, while a word's inner pieces, pushed at every step, came out as pieces
+ * of other words ("bights", "kness").
  */
 export async function binEntries(
   words: readonly string[],
@@ -80,9 +83,8 @@ export async function binEntries(
 ): Promise<BinEntry[]> {
   const entries: BinEntry[] = [];
   for (let i = 0; i < words.length; i++) {
-    for (const id of await tokenize(words[i])) {
-      if (id >= FIRST_TEXT_TOKEN) entries.push({ id, weight: weights[i] });
-    }
+    const first = (await tokenize(words[i])).find((id) => id >= FIRST_TEXT_TOKEN);
+    if (first !== undefined) entries.push({ id: first, weight: weights[i] });
   }
   return entries;
 }

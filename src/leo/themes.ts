@@ -208,11 +208,15 @@ export class Themes {
       const unmatched = new Map(this.live);
       for (const island of islands) {
         const words = new Set(island.words);
+        // eligible by overlap (a grown theme still contains its old self), the most similar by Jaccard
+        // (a small theme inside a big island must not take the big theme's id from it)
         let best: Theme | undefined;
-        let bestScore = this.config.identityOverlap;
+        let bestScore = -1;
         for (const theme of unmatched.values()) {
-          const score = overlap(words, new Set(theme.words));
-          if (score >= bestScore) [best, bestScore] = [theme, score];
+          const old = new Set(theme.words);
+          if (overlap(words, old) < this.config.identityOverlap) continue;
+          const score = jaccard(words, old);
+          if (score > bestScore) [best, bestScore] = [theme, score];
         }
         if (best) {
           unmatched.delete(best.id);
