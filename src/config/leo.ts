@@ -126,8 +126,8 @@ export const LEO = {
     activeTurnsForBin: 3,
     activeWindowTurns: 10,
     /**
-     * logits added at full weight. Calibration (bundled kernel, 36 probes): at 2.5 the topic's words
-     * came in 1 reply of 36 with a bin and 0 without; at 4 (first pieces only) in 4 of 24 and 0
+     * logits added at full weight. Calibration (bundled kernel, bin on/off, same seeds): at 2.5 the
+     * topic's words came in 1 reply of 36 with a bin and 0 without; at 4 (first pieces) in 7 of 36 and 0
      */
     beta: 4,
     halfLifeDays: 7,
