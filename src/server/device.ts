@@ -108,7 +108,9 @@ export function deviceRoutes(routes: ServerDeps): Hono {
     const pages = exportPages(memory().db.filename, window.since, window.until);
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
+      async pull(controller) {
+        // give the event loop back between pages: Bun pulls again at once while the client keeps up
+        await new Promise((resolve) => setImmediate(resolve));
         const page = pages.next();
         if (page.done) controller.close();
         else controller.enqueue(encoder.encode(page.value));
