@@ -80,21 +80,28 @@ void gemm_f32_tile(float *out, int ldo, const float *x, int ldx, const float *w,
         }
 }
 
-/* Rows r..r+R against all T inputs, in tiles of 3 inputs. */
+/* Inputs t..t+C against rows [r0, r1) in tiles of 4 rows. */
 static inline __attribute__((always_inline))
-void gemm_f32_rows(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n, int r,
-                   const int R) {
-    int t = 0;
-    for (; t + 3 <= T; t += 3) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 3);
-    if (T - t == 2) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 2);
-    else if (T - t == 1) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, R, 1);
+void gemm_f32_cols(float *out, int ldo, const float *x, int ldx, const float *w, int ldw, int n, int r0, int r1,
+                   int t, const int C) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, 4, C);
+    for (; r < r1; r++) gemm_f32_tile(out, ldo, x, ldx, w, ldw, n, r, t, 1, C);
 }
 
+/* Cache blocking: a block of rows that fits in L1 (~16 KiB of weights) is
+ * kept there while every tile of inputs passes over it, and each tile of
+ * inputs stays in L1 across the block's row tiles. */
 void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
                    int r0, int r1) {
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 4);
-    for (; r < r1; r++) gemm_f32_rows(out, ldo, x, ldx, T, w, ldw, n, r, 1);
+    int block = (16384 / 4) / (n > 0 ? n : 1) / 4 * 4;
+    if (block < 4) block = 4;
+    for (int rb = r0; rb < r1; rb += block) {
+        int re = rb + block < r1 ? rb + block : r1, t = 0;
+        for (; t + 3 <= T; t += 3) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 3);
+        if (T - t == 2) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 2);
+        else if (T - t == 1) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 1);
+    }
 }
 
 float kern_dot_f32(const float *a, const float *b, int n) {

@@ -18,6 +18,11 @@
  * legacy (v0) copy of the fp32 models, checks that arianna-run prints the same
  * text on that same file, and reports the speedup.
  *
+ * With LLAMA_CPP_BENCH=/path/to/llama-bench (llama-convert-llama2c-to-ggml and
+ * llama-quantize beside it) it converts the same weights to GGUF (F32, Q8_0,
+ * Q4_0) and times llama.cpp against arianna, interleaved run by run, and
+ * prints the ratios of the medians (README: how to build the peer).
+ *
  * The report is a list of sections (SECTIONS below); each prints a table and
  * adds its JSON to build/bench/results.json. New sections (memory, leo
  * overhead, HTTP, ...) are new entries in that list.
@@ -30,6 +35,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeModelDir, type ModelFormat, type ModelOptions } from "./gen-model.ts";
 import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
+import type { Engine } from "../src/engine/index.ts";
 
 const BUILD = join(ROOT, "build");
 const BENCH = join(BUILD, "bench");
@@ -702,10 +708,158 @@ const llama2cSection: Section = {
   },
 };
 
+// ---- llama.cpp, side by side -----------------------------------------------------------------
+
+const PEER_PREFILL = 128; // llama-bench -p
+const PEER_DECODE = 64; // llama-bench -n
+
+/** The GGUF copy of a shape's weights in a llama.cpp type, converted once from the v0 file. */
+function peerModel(dir: string, shape: Shape, type: "F32" | "Q8_0" | "Q4_0"): string {
+  const v0 = ensureModel(shape, 0);
+  const f32 = join(v0.dir, "model-f32.gguf");
+  if (!existsSync(f32)) {
+    log(`llama.cpp: converting ${v0.name} to GGUF ...`);
+    must([join(dir, "llama-convert-llama2c-to-ggml"), "--copy-vocab-from-model", v0.tokenizer, "--llama2c-model",
+      v0.model, "--llama2c-output-model", f32], "llama-convert-llama2c-to-ggml");
+  }
+  if (type === "F32") return f32;
+  const out = join(v0.dir, `model-${type.toLowerCase()}.gguf`);
+  if (!existsSync(out)) must([join(dir, "llama-quantize"), f32, out, type], "llama-quantize");
+  return out;
+}
+
+/** One llama-bench run: [prefill tok/s, decode tok/s]. */
+function llamaBench(bin: string, gguf: string, threads: number): [number, number] {
+  const r = sh([bin, "-m", gguf, "-t", String(threads), "-p", String(PEER_PREFILL), "-n", String(PEER_DECODE),
+    "-r", "1", "-o", "json"]);
+  if (r.code !== 0) throw new Error(`llama-bench failed (exit ${r.code}):\n${r.stderr.trim()}`);
+  const rows = JSON.parse(r.stdout) as { n_prompt: number; n_gen: number; avg_ts: number }[];
+  const pp = rows.find((x) => x.n_prompt > 0 && x.n_gen === 0)?.avg_ts ?? NaN;
+  const tg = rows.find((x) => x.n_gen > 0 && x.n_prompt === 0)?.avg_ts ?? NaN;
+  return [pp, tg];
+}
+
+/** One arianna run, the same work: [prefill tok/s of PEER_PREFILL ids, decode tok/s]. */
+async function ariannaBench(engine: Engine, m: ModelFile, threads: number): Promise<[number, number]> {
+  await engine.reset();
+  const prompt = [1, ...Array.from({ length: PEER_PREFILL - 1 }, (_, i) => 3 + ((i * 7919) % 29000))];
+  const gen = engine.generate(prompt, { temperature: 0, maxTokens: 1 });
+  for await (const _ of gen);
+  const pp = (PEER_PREFILL * 1000) / (await gen.result).prefillMs;
+  const tg = runRunner(RUNNER, m, PEER_DECODE + PROMPT.split(" ").length + 1, threads).tps;
+  return [pp, tg];
+}
+
+const llamaCppSection: Section = {
+  id: "llamacpp",
+  title: "llama.cpp side by side",
+  async run(ctx) {
+    const bin = process.env.LLAMA_CPP_BENCH;
+    if (!bin) {
+      console.log("\n## llama.cpp side by side\n\n  (skipped: set LLAMA_CPP_BENCH=/path/to/llama-bench to compare; README: the peer)");
+      return null;
+    }
+    if (!existsSync(bin)) throw new Error(`LLAMA_CPP_BENCH=${bin}: no such file`);
+    const dir = resolve(bin, "..");
+    const { Engine } = await import("../src/engine/index.ts");
+    const rows: Record<string, unknown>[] = [];
+    const types = [[1, "F32"], [2, "Q8_0"], [3, "Q4_0"]] as const;
+    for (const shape of ctx.opts.shapes) {
+      for (const [format, type] of types) {
+        const ours = ensureModel(shape, format);
+        const gguf = peerModel(dir, shape, type);
+        for (const t of ctx.opts.threads) {
+          const engine = await Engine.open({ libPath: LIB, threads: t });
+          try {
+            await engine.load({ model: ours.model, tokenizer: ours.tokenizer });
+            log(`llama.cpp vs arianna ${ours.name} threads ${t} (x${ctx.opts.repeat}, interleaved) ...`);
+            const a: [number, number][] = [];
+            const l: [number, number][] = [];
+            for (let i = 0; i < ctx.opts.repeat; i++) {
+              l.push(llamaBench(bin, gguf, t));
+              a.push(await ariannaBench(engine, ours, t));
+            }
+            const med = (xs: [number, number][], k: 0 | 1) => median(xs.map((x) => x[k]));
+            rows.push({
+              shape: shape.label, format: type, threads: t,
+              ariannaDecode: med(a, 1), llamaDecode: med(l, 1), ariannaPrefill: med(a, 0), llamaPrefill: med(l, 0),
+              runs: { arianna: a, llama: l },
+            });
+          } finally {
+            await engine.close();
+          }
+        }
+      }
+    }
+    const x = (a: number, b: number) => `${fmt(a / b, 2)}x`;
+    printTable(
+      "llama.cpp (llama-bench) vs arianna, same weights, interleaved",
+      ["model", "format", "threads", "arianna decode", "llama.cpp decode", "ratio", `arianna prefill (${PEER_PREFILL})`,
+        "llama.cpp prefill", "ratio"],
+      rows.map((r) => {
+        const n = (k: string) => r[k] as number;
+        return [String(r.shape), String(r.format), String(r.threads), fmt(n("ariannaDecode"), 1), fmt(n("llamaDecode"), 1),
+          x(n("ariannaDecode"), n("llamaDecode")), fmt(n("ariannaPrefill"), 0), fmt(n("llamaPrefill"), 0),
+          x(n("ariannaPrefill"), n("llamaPrefill"))];
+      }),
+      [
+        `LLAMA_CPP_BENCH=${bin}; llama-bench -p ${PEER_PREFILL} -n ${PEER_DECODE} -r 1 per run, medians of ${ctx.opts.repeat} runs`,
+        "arianna: prefill of the same count of token ids through the Engine, decode by arianna-run; ratio = arianna / llama.cpp",
+        "the GGUF files are converted from the same v0 weights (llama-convert-llama2c-to-ggml, llama-quantize)",
+      ],
+    );
+    return { json: { bin, rows } };
+  },
+};
+
+// ---- time to first token of a turn, on the bundled kernel ------------------------------------
+
+const TTFT_CONTEXT = [100, 300, 500];
+
+const ttftSection: Section = {
+  id: "ttft",
+  title: "Time to first token: the bundled kernel",
+  async run(ctx) {
+    const dir = join(ROOT, "models", "default");
+    const model = join(dir, "model.bin");
+    if (!existsSync(model)) throw new Error(`${model}: missing`);
+    const { Engine } = await import("../src/engine/index.ts");
+    // Real text for the context (a living-session turn prefills recalled talk): the corpus, tokenized.
+    const text = readFileSync(join(ROOT, "trainer", "corpus", "method.txt"), "utf8");
+    const rows: { threads: number; context: number; ms: number[] }[] = [];
+    for (const t of ctx.opts.threads) {
+      const engine = await Engine.open({ libPath: LIB, threads: t });
+      try {
+        await engine.load({ model, tokenizer: join(dir, "tokenizer.bin") });
+        const ids = await engine.tokenize(text);
+        for (const n of TTFT_CONTEXT) {
+          const ms: number[] = [];
+          for (let i = 0; i < ctx.opts.repeat; i++) {
+            await engine.reset(); // a fresh context: nothing of it is cached
+            const gen = engine.generate([1, ...ids.slice(0, n - 1)], { temperature: 0, maxTokens: 1 });
+            for await (const _ of gen);
+            ms.push((await gen.result).ttftMs);
+          }
+          rows.push({ threads: t, context: n, ms });
+        }
+      } finally {
+        await engine.close();
+      }
+    }
+    printTable(
+      "Time to first token of a turn on the bundled kernel (Engine, fresh context)",
+      ["threads", "context tokens", "median ms", "best ms"],
+      rows.map((r) => [String(r.threads), String(r.context), fmt(median(r.ms), 1), fmt(Math.min(...r.ms), 1)]),
+      ["the whole context is prefilled (the worst case: nothing reused from the previous turn), then one token"],
+    );
+    return { json: rows };
+  },
+};
+
 /** The report, in order. Add new sections here. */
 const SECTIONS: Section[] = [
   machineSection, bandwidthSection, runnerSection, engineSection, prefillSection, memorySection, httpSection,
-  reloadSection, llama2cSection,
+  reloadSection, llama2cSection, llamaCppSection, ttftSection,
 ];
 
 // ---------------------------------------------------------------------------
