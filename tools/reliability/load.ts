@@ -11,7 +11,7 @@
  * Checks:
  *   - no acknowledged turn is lost: the user message of every 200 answer
  *     (a streamed one included, even when the client hung up right after the
- *     status line) is in /api/export while serving and in the database after
+ *     status line) is in /api/history while serving and in the database after
  *     a clean stop; PRAGMA integrity_check is ok;
  *   - the queue holds: never a 5xx or a network error, each 429 carries
  *     Retry-After, /metrics never shows more than 4 waiting or 1 running;
@@ -157,18 +157,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
     // every acknowledged user message, while serving ...
     const acks = [...warm.acks, ...main.acks];
-    const exported = await (await fetch(`${svc.url}/api/export`)).text();
+    // /api/history, not /api/export: the export is training data and leaves out turns that were
+    // acknowledged but cut short (flagged unanswered or cancelled), which are stored all the same.
     const served = new Set<string>();
     const assistantIds = new Set<number>();
-    for (const line of exported.trim().split("\n")) {
-      const j = JSON.parse(line);
-      if (j.type !== "message") continue;
-      if (j.role === "user") served.add(j.text);
-      else assistantIds.add(j.id);
+    for (let before: number | null = null, first = true; first || before !== null; first = false) {
+      const page = (await (await fetch(`${svc.url}/api/history?limit=500${before ? `&before=${before}` : ""}`)).json()) as {
+        messages: { id: number; role: string; text: string }[]; next_before: number | null;
+      };
+      for (const m of page.messages) (m.role === "user" ? served.add(m.text) : assistantIds.add(m.id));
+      before = page.next_before;
     }
     const lost = acks.filter((a) => !served.has(a.text)).map((a) => `${a.kind}: ${a.text}`);
     const missingReplies = acks.filter((a) => a.messageId !== undefined && !assistantIds.has(a.messageId));
-    if (missingReplies.length) failures.push(`${missingReplies.length} acknowledged replies missing from /api/export (e.g. id ${missingReplies[0].messageId})`);
+    if (missingReplies.length) failures.push(`${missingReplies.length} acknowledged replies missing from /api/history (e.g. id ${missingReplies[0].messageId})`);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     const fiveXX = metrics.split("\n").filter((l) => /status="5\d\d"/.test(l));
     if (fiveXX.length) failures.push(`/metrics counts 5xx answers: ${fiveXX.join("; ")}`);
