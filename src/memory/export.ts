@@ -31,7 +31,8 @@ export function* exportPages(path: string, since = 0, until = Number.MAX_SAFE_IN
   const db = new Database(path, { readonly: true, strict: true });
   try {
     db.run("BEGIN");
-    const inWindow = `ts >= ?1 AND ts <= ?2 AND (flags & ${NOT_FOR_TRAINING}) = 0`;
+    // "+ts": keep SQLite on the id (rowid) range of each page; the ts index would scan the whole window every page
+    const inWindow = `+ts >= ?1 AND +ts <= ?2 AND (flags & ${NOT_FOR_TRAINING}) = 0`;
     const episodes = db.query<{ id: number; started_at: number; title: string | null }, [number, number, number]>(
       `SELECT id, started_at, title FROM episodes
        WHERE id > ?3 AND id IN (SELECT episode_id FROM messages WHERE ${inWindow}) ORDER BY id LIMIT ${PAGE}`,
