@@ -56,3 +56,11 @@ test("a token deleted from a home that holds a conversation is made again with a
   expect(warnings.length).toBe(1);
   expect(warnings[0]).toMatch(/api-token was missing: a new token was written there; every LAN client needs the new one/);
 });
+
+test("one over-long word keeps its tail in the prompt instead of emptying the user's turn", async () => {
+  const r = await fx.session.turn(`${"abcdefghij".repeat(600)}END`, { sampling: { maxTokens: 4 } });
+  expect(r.context.userTruncated).toBe(true);
+  // the prompt is the word's tail filling the budget, not just BOS and the generation prefix
+  expect(r.context.promptTokens).toBeGreaterThan(r.context.budget / 2);
+  expect(r.context.promptTokens).toBeLessThanOrEqual(r.context.budget);
+}, 30_000);

@@ -162,7 +162,17 @@ async function truncateFromFront(text: string, template: ChatTemplate, room: num
     if (fits) lo = keep;
     else hi = keep - 1;
   }
-  return renderTurn(template, "user", words.slice(words.length - lo).join(" "));
+  if (lo > 0 || words.length === 0) return renderTurn(template, "user", words.slice(words.length - lo).join(" "));
+  // not even the last word fits (one over-long "word"): keep its longest tail that does, never nothing
+  const chars = [...words.at(-1)!];
+  let short = 0;
+  let long = chars.length;
+  while (short < long) {
+    const keep = Math.ceil((short + long) / 2);
+    if ((await counter.count(renderTurn(template, "user", chars.slice(-keep).join("")))) <= room) short = keep;
+    else long = keep - 1;
+  }
+  return renderTurn(template, "user", chars.slice(chars.length - short).join(""));
 }
 
 /**
