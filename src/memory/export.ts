@@ -34,8 +34,9 @@ export function* exportPages(path: string, since = 0, until = Number.MAX_SAFE_IN
     // "+ts": keep SQLite on the id (rowid) range of each page; the ts index would scan the whole window every page
     const inWindow = `+ts >= ?1 AND +ts <= ?2 AND (flags & ${NOT_FOR_TRAINING}) = 0`;
     const episodes = db.query<{ id: number; started_at: number; title: string | null }, [number, number, number]>(
-      `SELECT id, started_at, title FROM episodes
-       WHERE id > ?3 AND id IN (SELECT episode_id FROM messages WHERE ${inWindow}) ORDER BY id LIMIT ${PAGE}`,
+      // EXISTS per episode walks messages_by_episode; an IN (subquery) would scan the whole window every page
+      `SELECT id, started_at, title FROM episodes e
+       WHERE id > ?3 AND EXISTS (SELECT 1 FROM messages WHERE episode_id = e.id AND ${inWindow}) ORDER BY id LIMIT ${PAGE}`,
     );
     // leo's judgement of each reply: the trainer learns only from the good ones
     const messages = db.query<ExportMessage, [number, number, number]>(
