@@ -160,7 +160,7 @@ int main(void) {
         {"v0-shared", gqa, 0, 0, 1},   {"v0-separate", mha, 0, 0, 0}, {"v1-shared", mha, 1, 0, 1},
         {"v1-separate", gqa, 1, 0, 0}, {"v2-g32-shared", gqa, 2, 32, 1}, {"v2-g16-separate", mha, 2, 16, 0},
         {"v2-g64-separate", gqa, 2, 64, 0},
-        /* longer than a prefill block (32 tokens) */
+        /* longer than a prefill block (64 tokens) */
         {"v1-long", longer, 1, 0, 1},   {"v2-g32-long", longer, 2, 32, 1},
         /* Quantized fixtures are seeds where no Q8_0 activation lands within
          * rounding error of a step boundary: one that does steps differently in
