@@ -772,6 +772,7 @@ const llamaCppSection: Section = {
           const engine = await Engine.open({ libPath: LIB, threads: t });
           try {
             await engine.load({ model: ours.model, tokenizer: ours.tokenizer });
+            await ariannaBench(engine, ours, t); // warm-up, as llama-bench does one before its runs
             log(`llama.cpp vs arianna ${ours.name} threads ${t} (x${ctx.opts.repeat}, interleaved) ...`);
             const a: [number, number][] = [];
             const l: [number, number][] = [];
