@@ -1235,7 +1235,13 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
             int m = 0;
             for (int i = 0; i < n; i++)
                 if (c[i].p >= cutoff) c[m++] = c[i];
-            if (m == 0) m = 1; /* cannot happen: the max is >= 1/n >= cutoff */
+            if (m == 0) {
+                /* top-p below 1/n puts the cutoff above even the largest: the
+                 * nucleus is that one token (c[0..n) is untouched here) */
+                for (int i = 1; i < n; i++)
+                    if (c[i].p > c[0].p) c[0] = c[i];
+                m = 1;
+            }
             qsort(c, (size_t)m, sizeof *c, cmp_prob_desc);
             float cum = 0.0f;
             int last = m - 1;

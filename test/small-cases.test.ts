@@ -64,3 +64,14 @@ test("one over-long word keeps its tail in the prompt instead of emptying the us
   expect(r.context.promptTokens).toBeGreaterThan(r.context.budget / 2);
   expect(r.context.promptTokens).toBeLessThanOrEqual(r.context.budget);
 }, 30_000);
+
+test("top_p 0 is refused by the schema with what to do, not by the engine", async () => {
+  for (const [path, body] of [
+    ["/api/chat", { messages: [{ role: "user", content: "hi" }], stream: false, options: { top_p: 0 } }],
+    ["/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], top_p: 0 }],
+  ] as const) {
+    const res = await fx.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toMatch(/top_p must be greater than 0/);
+  }
+}, 30_000);

@@ -95,6 +95,22 @@ int main(void) {
     fill(l, 3);
     CHECK(ar_sampler_sample(sp, l) == best, "top-p 0.01 = greedy");
 
+    /* top-p below 1/n (n = 2 after top-k 2): the cutoff is above every
+     * probability, so the nucleus is the most likely token alone (it was
+     * whichever candidate sat first: token 0, or the less likely of the two) */
+    ar_sampler_config(sp, 1.0f, 0.01f, 2, 1.0f, 0);
+    int small_p_ok = 1;
+    for (int trial = 0; trial < 50; trial++) {
+        fill(l, 100 + trial);
+        float top = l[0];
+        for (int i = 1; i < V; i++)
+            if (l[i] > top) top = l[i];
+        float before[V];
+        memcpy(before, l, sizeof before); /* sampling rewrites the logits in place */
+        if (before[ar_sampler_sample(sp, l)] != top) small_p_ok = 0; /* (ties: any of the best) */
+    }
+    CHECK(small_p_ok, "top-p below 1/n keeps the most likely token");
+
     /* bias: +50 on one token forces it; the arrays are copied */
     int32_t ids[1] = {13};
     float w[1] = {50.0f};

@@ -109,6 +109,17 @@ function bool(o: Record<string, unknown>, key: string, fallback: boolean): boole
 }
 
 /** A finite number within [min, max], or undefined when absent. */
+/**
+ * top_p in (0, 1]. 0 would reach the engine, which refuses it (the C sampler,
+ * like llama2.c, reads 0 as "no nucleus"): asking for the single most likely
+ * token is temperature 0.
+ */
+function topP(o: Record<string, unknown>): number | undefined {
+  const v = num(o, "top_p", 0, 1);
+  if (v === 0) throw new Invalid("top_p must be greater than 0 (1 turns it off; for the most likely token only, set temperature to 0)");
+  return v;
+}
+
 function num(o: Record<string, unknown>, key: string, min: number, max: number, integer = false): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
@@ -152,7 +163,7 @@ function ollamaOptions(v: unknown, ignored: string[]): SamplingParams {
   const window = num(o, "repeat_last_n", -1, LONGEST_REPEAT_WINDOW, true);
   return {
     temperature: num(o, "temperature", 0, 10),
-    topP: num(o, "top_p", 0, 1),
+    topP: topP(o),
     topK: num(o, "top_k", 0, 1_000_000, true),
     repeatPenalty: num(o, "repeat_penalty", 0.01, 10),
     repeatWindow: window === -1 ? LONGEST_REPEAT_WINDOW : window,
@@ -168,7 +179,7 @@ const OPENAI_SAMPLING = ["temperature", "top_p", "seed", "max_tokens", "max_comp
 function openaiParams(o: Record<string, unknown>): SamplingParams {
   return {
     temperature: num(o, "temperature", 0, 2),
-    topP: num(o, "top_p", 0, 1),
+    topP: topP(o),
     seed: num(o, "seed", 0, Number.MAX_SAFE_INTEGER, true),
     maxTokens: num(o, "max_completion_tokens", 1, 1_000_000, true) ?? num(o, "max_tokens", 1, 1_000_000, true),
     stop: stops(o.stop, "stop"),
