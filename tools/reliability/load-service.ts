@@ -1,14 +1,15 @@
 /**
- * load-service.ts — start the real service (`bun src/main.ts`) for the load
- * and security suites: a temp ARIANNA_HOME with a tiny generated kernel in
- * models/current, bound to 127.0.0.1 on a free port, its stdout/stderr kept
- * for inspection. Helpers read the process's RSS and file descriptors from
- * /proc.
+ * load-service.ts — the real service for the load and security suites: a temp
+ * ARIANNA_HOME with a kernel in models/current (a tiny generated one unless
+ * told), started by service.ts's startService (the one harness that spawns
+ * `bun src/main.ts`), stopped with SIGTERM. Helpers read the process's RSS and
+ * file descriptors from /proc.
  */
 import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { writeModelDir } from "../gen-model.ts";
+import { startService as startChild } from "./service.ts";
 import { REPO_ROOT as ROOT } from "../../src/config/paths.ts";
 
 export { ROOT };
@@ -20,9 +21,8 @@ export interface Service {
   home: string;
   url: string;
   pid: number;
-  /** everything written to stdout and stderr so far */
-  stdout(): string;
-  stderr(): string;
+  /** everything written to stdout and stderr so far, line by line as it came */
+  log(): string;
   token(): string;
   /** SIGTERM, wait (kill after timeoutMs); returns the exit code */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -45,51 +45,23 @@ export interface StartOptions {
 }
 
 export async function startService(opts: StartOptions = {}): Promise<Service> {
-  const host = opts.host ?? "127.0.0.1";
   const home = mkdtempSync(join(opts.parent ?? tmpdir(), `ia-${opts.name ?? "svc"}-`));
   if (opts.kernel) cpSync(opts.kernel, join(home, "models", "current"), { recursive: true });
   else writeModelDir(join(home, "models", "current"), TINY_MODEL);
-  const proc = Bun.spawn([...(opts.prefix ?? []), process.execPath, "src/main.ts"], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ARIANNA_HOME: home, ARIANNA_HOST: host, ARIANNA_PORT: "0", ARIANNA_THREADS: "1",
-      ...opts.env,
-    },
-    stdout: "pipe", stderr: "pipe", stdin: "ignore",
+  const child = await startChild(home, {
+    env: { ARIANNA_HOST: opts.host ?? "127.0.0.1", ...opts.env }, timeoutMs: opts.startTimeoutMs ?? 30_000, prefix: opts.prefix,
   });
-  let out = "";
-  let err = "";
-  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    const dec = new TextDecoder();
-    for await (const chunk of s) add(dec.decode(chunk, { stream: true }));
-  };
-  const pumps = [pump(proc.stdout, (t) => (out += t)), pump(proc.stderr, (t) => (err += t))];
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
-  let url: string | undefined;
-  while (!url) {
-    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-    if (m) url = m[1];
-    else if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`service exited at start (${proc.exitCode}): ${out}\n${err}`);
-    else if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`service did not start in time: ${out}\n${err}`);
-    }
-    else await Bun.sleep(25);
-  }
   let stopped: Promise<number | null> | null = null;
   const stop = (timeoutMs = 10_000) =>
     (stopped ??= (async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-      const t = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-      const code = await proc.exited;
+      const t = setTimeout(() => void child.kill("SIGKILL"), timeoutMs);
+      await child.kill("SIGTERM");
       clearTimeout(t);
-      await Promise.allSettled(pumps);
-      return code;
+      return child.exited;
     })());
   return {
-    home, url, pid: proc.pid,
-    stdout: () => out, stderr: () => err,
+    home, url: child.url, pid: child.proc.pid,
+    log: () => child.log.join("\n"),
     token: () => readFileSync(join(home, "api-token"), "utf8").trim(),
     stop,
     async dispose() {

@@ -214,7 +214,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const leakedNonSocket = leaked.filter((l) => !l.startsWith("socket:"));
     if (fdEnd.total > fdStart.total || leakedNonSocket.length) failures.push(`descriptors: ${fdStart.total} -> ${fdEnd.total}, new: ${leaked.join(", ")}`);
 
-    const serviceErrorLines = (svc.stdout() + svc.stderr()).split("\n").filter((l) => /^<[0-3]>|unexpected error|^error:/i.test(l));
+    const serviceErrorLines = svc.log().split("\n").filter((l) => /^<[0-3]>|unexpected error|^error:/i.test(l));
     if (serviceErrorLines.length) failures.push(`the service logged errors: ${serviceErrorLines.slice(0, 3).join(" | ")}`);
 
     return {

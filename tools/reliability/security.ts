@@ -408,7 +408,7 @@ export async function secretsAndRealAuth(useNetns = canMakeNetns()): Promise<{ c
     process.kill(svc.pid, "SIGHUP"); // a reload check, logged
     await Bun.sleep(300);
     const code = await svc.stop();
-    const logs = svc.stdout() + svc.stderr();
+    const logs = svc.log();
     checks.push({ name: "the service stopped cleanly on SIGTERM", ok: code === 0, detail: `${code}` });
     checks.push({ name: "the log says where the token is", ok: logs.includes("api-token"), detail: "" });
     const halves = [token, token.slice(0, 32), token.slice(32), token.slice(8, 24)];

@@ -41,9 +41,19 @@ export interface Service {
 }
 
 /** Start `bun src/main.ts` on ARIANNA_HOME=home and wait until it listens (bounded). */
-export async function startService(home: string, opts: { timeoutMs?: number; env?: Record<string, string>; root?: string } = {}): Promise<Service> {
-  const root = opts.root ?? ROOT; // another checkout: the same suite against another version
-  const proc = Bun.spawn([process.execPath, join(root, "src", "main.ts")], {
+export async function startService(
+  home: string,
+  opts: {
+    timeoutMs?: number;
+    env?: Record<string, string>;
+    /** another checkout: the same suite against another version */
+    root?: string;
+    /** a command the service is exec'd through (e.g. ip netns exec ...); it must exec, keeping the pid */
+    prefix?: string[];
+  } = {},
+): Promise<Service> {
+  const root = opts.root ?? ROOT;
+  const proc = Bun.spawn([...(opts.prefix ?? []), process.execPath, join(root, "src", "main.ts")], {
     cwd: root,
     env: {
       ...process.env, ARIANNA_HOME: home, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0", ARIANNA_THREADS: "1",
