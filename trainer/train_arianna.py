@@ -340,12 +340,16 @@ def train(cfg: dict) -> dict:
         torch.save(ck, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
+    # a time-limited run's bar counts its budget in seconds (its iterations are unknown ahead)
+    timed = cfg["max_minutes"] > 0
     bar = None
     if run.master and cfg["progress"]:
         try:
             from tqdm import tqdm
-            bar = tqdm(total=total, initial=iter_num, desc="train", unit="it", dynamic_ncols=True,
-                       file=sys.stderr, mininterval=1.0)
+            bar = tqdm(total=round(60 * cfg["max_minutes"]) if timed else total,
+                       initial=min(round(st["elapsed_before"]), round(60 * cfg["max_minutes"])) if timed else iter_num,
+                       desc="train", unit="s" if timed else "it", dynamic_ncols=True, file=sys.stderr,
+                       mininterval=1.0)
         except ImportError:
             bar = None
     log_f = open(os.path.join(out_dir, "log.jsonl"), "a") if run.master else None
@@ -406,9 +410,9 @@ def train(cfg: dict) -> dict:
         trained_tokens += tokens_per_iter
         iter_num += 1
         if bar is not None:
-            bar.update(1)
+            bar.update(min(bar.total, round(time.time() - t_start)) - bar.n if timed else 1)
             if iter_num % cfg["log_interval"] == 0:
-                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.1e}",
+                bar.set_postfix(it=iter_num, loss=f"{last_loss:.3f}", lr=f"{lr:.1e}",
                                 tok_s=f"{trained_tokens / train_time:.0f}")
     if bar is not None:
         bar.close()
