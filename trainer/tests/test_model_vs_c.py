@@ -21,6 +21,19 @@ def random_model(shared: bool, n_kv_heads: int, seed: int = 0, hidden_dim: int =
 TOKENS = [1, 5, 77, 200, 3, 319, 42, 8, 150, 2, 64, 9]
 
 
+def logits(model, tokens=TOKENS):
+    """PyTorch's logits at every position of `tokens`, as numpy."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.tensor([tokens]))[0].numpy()
+
+
+def dequantised_logits(path):
+    """The logits of a quantised file's weights, dequantised back to fp32 in PyTorch."""
+    import export as E
+    return logits(E.load_model_bin(path)[0])
+
+
 @pytest.mark.parametrize("version", [0, 1])
 @pytest.mark.parametrize("shared,kv", [(True, 4), (False, 2), (True, 1)])
 def test_fp32_logits_match_c(clib, tmp_path, version, shared, kv):
@@ -28,8 +41,7 @@ def test_fp32_logits_match_c(clib, tmp_path, version, shared, kv):
     m = random_model(shared, kv)
     path = str(tmp_path / f"m{version}.bin")
     E.model_to_bin(m, path, version)
-    with torch.no_grad():
-        ref = m(torch.tensor([TOKENS]))[0].numpy()
+    ref = logits(m)
     with clib.CModel(path, n_threads=2) as cm:
         assert cm.info["format"] == version
         assert cm.info["shared_classifier"] == int(shared)
@@ -47,12 +59,8 @@ def test_q8_logits_match_c_within_quantisation_error(clib, tmp_path, shared):
     path = str(tmp_path / "m2.bin")
     info = E.model_to_bin(m, path, 2)
     assert info["group_size"] == 32  # 64 does not divide hidden_dim 96
-    with torch.no_grad():
-        ref_fp32 = m(torch.tensor([TOKENS]))[0].numpy()
-    deq, _ = E.load_model_bin(path)  # the v2 weights, dequantised
-    deq.eval()
-    with torch.no_grad():
-        ref_deq = deq(torch.tensor([TOKENS]))[0].numpy()
+    ref_fp32 = logits(m)
+    ref_deq = dequantised_logits(path)
     with clib.CModel(path, n_threads=2) as cm:
         assert cm.info["format"] == 2 and cm.info["group_size"] == 32
         got = cm.logits_each(TOKENS)
@@ -73,10 +81,7 @@ def test_q4_logits_match_c_within_quantisation_error(clib, tmp_path, shared):
     m = random_model(shared, 2, seed=1)
     path = str(tmp_path / "m3.bin")
     assert E.model_to_bin(m, path, 3)["group_size"] == 32
-    deq, _ = E.load_model_bin(path)  # the v3 weights, dequantised
-    deq.eval()
-    with torch.no_grad():
-        ref_deq = deq(torch.tensor([TOKENS]))[0].numpy()
+    ref_deq = dequantised_logits(path)
     with clib.CModel(path, n_threads=2) as cm:
         assert cm.info["format"] == 3 and cm.info["group_size"] == 32
         got = cm.logits_each(TOKENS)
@@ -91,10 +96,8 @@ def test_trained_model_logits_match_c(clib, tiny_ckpt, tmp_path):
     """A real trained model (not random weights), all three formats."""
     import export as E
     model, _ = E.load_checkpoint(tiny_ckpt[0])
-    model.eval()
     toks = [1] + list(range(300, 340))
-    with torch.no_grad():
-        ref = model(torch.tensor([toks]))[0].numpy()
+    ref = logits(model, toks)
     for v in (0, 1, 2):
         p = str(tmp_path / f"t{v}.bin")
         E.model_to_bin(model, p, v)
