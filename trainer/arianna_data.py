@@ -32,7 +32,8 @@ from modeldir import sha256_file  # torch-free hashing, shared with deploy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE_PATH = os.path.join(HERE, "chat_template.json")
-MIX_DIR = os.path.join(HERE, "out", "corpus", "mix")   # fetch_corpus.py writes the prose here
+PROSE_DIR = os.path.join(HERE, "out", "corpus")   # fetch_corpus.py's output: corpus.json and mix/
+REPLAY_FRACTION = 0.5   # prose replayed in every fine-tune (the build's, each night's), in bytes of the persona corpus
 PROSE_DOC_BYTES = 4096     # consecutive paragraphs grouped into one BOS-led document
 BOS_ID, EOS_ID, UNK_ID = 1, 2, 0
 N_BYTE_PIECES = 256
@@ -370,19 +371,25 @@ def corpus_documents(corpus_dir: str, template: Optional[dict] = None) -> List[s
     return docs
 
 
+def mix_dir(prose_dir: str) -> str:
+    """Where the prose text lies (<source>.<split>.txt) in fetch_corpus.py's output."""
+    return os.path.join(prose_dir, "mix")
+
+
 def prose_documents(mix_dir: str, split: str, max_bytes: int = 0) -> List[str]:
     """The fetched prose mix (fetch_corpus.py: <source>.<split>.txt): each
     source's consecutive paragraphs grouped into documents of about
     PROSE_DOC_BYTES. max_bytes > 0 keeps an evenly spaced subset of about
-    that size (the replay slice that keeps fine-tunes from eroding grammar)."""
+    that size, every source strided alike (a fine-tune's replay slice, the
+    nightly gate's held-out prose)."""
     paths = sorted(glob.glob(os.path.join(mix_dir, f"*.{split}.txt")))
     if not paths:
         raise FileNotFoundError(f"{mix_dir}: no *.{split}.txt (run trainer/fetch_corpus.py)")
-    docs = []
+    per_source = []
     for path in paths:
         with open(path, encoding="utf-8") as f:
             paras = split_documents(f.read())
-        cur, size = [], 0
+        docs, cur, size = [], [], 0
         for p in paras:
             cur.append(p)
             size += len(p.encode("utf-8")) + 2
@@ -391,11 +398,19 @@ def prose_documents(mix_dir: str, split: str, max_bytes: int = 0) -> List[str]:
                 cur, size = [], 0
         if cur:
             docs.append("\n\n".join(cur))
+        per_source.append(docs)
+    stride = 1
     if max_bytes > 0:
-        total = sum(len(d.encode("utf-8")) for d in docs)
+        total = sum(len(d.encode("utf-8")) for docs in per_source for d in docs)
         stride = max(1, -(-total // max_bytes))
-        docs = docs[::stride]
-    return docs
+    # strided within each source, so that even a small slice has every source
+    return [d for docs in per_source for d in docs[::stride]]
+
+
+def replay_documents(mix_dir: str, persona_bytes: int) -> List[str]:
+    """The prose a fine-tune replays beside the persona corpus (REPLAY_FRACTION
+    of its size) so that it does not erode the grammar pretraining taught."""
+    return prose_documents(mix_dir, "train", max_bytes=int(REPLAY_FRACTION * persona_bytes))
 
 
 def dialogue_documents(jsonl_paths: Sequence[str], template: Optional[dict] = None) -> List[str]:

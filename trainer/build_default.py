@@ -30,6 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import arianna_data as D  # noqa: E402
+
 # The shipped kernel. Sized by measurement on the 2-core build machine while it
 # was shared (load ~12): one torch thread ran 338 tok/s against 99 tok/s for two
 # (oversubscribed OpenMP barriers); at batch 16 x 256, 128x4 layers ran 1247 tok/s,
@@ -44,7 +46,6 @@ DEFAULT_MODEL = dict(
 PRETRAIN = dict(dialogue_fraction=0.05)       # her voice from the start, a little
 FINETUNE = dict(dialogue_fraction=0.0, learning_rate=1e-3, min_lr=1e-4, warmup_iters=10,
                 eval_interval=25, eval_windows=16, patience=8)
-REPLAY_FRACTION = 0.5    # prose replayed in the fine-tune, in bytes relative to the persona corpus
 VOCAB_SIZE = 4096        # measured bytes/token on the held-out mix: 2048 -> 3.05, 4096 -> 3.46, 8192 -> 3.83
 MIN_CORPUS_BYTES = 150_000
 
@@ -82,7 +83,7 @@ def main(argv=None):
     ap.add_argument("--corpus", default=os.path.join(HERE, "corpus"), help="the persona corpus")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "default"))
     ap.add_argument("--work", default=os.path.join(HERE, "out", "default"))
-    ap.add_argument("--prose", default=os.path.join(HERE, "out", "corpus"),
+    ap.add_argument("--prose", default=D.PROSE_DIR,
                     help="fetch_corpus.py output (fetched when missing)")
     ap.add_argument("--pretrain_minutes", type=float, default=52.0)
     ap.add_argument("--finetune_minutes", type=float, default=10.0)
@@ -91,7 +92,6 @@ def main(argv=None):
                     help="override a train_arianna.py config key (both stages)")
     a = ap.parse_args(argv)
 
-    import arianna_data as D
     import fetch_corpus as F
     import train_arianna as T
     import export as E
@@ -109,7 +109,7 @@ def main(argv=None):
         F.fetch(a.prose)
     with open(prose_manifest) as f:
         prose = json.load(f)
-    mix_dir = os.path.join(a.prose, "mix")
+    mix_dir = D.mix_dir(a.prose)
     print(f"prose mix: {len(prose['sources'])} sources, {prose['train_bytes']} train bytes", flush=True)
 
     # 2. data
@@ -132,8 +132,8 @@ def main(argv=None):
     # 4. finetune: the persona corpus as it is now (re-read), plus a replayed prose slice
     ft_data = os.path.join(a.work, "finetune_data")
     if not os.path.exists(os.path.join(ft_data, "meta.json")):
-        replay = D.prose_documents(mix_dir, "train", max_bytes=int(REPLAY_FRACTION * prov["bytes"]))
-        D.prepare(a.corpus, ft_data, sp_model=sp_model, val_fraction=0.1, replay_docs=replay)
+        D.prepare(a.corpus, ft_data, sp_model=sp_model, val_fraction=0.1,
+                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]))
     ft_dir = os.path.join(a.work, "finetune")
     ft = train_stage(T, "finetune", ft_dir, dict(base, **FINETUNE, data_dir=ft_data,
                                                  max_minutes=a.finetune_minutes), pre["ckpt"])

@@ -187,14 +187,14 @@ def print_table(results: Sequence[dict]) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="*", default=[os.path.join(REPO, "models", "default")])
-    ap.add_argument("--prose", default=os.path.join(HERE, "out", "corpus"),
+    ap.add_argument("--prose", default=D.PROSE_DIR,
                     help="fetch_corpus.py output (fetched when missing)")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
     if not os.path.exists(os.path.join(a.prose, "corpus.json")):
         import fetch_corpus
         fetch_corpus.fetch(a.prose)
-    mix_dir = os.path.join(a.prose, "mix")
+    mix_dir = D.mix_dir(a.prose)
     vocab = real_words(mix_dir)
     results = [evaluate(d, mix_dir, vocab) for d in a.dirs]
     print_table(results)

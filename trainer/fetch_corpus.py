@@ -38,7 +38,7 @@ from typing import Callable, Dict, Iterable, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from arianna_data import clean_text  # noqa: E402  (one definition of "clean")
+from arianna_data import PROSE_DIR, clean_text, mix_dir  # noqa: E402  (one definition of "clean", of where the prose goes)
 
 VAL_FRACTION = 0.01
 TEST_FRACTION = 0.02
@@ -443,7 +443,7 @@ def build_mix(books_by_source: Dict[str, Books], caps: Dict[str, int]) -> Dict[s
 
 def write_mix(mix: Dict[str, Dict[str, List[str]]], books_by_source: Dict[str, Books], out: str,
               packages: Dict[str, dict]) -> dict:
-    d = os.path.join(out, "mix")
+    d = mix_dir(out)
     shutil.rmtree(d, ignore_errors=True)   # no stale source from an earlier selection
     os.makedirs(d)
     sources = []
@@ -487,7 +487,7 @@ def fetch(out: str, names: Iterable[str] = tuple(SOURCES)) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(HERE, "out", "corpus"))
+    ap.add_argument("--out", default=PROSE_DIR)
     ap.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     a = ap.parse_args(argv)
     man = fetch(a.out, a.sources)

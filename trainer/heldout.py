@@ -5,7 +5,9 @@
                 whole day, so even a single sitting gives held-out talk);
   score()       a kernel's held-out dialogue loss (nats per token of the
                 held-out exchanges, each given the turns before it as context)
-                and its prose bits per byte on the base corpus's val split.
+                and its bits per byte on named sets of text: the held-out
+                prose of the mix (PROSE_BYTES of it) and the persona corpus's
+                val split.
 
 An exchange is one user turn and, when leo judged it good, her reply (the
 export leaves bad replies out, so a user turn may stand alone). A held-out
@@ -18,9 +20,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 CONTEXT_EXCHANGES = 2
+# Held-out prose the gate scores, about this many bytes spread over every
+# source (a floor of one ~4 KB document each): enough to see a 5 % regression
+# and quick for a small trainer (measured in trainer/README.md's night section).
+PROSE_BYTES = 32_000
 
 
 def exchanges(messages: Sequence[dict]) -> List[List[dict]]:
@@ -108,11 +114,12 @@ def _nll(model, windows, device: str, batch: int = 16):
     return total, n
 
 
-def score(model_bin: str, tokenizer, held_out: Sequence[dict], prose_docs: Sequence[str],
+def score(model_bin: str, tokenizer, held_out: Sequence[dict], texts: Dict[str, Sequence[str]],
           device: str = "cpu") -> dict:
-    """{"heldout_loss": nats/token or None, "heldout_tokens", "prose_bpb",
-    "prose_bytes"} for the kernel in model_bin (as the device runs it: a
-    Q8_0 file is scored with its rounded weights)."""
+    """{"heldout_loss": nats/token or None, "heldout_tokens", "bpb": {name:
+    bits per byte or None}, "bytes": {name: bytes}} for the kernel in
+    model_bin (as the device runs it: a Q8_0 file is scored with its rounded
+    weights), every set of texts scored document by document from BOS."""
     import arianna_data as D
     import export as E
     from model import pick_device
@@ -128,8 +135,11 @@ def score(model_bin: str, tokenizer, held_out: Sequence[dict], prose_docs: Seque
         common = next((i for i, (a, b) in enumerate(zip(before, whole)) if a != b), min(len(before), len(whole)))
         wins.extend(_windows(whole, common, seq_len))
     h_nats, h_n = _nll(model, wins, device) if wins else (0.0, 0)
-    wins = [w for d in prose_docs for w in _windows(tokenizer.encode(d, bos=True), 1, seq_len)]
-    p_nats, _ = _nll(model, wins, device) if wins else (0.0, 0)
-    p_bytes = sum(len(d.encode("utf-8")) for d in prose_docs)
-    return {"heldout_loss": h_nats / h_n if h_n else None, "heldout_tokens": h_n,
-            "prose_bpb": p_nats / math.log(2) / p_bytes if p_bytes else None, "prose_bytes": p_bytes}
+    out = {"heldout_loss": h_nats / h_n if h_n else None, "heldout_tokens": h_n, "bpb": {}, "bytes": {}}
+    for name, docs in texts.items():
+        wins = [w for d in docs for w in _windows(tokenizer.encode(d, bos=True), 1, seq_len)]
+        nats, _ = _nll(model, wins, device) if wins else (0.0, 0)
+        n_bytes = sum(len(d.encode("utf-8")) for d in docs)
+        out["bpb"][name] = nats / math.log(2) / n_bytes if n_bytes else None
+        out["bytes"][name] = n_bytes
+    return out

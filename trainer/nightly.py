@@ -21,17 +21,24 @@ Stages (each one a step of the progress bar and one line in the journal):
                across sittings, so a single sitting is split too); the rest,
                plus the slice held out by the last deployed night, become the
                training dialogues. Tokenised with the base kernel's own
-               tokenizer, mixed with a replay of the base corpus (80/20,
-               --dialogue-fraction);
+               tokenizer, mixed with a replay of the base (80/20,
+               --dialogue-fraction): the persona corpus plus, when the prose
+               mix is there (--prose, fetch_corpus.py's output), a replayed
+               prose slice (arianna_data.REPLAY_FRACTION of the persona
+               corpus's size, as in the kernel's own fine-tune) so that
+               nights do not erode grammar;
   4. finetune  train_arianna.py --init_from=<base>/model.bin (its CLI, in a
                child process; one journal line per eval);
   5. export    model.bin in the base's format, labelled a candidate;
   6. gate      base and candidate model.bin scored the same way (heldout.py):
                PASS only when the held-out dialogue loss (nats/token of the
                held-out exchanges, given their earlier turns) is lower than
-               the base's by at least --min-improvement (1 %) AND the base
-               corpus's val split in bits per byte regresses by less than
-               --max-regression (5 %) AND the weights changed at all;
+               the base's by at least --min-improvement (1 %) AND prose bits
+               per byte regress by less than --max-regression (5 %) AND the
+               weights changed at all. Prose is the mix's held-out slice
+               (heldout.PROSE_BYTES of it, never trained on) when the mix is
+               there, else the persona corpus's val split; with the mix the
+               persona val split is reported beside it;
   7. check     verify.py: manifest, C logits vs PyTorch, arianna-run generates;
   8. deploy    deploy.py: rsync to models/versions/<version>/, verify, atomic
                switch of models/current.
@@ -64,6 +71,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+
+from arianna_data import PROSE_DIR  # noqa: E402  (where build_default.py's prose is too)
 
 STAGES = ["pull", "base", "prepare", "finetune", "export", "gate", "check", "deploy"]
 ENV_PREFIX = "ARIANNA_TRAIN_"
@@ -122,6 +131,9 @@ def build_parser(environ=os.environ):
     ap.add_argument("--ssh", default="ssh")
     ap.add_argument("--base", help="base model dir when the device has none")
     ap.add_argument("--corpus", default=os.path.join(HERE, "corpus"))
+    ap.add_argument("--prose", default=PROSE_DIR,
+                    help="fetch_corpus.py's output, as build_default.py takes it: its prose mix is replayed "
+                         "and gated on; where there is none, the persona corpus alone is")
     ap.add_argument("--work-root", default=os.path.join(HERE, "out", "nightly"))
     ap.add_argument("--since", help="default: the last deployed night")
     ap.add_argument("--until")
@@ -352,8 +364,15 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     tok_kw = dict(sp_model=tok_model) if os.path.exists(tok_model) else \
         dict(tokenizer_bin=os.path.join(base_dir, "tokenizer.bin"), vocab_size=base_man["dims"]["vocab_size"])
     data_dir = os.path.join(work, "prepared")
+    # the base the night replays: the persona corpus, and prose when the mix is here
+    mix = D.mix_dir(a.prose)
+    if not os.path.isdir(mix):
+        log(f"prepare: no prose mix at {mix} (trainer/fetch_corpus.py): the base is the persona corpus "
+            "alone and the gate's prose is its val split")
+        mix = None
+    replay = D.replay_documents(mix, D.corpus_provenance(a.corpus)["bytes"]) if mix else []
     meta = D.prepare(a.corpus, data_dir, dialogue_jsonl=[train_path], val_fraction=0.1,
-                     dialogue_fraction=a.dialogue_fraction, seed=1337,
+                     dialogue_fraction=a.dialogue_fraction, seed=1337, replay_docs=replay,
                      **{k: v for k, v in tok_kw.items() if k != "vocab_size"})
     # every training dialogue trains; checkpoints are chosen on the corpus val
     # split and the training dialogues, so the held-out slice stays unseen
@@ -365,10 +384,13 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
         meta["shards"][f"dialogues_{split}"] = {"documents": len(docs), "tokens": int(arr.size)}
     with open(os.path.join(data_dir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    prose = D.split_train_val(D.corpus_documents(a.corpus), 0.1, 1337)[1]
+    texts = {"persona": D.split_train_val(D.corpus_documents(a.corpus), 0.1, 1337)[1]}
+    if mix:
+        texts["prose"] = D.prose_documents(mix, "val", max_bytes=H.PROSE_BYTES)
+    gated = "prose" if mix else "persona"
     n_train_ex = sum(len(H.exchanges(m)) for m in train)
     done("prepare", train_exchanges=n_train_ex, carried_exchanges=len(carried), heldout_exchanges=len(held),
-         shards=meta["shards"])
+         prose_mix=mix or "none", replay_bytes=meta["replay_bytes"], shards=meta["shards"])
 
     # 4. fine-tune (train_arianna.py's CLI)
     stage("finetune")
@@ -396,7 +418,8 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     training.update(kind="nightly-candidate", parent=base_man.get("version"), parent_name=base_man.get("name"),
                     dialogues_file=os.path.basename(ex["path"]), dialogues=ex["dialogues"],
                     exchanges=ex["exchanges"], train_exchanges=n_train_ex, carried_exchanges=len(carried),
-                    heldout_exchanges=len(held), window={"since": ex["since"], "until": ex["until"]})
+                    heldout_exchanges=len(held), replay_bytes=meta["replay_bytes"],
+                    window={"since": ex["since"], "until": ex["until"]})
     version = stamp.replace("T", "-").rstrip("Z")
     out_dir = os.path.join(work, "model")
     man = E.write_model_dir(model, out_dir, fmt, tokenizer_bin=os.path.join(base_dir, "tokenizer.bin"),
@@ -409,18 +432,21 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
 
     # 6. the gate: held-out dialogue loss must fall, prose must not regress 5 %
     stage("gate")
-    before = H.score(os.path.join(base_dir, "model.bin"), tok, held, prose, a.device)
-    after = H.score(os.path.join(out_dir, "model.bin"), tok, held, prose, a.device)
+    before = H.score(os.path.join(base_dir, "model.bin"), tok, held, texts, a.device)
+    after = H.score(os.path.join(out_dir, "model.bin"), tok, held, texts, a.device)
     unchanged = man["sha256"]["model"] == base_man["sha256"]["model"]
-    regression = (after["prose_bpb"] - before["prose_bpb"]) / before["prose_bpb"]
+    regression = (after["bpb"][gated] - before["bpb"][gated]) / before["bpb"][gated]
     improved = before["heldout_loss"] is not None and \
         after["heldout_loss"] < before["heldout_loss"] * (1 - a.min_improvement)
     passed = improved and regression < a.max_regression and not unchanged
     gate = {"passed": passed, "heldout_exchanges": len(held), "heldout_tokens": before["heldout_tokens"],
             "heldout_loss_before": before["heldout_loss"], "heldout_loss_after": after["heldout_loss"],
-            "prose_bpb_before": before["prose_bpb"], "prose_bpb_after": after["prose_bpb"],
+            "prose_set": "held-out prose" if mix else "persona val", "prose_bytes": before["bytes"][gated],
+            "prose_bpb_before": before["bpb"][gated], "prose_bpb_after": after["bpb"][gated],
             "prose_regression": regression, "min_improvement": a.min_improvement,
             "max_regression": a.max_regression, "unchanged": unchanged}
+    if mix:
+        gate.update(persona_bpb_before=before["bpb"]["persona"], persona_bpb_after=after["bpb"]["persona"])
     label = "nightly-finetune" if passed else "nightly-ungated" if a.deploy_anyway and not unchanged \
         else "nightly-candidate"
     training.update(kind=label, gate=gate)

@@ -99,6 +99,28 @@ def write_dialogues_jsonl(path, dialogues):
     return path
 
 
+SHORES = ["north shore", "old harbour", "grey cliffs", "long beach"]
+KEEPERS = ["the keeper", "his daughter", "the old sailor", "a fisherman"]
+
+
+@pytest.fixture(scope="session")
+def prose_dir(tmp_path_factory):
+    """A small fetch_corpus.py output (mix/<source>.<split>.txt): two sources of
+    plain sentences in a pattern of their own, each with a held-out val side."""
+    import arianna_data as D
+    d = tmp_path_factory.mktemp("prose")
+    mix = D.mix_dir(str(d))
+    os.makedirs(mix)
+    rng = random.Random(3)
+    for source in ("lighthouse", "shoreline"):
+        for split, n in (("train", 120), ("val", 24)):
+            paras = [f"On the {rng.choice(SHORES)} {rng.choice(KEEPERS)} counted {rng.randint(2, 90)} gulls "
+                     f"and wrote the number in the {source} book before the lamp was lit." for _ in range(n)]
+            with open(os.path.join(mix, f"{source}.{split}.txt"), "w", encoding="utf-8") as f:
+                f.write("\n\n".join(paras) + "\n")
+    return str(d)
+
+
 SCHEMA_MIN = os.path.join(TRAINER, "fixtures", "schema_min.sql")
 SCHEMA_RUNTIME = os.path.join(REPO, "src", "memory", "schema.sql")
 

@@ -75,3 +75,17 @@ def test_tokenizer_bin_fallback_gives_same_shards(tmp_path, corpus_dir, prepared
     for name in ("corpus_train", "corpus_val"):
         assert np.array_equal(D.read_shard(os.path.join(a, name + ".bin")),
                               D.read_shard(os.path.join(prepared, name + ".bin")))
+
+
+def test_a_small_prose_slice_still_has_every_source(tmp_path):
+    import arianna_data as D
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    for source, n in (("big", 400), ("small", 30)):
+        paras = [f"{source} paragraph {i}, a plain sentence of about sixty bytes or so." for i in range(n)]
+        (mix / f"{source}.val.txt").write_text("\n\n".join(paras))
+    whole = D.prose_documents(str(mix), "val")
+    part = D.prose_documents(str(mix), "val", max_bytes=6000)
+    assert {d.split()[0] for d in part} == {"big", "small"}
+    assert len(part) < len(whole) and all(d in whole for d in part)
+    assert sum(len(d.encode()) for d in part) < 2 * 6000

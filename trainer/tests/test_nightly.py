@@ -1,5 +1,7 @@
 """nightly.py end to end on CPU with a tiny model: a one-sitting day pulled
-from a device database, the interleaved held-out slice, the gate, the deploy,
+from a device database, the interleaved held-out slice, the prose replay and
+the held-out prose the gate scores (or, without a prose mix, the persona
+corpus alone), the gate, the deploy,
 what a refused or --no-deploy night leaves behind, the journal lines, every
 option from its ARIANNA_TRAIN_* variable, and the pruning of work directories."""
 import contextlib
@@ -21,25 +23,26 @@ def one_sitting(exchanges: int, seed: int = 5):
     return [msgs[:2 * exchanges]]
 
 
-def nightly_args(db, home, base, corpus, work, *extra):
+def nightly_args(db, home, base, corpus, work, *extra, prose="/nonexistent/prose"):
     import nightly as N
     return N.build_parser(environ={}).parse_args([
-        "--db", db, "--dest", home, "--base", base, "--corpus", corpus, "--work-root", work,
+        "--db", db, "--dest", home, "--base", base, "--corpus", corpus, "--prose", prose, "--work-root", work,
         "--since", "0", "--iters", "30", "--batch-size", "8", "--learning-rate", "2e-3",
         "--eval-interval", "15", "--device", "cpu", "--no-progress",
         "--set", "eval_windows=8", "--set", "threads=1", "--set", "plot=False", *extra])
 
 
 @pytest.fixture(scope="module")
-def first_night(tmp_path_factory, clib, tiny_model_dir, corpus_dir):
-    """A 60-exchange one-sitting day, deployed; the journal it wrote."""
+def first_night(tmp_path_factory, clib, tiny_model_dir, corpus_dir, prose_dir):
+    """A 60-exchange one-sitting day with a prose mix at hand, deployed; the
+    journal it wrote."""
     import nightly as N
     tmp = tmp_path_factory.mktemp("night")
     db = make_db(str(tmp / "resonance.sqlite3"), SCHEMA_MIN, one_sitting(60))
     home, work = str(tmp / "home"), str(tmp / "work")
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work))
+        rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work, prose=prose_dir))
     return {"rep": rep, "db": db, "home": home, "work": work, "journal": err.getvalue(), "tmp": tmp}
 
 
@@ -65,6 +68,49 @@ def test_a_one_sitting_day_holds_out_talk_and_deploys_a_better_kernel(first_nigh
     # the held-out slice waits for the next night
     carry = [json.loads(ln) for ln in open(os.path.join(first_night["work"], N.CARRY))]
     assert len(carry) == 12 and all(r["target"][0]["role"] == "user" for r in carry)
+
+
+def _find(shard, ids) -> bool:
+    """Is ids a contiguous run of tokens in shard?"""
+    hay, needle = shard.astype("<u2").tobytes(), bytes(bytearray().join(i.to_bytes(2, "little") for i in ids))
+    at = hay.find(needle)
+    while at >= 0 and at % 2:
+        at = hay.find(needle, at + 1)
+    return at >= 0
+
+
+def test_the_night_replays_prose_in_training_only(first_night, tiny_model_dir, corpus_dir, prose_dir):
+    import arianna_data as D
+    st = first_night["rep"]["stages"]
+    replay = D.replay_documents(D.mix_dir(prose_dir), D.corpus_provenance(corpus_dir)["bytes"])
+    assert st["prepare"]["prose_mix"] == D.mix_dir(prose_dir)
+    assert st["prepare"]["replay_bytes"] == sum(len(d.encode()) for d in replay) > 0
+    assert "nightly: prepare (" in first_night["journal"] and "replay_bytes" in first_night["journal"]
+    tok = D.Tokenizer(sp_model=os.path.join(tiny_model_dir, "tokenizer.model"))
+    data = os.path.join(first_night["rep"]["work"], "prepared")
+    shard = {n: D.read_shard(os.path.join(data, n + ".bin"))
+             for n in ("corpus_train", "corpus_val", "dialogues_train", "dialogues_val")}
+    for doc in replay:
+        ids = tok.encode(doc, bos=True)
+        assert _find(shard["corpus_train"], ids)
+        assert not _find(shard["corpus_val"], ids) and not _find(shard["dialogues_val"], ids)
+    # the prose the gate scores is in no shard
+    for doc in D.prose_documents(D.mix_dir(prose_dir), "val"):
+        assert not any(_find(a, tok.encode(doc, bos=True)) for a in shard.values())
+
+
+def test_the_gate_scores_held_out_prose_when_the_mix_is_there(first_night, tiny_model_dir, prose_dir):
+    import arianna_data as D
+    import heldout as H
+    g = first_night["rep"]["stages"]["gate"]
+    held_out_prose = D.prose_documents(D.mix_dir(prose_dir), "val", max_bytes=H.PROSE_BYTES)
+    assert g["prose_set"] == "held-out prose"
+    assert g["prose_bytes"] == sum(len(d.encode()) for d in held_out_prose)
+    tok = D.Tokenizer(sp_model=os.path.join(tiny_model_dir, "tokenizer.model"))
+    base = H.score(os.path.join(tiny_model_dir, "model.bin"), tok, [], {"prose": held_out_prose}, "cpu")
+    assert g["prose_bpb_before"] == base["bpb"]["prose"]
+    # the persona val split is the second figure, and a different one
+    assert g["persona_bpb_before"] > 0 and g["persona_bpb_before"] != g["prose_bpb_before"]
 
 
 def test_the_live_kernel_runs_in_the_c_core(first_night, clib):
@@ -109,8 +155,14 @@ def test_no_deploy_and_a_refused_night_consume_nothing(first_night, tiny_model_d
     carry = open(os.path.join(work, N.CARRY)).read()
     short = ["--iters", "4", "--eval-interval", "4"]
     # --no-deploy: exported, nothing consumed, nothing deployed
-    rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work, *short, "--no-deploy"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rep = N.run(nightly_args(db, home, tiny_model_dir, corpus_dir, work, *short, "--no-deploy"))
     assert rep["status"] == "exported"
+    # no prose mix: the base is the persona corpus alone, said in one journal line
+    assert rep["stages"]["prepare"]["replay_bytes"] == 0 and rep["stages"]["prepare"]["prose_mix"] == "none"
+    assert rep["stages"]["gate"]["prose_set"] == "persona val" and "persona_bpb_before" not in rep["stages"]["gate"]
+    assert sum("no prose mix at /nonexistent/prose" in ln for ln in err.getvalue().splitlines()) == 1
     assert rep["stages"]["prepare"]["carried_exchanges"] == 12  # last night's held-out slice trains
     assert open(os.path.join(work, "state.json")).read() == state
     assert open(os.path.join(work, N.CARRY)).read() == carry
