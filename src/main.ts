@@ -15,13 +15,14 @@ import { openSession } from "./orchestrator/index.ts";
 import { createModelManager, loadProven, loadStartKernel, swapProven, type StartKernel } from "./reload/index.ts";
 import { ensureToken, TOKEN_FILE, TokenRefused } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
-import { engineStep, holdHome, listen, localUrl, log, refuse, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
+import { engineStep, holdHome, listen, localUrl, log, refuse, standbyWhileFull, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
 
-const { config, settings } = startupSettings();
-const homeLock = holdHome(config.home, "service");
-
-const engine = await engineStep("cannot start the engine", () => Engine.open({ threads: settings.threads }));
+const { config, settings: configured } = startupSettings();
+const engine = await engineStep("cannot start the engine", () => Engine.open({ threads: configured.threads }));
 const service = startServiceNotifier(engine, { log });
+// a first start on a disk too full for the database serves a notice until there is room
+const settings = await standbyWhileFull(config.home, configured, service);
+const homeLock = holdHome(config.home, "service");
 const start = await startKernel();
 const modelDir = start.dir;
 

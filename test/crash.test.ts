@@ -9,7 +9,7 @@
  * under CI, where it must run.
  */
 import { describe, expect, test } from "bun:test";
-import { runCrash, runFullDisk } from "../tools/reliability/crash.ts";
+import { runCrash, runFirstStartFull, runFullDisk } from "../tools/reliability/crash.ts";
 
 const CI = !!process.env.CI && process.env.CI !== "false";
 const log = (s: string) => console.error(`  [crash] ${s}`);
@@ -49,5 +49,19 @@ describe("crash safety", () => {
     expect(d.integrityAfter).toBe("ok");
     expect(d.turnsAfterFreeing).toBe(3);
     expect(d.ackedLost).toBe(0);
+  }, 60_000);
+
+  test("a first start on a full disk serves a notice, then starts by itself once space is freed", async () => {
+    const f = await runFirstStartFull({ log });
+    console.error(`  [crash] first start on a full disk: ${JSON.stringify(f)}`);
+    if (f.mount === "none") {
+      if (CI) throw new Error(`first start full: no small file system could be mounted: ${f.unavailable}`);
+      console.error(`  [crash] first start on a full disk SKIPPED (not CI): ${f.unavailable}`);
+      return;
+    }
+    expect(f.failures).toEqual([]);
+    expect({ listened: f.listened, health: f.health, turn: f.turn }).toEqual({ listened: true, health: 503, turn: 507 });
+    expect(f.error).toContain("free space there and InnerArianna starts by itself");
+    expect({ healthAfter: f.healthAfter, turnAfter: f.turnAfter, samePort: f.samePort }).toEqual({ healthAfter: 200, turnAfter: 200, samePort: true });
   }, 60_000);
 });

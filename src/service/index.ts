@@ -5,3 +5,4 @@ export {
 } from "./watchdog.ts";
 export { acquireHomeLock, describeHolder, lockHolder, LOCK_FILE, type Holder, type HomeLock } from "./home-lock.ts";
 export { engineStep, EXIT_CONFIG, holdHome, listen, localUrl, refuse, startupSettings } from "./startup.ts";
+export { standbyWhileFull, tooFullToStart } from "./standby.ts";

@@ -40,7 +40,7 @@ export interface ServiceNotifier {
   readonly active: boolean;
   /** the keep-alive period in ms (half of WATCHDOG_USEC), null when the watchdog is off */
   readonly pingMs: number | null;
-  /** READY=1 (once), with a STATUS= line; starts the watchdog pings */
+  /** READY=1 with a STATUS= line, and the watchdog pings; a second call (after a standby) sends only the STATUS= line */
   ready(status?: string): Promise<void>;
   /** STATUS=text, shown by `systemctl status arianna` */
   status(text: string): Promise<void>;
@@ -101,7 +101,8 @@ export function startServiceNotifier(engine: Notifying, opts: NotifierOptions = 
     active,
     pingMs,
     async ready(status = "ready") {
-      if (readySent || stopped) return;
+      if (stopped) return;
+      if (readySent) return send(`STATUS=${oneLine(status)}`); // ready since a standby (standby.ts)
       readySent = true;
       await send(`READY=1\nSTATUS=${oneLine(status)}`);
       if (pingMs !== null) {

@@ -365,6 +365,82 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
   return s;
 }
 
+/** What a first-ever start on an already full disk did (no database, no reserve file yet). */
+export interface FirstStartFullSummary {
+  mount: "tmpfs" | "ext4-loop" | "none";
+  unavailable?: string;
+  /** it listened while the disk was full */
+  listened: boolean;
+  /** /health and a chat turn while full, with the error they said */
+  health: number | null;
+  turn: number | null;
+  error: string | null;
+  /** once space was freed, without a restart: /health, a turn, the port kept */
+  healthAfter: number | null;
+  turnAfter: number | null;
+  samePort: boolean;
+  failures: string[];
+  seconds: number;
+}
+
+/**
+ * A device that never started, on a full disk: it must come up with a notice
+ * (not exit and exhaust systemd's restarts), then start by itself once space
+ * is freed (src/service/standby.ts).
+ */
+export async function runFirstStartFull(opts: { log?: (s: string) => void } = {}): Promise<FirstStartFullSummary> {
+  const t0 = performance.now();
+  const say = opts.log ?? (() => {});
+  const root = tempDir("first");
+  const home = join(root, "home");
+  const m = mountSmall(home, 4);
+  const s: FirstStartFullSummary = {
+    mount: m.kind, listened: false, health: null, turn: null, error: null, healthAfter: null, turnAfter: null,
+    samePort: false, failures: [], seconds: 0,
+  };
+  if (m.kind === "none") {
+    s.unavailable = m.why;
+    rmSync(root, { recursive: true, force: true });
+    return s;
+  }
+  const fail = (x: string) => { s.failures.push(x); say(`FAIL ${x}`); };
+  let svc: Service | null = null;
+  try {
+    const filler = join(home, "filler");
+    say(`filled ${fill(filler)} bytes`);
+    svc = await startService(home, { timeoutMs: 30_000 }); // the bundled kernel: nothing of the home is needed
+    s.listened = true;
+    const h = await getJson(`${svc.url}/health`);
+    s.health = h.status;
+    const r = await fetch(`${svc.url}/api/chat`, {
+      method: "POST", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(10_000),
+      body: JSON.stringify({ messages: [{ role: "user", content: "hello on a full disk" }], stream: false }),
+    });
+    s.turn = r.status;
+    s.error = ((await r.json().catch(() => null)) as { error?: string } | null)?.error ?? null;
+    if (s.health !== 503 || s.turn !== 507 || !s.error?.includes("full")) fail(`while full: ${JSON.stringify(s)}`);
+    unlinkSync(filler);
+    const url = svc.url;
+    const started = await poll(async () => (await getJson(`${url}/health`, 2_000).catch(() => null))?.status === 200, 30_000, 200);
+    s.healthAfter = started ? 200 : (await getJson(`${url}/health`).catch(() => ({ status: 0 }))).status;
+    s.samePort = !!started;
+    const after = await chatTurn(url, "hello once there is room", { numPredict: 8 });
+    s.turnAfter = after.status;
+    if (!started || after.status !== 200 || !after.done || after.error) fail(`after freeing: ${JSON.stringify({ ...after, text: undefined })}`);
+  } catch (e) {
+    fail(`first start full: ${(e as Error).stack ?? e}`);
+  } finally {
+    if (svc) {
+      await svc.kill("SIGKILL");
+      if (s.failures.length) say(svc.log.slice(-15).join("\n"));
+    }
+    m.unmount();
+    rmSync(root, { recursive: true, force: true });
+  }
+  s.seconds = Math.round((performance.now() - t0) / 100) / 10;
+  return s;
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Bun.argv.slice(2),
@@ -386,6 +462,9 @@ if (import.meta.main) {
     const d = await runFullDisk({ log });
     console.log(JSON.stringify({ fullDisk: d }, null, 2));
     failed ||= d.failures.length > 0 || (d.mount === "none" && !!process.env.CI && process.env.CI !== "false");
+    const f = await runFirstStartFull({ log });
+    console.log(JSON.stringify({ firstStartFull: f }, null, 2));
+    failed ||= f.failures.length > 0;
   }
   process.exit(failed ? 1 : 0);
 }
