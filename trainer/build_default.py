@@ -10,7 +10,8 @@ stage resumes from its last checkpoint when the command is run again):
                corpus; prose shards (corpus stream) and persona shards
   3. pretrain  from scratch on the prose, with a little of the persona corpus
   4. finetune  on the persona corpus in the chat template, with a replayed
-               prose slice so grammar is kept
+               prose slice so grammar is kept, and generated dialogues in which
+               she answers with what she was told (recall_dialogues.py)
   5. export    model.bin (v2 Q8_0), tokenizer.bin/.model, manifest.json with
                the corpus provenance and licences, into --out
   6. check     C core vs PyTorch logits, and samples from arianna-run
@@ -46,6 +47,7 @@ DEFAULT_MODEL = dict(
 PRETRAIN = dict(dialogue_fraction=0.05)       # her voice from the start, a little
 FINETUNE = dict(dialogue_fraction=0.0, learning_rate=1e-3, min_lr=1e-4, warmup_iters=10,
                 eval_interval=25, eval_windows=16, patience=8)
+RECALL_DIALOGUES = 1000  # ~130 k tokens with the system line: about the persona corpus's size
 VOCAB_SIZE = 4096        # measured bytes/token on the held-out mix: 2048 -> 3.05, 4096 -> 3.46, 8192 -> 3.83
 MIN_CORPUS_BYTES = 150_000
 
@@ -95,6 +97,7 @@ def main(argv=None):
     import fetch_corpus as F
     import train_arianna as T
     import export as E
+    import recall_dialogues as R
     import verify as V
 
     t0 = time.time()
@@ -130,10 +133,12 @@ def main(argv=None):
                                                    max_minutes=a.pretrain_minutes), "scratch")
 
     # 4. finetune: the persona corpus as it is now (re-read), plus a replayed prose slice
+    #    and the recall dialogues (training side only: the val loss stays the persona corpus's)
     ft_data = os.path.join(a.work, "finetune_data")
     if not os.path.exists(os.path.join(ft_data, "meta.json")):
+        recall = [D.format_dialogue(m) for m in R.recall_dialogues(RECALL_DIALOGUES, seed=1)]
         D.prepare(a.corpus, ft_data, sp_model=sp_model, val_fraction=0.1,
-                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]))
+                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]) + recall)
     ft_dir = os.path.join(a.work, "finetune")
     ft = train_stage(T, "finetune", ft_dir, dict(base, **FINETUNE, data_dir=ft_data,
                                                  max_minutes=a.finetune_minutes), pre["ckpt"])
