@@ -35,7 +35,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeModelDir, type ModelFormat, type ModelOptions } from "./gen-model.ts";
 import { REPO_ROOT as ROOT } from "../src/config/paths.ts";
-import type { Engine } from "../src/engine/index.ts";
+import type { Engine, GenerationSummary } from "../src/engine/index.ts";
 
 const BUILD = join(ROOT, "build");
 const BENCH = join(BUILD, "bench");
@@ -411,12 +411,14 @@ function measureTable(title: string, rows: Measure[], notes: string[]): void {
 
 // ---- arianna-run ---------------------------------------------------------------------
 
+/** The rate a llama2.c-style runner reports on stderr ("achieved tok/s: N"), NaN when it says none. */
+const achievedTps = (stderr: string) => Number(/achieved tok\/s:\s*([\d.]+)/.exec(stderr)?.[1] ?? NaN);
+
 function runRunner(bin: string, m: ModelFile, steps: number, threads: number, extra: string[] = []) {
   const r = sh([bin, m.model, "-z", m.tokenizer, "-t", "0", "-n", String(steps), "-i", PROMPT, "--threads",
     String(threads), ...extra]);
   if (r.code !== 0) throw new Error(`${bin} ${m.name} failed (exit ${r.code}):\n${r.stderr.trim()}`);
-  const tps = Number(/achieved tok\/s:\s*([\d.]+)/.exec(r.stderr)?.[1] ?? NaN);
-  return { tps, stdout: r.stdout };
+  return { tps: achievedTps(r.stderr), stdout: r.stdout };
 }
 
 const runnerSection: Section = {
@@ -449,15 +451,35 @@ const runnerSection: Section = {
 
 // ---- Engine (bun:ffi in a Worker) --------------------------------------------------------
 
+/** `fn` with an Engine of `threads` compute threads on the host build, closed afterwards. */
+async function withEngine<T>(threads: number, fn: (engine: Engine) => Promise<T>): Promise<T> {
+  const { Engine } = await import("../src/engine/index.ts");
+  const engine = await Engine.open({ libPath: LIB, threads });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** A fixed prompt of `n` token ids, BOS first (the same ids for every model of the 32000-piece shapes). */
+const idPrompt = (n: number) => [1, ...Array.from({ length: n - 1 }, (_, i) => 3 + ((i * 7919) % 29000))];
+
+/** Prefill `ids` on a fresh context (nothing reused) and take one token: the summary holds its timings. */
+async function prefillOnce(engine: Engine, ids: number[]): Promise<GenerationSummary> {
+  await engine.reset();
+  const gen = engine.generate(ids, { temperature: 0, maxTokens: 1 });
+  for await (const _ of gen);
+  return gen.result;
+}
+
 const engineSection: Section = {
   id: "engine",
   title: "Decode: Engine (bun:ffi)",
   async run(ctx) {
-    const { Engine } = await import("../src/engine/index.ts");
     const rows: (Measure & { reportedTps: number; overheadPct: number | null })[] = [];
     for (const t of ctx.opts.threads) {
-      const engine = await Engine.open({ libPath: LIB, threads: t });
-      try {
+      await withEngine(t, async (engine) => {
         for (const m of ctx.models) {
           await engine.load({ model: m.model, tokenizer: m.tokenizer });
           const promptLen = (await engine.tokenize(PROMPT)).length;
@@ -491,9 +513,7 @@ const engineSection: Section = {
             overheadPct: runnerBest ? (100 * (runnerBest - row.best)) / runnerBest : null,
           });
         }
-      } finally {
-        await engine.close();
-      }
+      });
     }
     printTable(
       "Decode: Engine through bun:ffi (Worker), greedy",
@@ -521,29 +541,20 @@ const prefillSection: Section = {
   id: "prefill",
   title: "Prefill: Engine (batched)",
   async run(ctx) {
-    const { Engine } = await import("../src/engine/index.ts");
     const rows: { shape: string; format: string; threads: number; tokens: number; ms: number; tps: number }[] = [];
+    // long enough to show the block prefill
+    const prompt = idPrompt(PREFILL_TOKENS);
     for (const t of ctx.opts.threads) {
-      const engine = await Engine.open({ libPath: LIB, threads: t });
-      try {
+      await withEngine(t, async (engine) => {
         for (const m of ctx.models) {
           await engine.load({ model: m.model, tokenizer: m.tokenizer });
-          // A fixed prompt of token ids (BOS first), long enough to show the block prefill.
-          const prompt = [1, ...Array.from({ length: PREFILL_TOKENS - 1 }, (_, i) => 3 + ((i * 7919) % 29000))];
           log(`Engine prefill ${m.name} threads ${t}: ${PREFILL_TOKENS} tokens (x${ctx.opts.repeat}) ...`);
           let best = Infinity;
-          for (let i = 0; i < ctx.opts.repeat; i++) {
-            await engine.reset(); // no prefix reuse: the whole prompt is prefilled
-            const gen = engine.generate(prompt, { temperature: 0, maxTokens: 1 });
-            for await (const _ of gen);
-            best = Math.min(best, (await gen.result).prefillMs);
-          }
+          for (let i = 0; i < ctx.opts.repeat; i++) best = Math.min(best, (await prefillOnce(engine, prompt)).prefillMs);
           rows.push({ shape: m.shape.label, format: FORMAT_NAME[m.format], threads: t, tokens: PREFILL_TOKENS,
                       ms: best, tps: (PREFILL_TOKENS * 1000) / best });
         }
-      } finally {
-        await engine.close();
-      }
+      });
     }
     printTable(
       `Prefill: ${PREFILL_TOKENS}-token prompt through the Engine`,
@@ -675,7 +686,7 @@ const llama2cSection: Section = {
             env: { OMP_NUM_THREADS: String(t) },
           });
           if (r.code !== 0) throw new Error(`llama2.c run failed: ${r.stderr}`);
-          ref.push(Number(/achieved tok\/s:\s*([\d.]+)/.exec(r.stderr)?.[1] ?? NaN));
+          ref.push(achievedTps(r.stderr));
           refText = r.stdout;
           const o = runRunner(RUNNER, v0, shape.steps, t);
           ours.push(o.tps);
@@ -741,11 +752,7 @@ function llamaBench(bin: string, gguf: string, threads: number): [number, number
 
 /** One arianna run, the same work: [prefill tok/s of PEER_PREFILL ids, decode tok/s]. */
 async function ariannaBench(engine: Engine, m: ModelFile, threads: number): Promise<[number, number]> {
-  await engine.reset();
-  const prompt = [1, ...Array.from({ length: PEER_PREFILL - 1 }, (_, i) => 3 + ((i * 7919) % 29000))];
-  const gen = engine.generate(prompt, { temperature: 0, maxTokens: 1 });
-  for await (const _ of gen);
-  const pp = (PEER_PREFILL * 1000) / (await gen.result).prefillMs;
+  const pp = (PEER_PREFILL * 1000) / (await prefillOnce(engine, idPrompt(PEER_PREFILL))).prefillMs;
   const tg = runRunner(RUNNER, m, PEER_DECODE + PROMPT.split(" ").length + 1, threads).tps;
   return [pp, tg];
 }
@@ -761,7 +768,6 @@ const llamaCppSection: Section = {
     }
     if (!existsSync(bin)) throw new Error(`LLAMA_CPP_BENCH=${bin}: no such file`);
     const dir = resolve(bin, "..");
-    const { Engine } = await import("../src/engine/index.ts");
     const rows: Record<string, unknown>[] = [];
     const types = [[1, "F32"], [2, "Q8_0"], [3, "Q4_0"]] as const;
     for (const shape of ctx.opts.shapes) {
@@ -769,8 +775,7 @@ const llamaCppSection: Section = {
         const ours = ensureModel(shape, format);
         const gguf = peerModel(dir, shape, type);
         for (const t of ctx.opts.threads) {
-          const engine = await Engine.open({ libPath: LIB, threads: t });
-          try {
+          await withEngine(t, async (engine) => {
             await engine.load({ model: ours.model, tokenizer: ours.tokenizer });
             await ariannaBench(engine, ours, t); // warm-up, as llama-bench does one before its runs
             log(`llama.cpp vs arianna ${ours.name} threads ${t} (x${ctx.opts.repeat}, interleaved) ...`);
@@ -786,9 +791,7 @@ const llamaCppSection: Section = {
               ariannaDecode: med(a, 1), llamaDecode: med(l, 1), ariannaPrefill: med(a, 0), llamaPrefill: med(l, 0),
               runs: { arianna: a, llama: l },
             });
-          } finally {
-            await engine.close();
-          }
+          });
         }
       }
     }
@@ -824,28 +827,19 @@ const ttftSection: Section = {
     const dir = join(ROOT, "models", "default");
     const model = join(dir, "model.bin");
     if (!existsSync(model)) throw new Error(`${model}: missing`);
-    const { Engine } = await import("../src/engine/index.ts");
     // Real text for the context (a living-session turn prefills recalled talk): the corpus, tokenized.
     const text = readFileSync(join(ROOT, "trainer", "corpus", "method.txt"), "utf8");
     const rows: { threads: number; context: number; ms: number[] }[] = [];
     for (const t of ctx.opts.threads) {
-      const engine = await Engine.open({ libPath: LIB, threads: t });
-      try {
+      await withEngine(t, async (engine) => {
         await engine.load({ model, tokenizer: join(dir, "tokenizer.bin") });
         const ids = await engine.tokenize(text);
         for (const n of TTFT_CONTEXT) {
           const ms: number[] = [];
-          for (let i = 0; i < ctx.opts.repeat; i++) {
-            await engine.reset(); // a fresh context: nothing of it is cached
-            const gen = engine.generate([1, ...ids.slice(0, n - 1)], { temperature: 0, maxTokens: 1 });
-            for await (const _ of gen);
-            ms.push((await gen.result).ttftMs);
-          }
+          for (let i = 0; i < ctx.opts.repeat; i++) ms.push((await prefillOnce(engine, [1, ...ids.slice(0, n - 1)])).ttftMs);
           rows.push({ threads: t, context: n, ms });
         }
-      } finally {
-        await engine.close();
-      }
+      });
     }
     printTable(
       "Time to first token of a turn on the bundled kernel (Engine, fresh context)",
