@@ -73,23 +73,31 @@ const char *ar_kernel_name(void) {
     return kern_name();
 }
 
-int ar_map_file(const char *path, ar_mapping *out) {
-    out->data = NULL;
-    out->size = 0;
-    if (!path) return ar_fail(AR_E_ARG, "no path given");
+int ar_open_file(const char *path, const char *what, size_t *size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the loader */
-    if (fd < 0) return ar_fail(AR_E_IO, "cannot open %s: %s", path, strerror(errno));
+    if (fd < 0) return ar_fail(AR_E_IO, "cannot open %s%s: %s", what, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return ar_fail(AR_E_IO, "cannot stat %s: %s", path, strerror(e));
+        return ar_fail(AR_E_IO, "cannot stat %s%s: %s", what, path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return ar_fail(AR_E_IO, "%s is not a regular file", path);
+        return ar_fail(AR_E_IO, "%s%s is not a regular file", what, path);
     }
-    if (st.st_size == 0) {
+    *size = (size_t)st.st_size;
+    return fd;
+}
+
+int ar_map_file(const char *path, ar_mapping *out) {
+    out->data = NULL;
+    out->size = 0;
+    if (!path) return ar_fail(AR_E_ARG, "no path given");
+    size_t len;
+    int fd = ar_open_file(path, "", &len);
+    if (fd < 0) return fd;
+    if (len == 0) {
         close(fd);
         return ar_fail(AR_E_FORMAT, "%s is empty", path);
     }
@@ -97,7 +105,6 @@ int ar_map_file(const char *path, ar_mapping *out) {
      * assumed (the Pi 5 kernel uses 16 KiB pages). */
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) page = 4096;
-    size_t len = (size_t)st.st_size;
     size_t maplen = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
     void *p = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;

@@ -13,6 +13,11 @@ int ar_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* Clear the last failure (called at the start of every public entry point). */
 void ar_clear_error(void);
 
+/* Open a file a loader reads: read-only, never blocking on a FIFO, and only a
+ * regular file. `what` names it in the messages ("" or "tokenizer "). Returns
+ * the descriptor with its size in *size, or a failure code (recorded). */
+int ar_open_file(const char *path, const char *what, size_t *size);
+
 /* A read-only file mapping; the page size comes from sysconf, never assumed. */
 typedef struct {
     const uint8_t *data;

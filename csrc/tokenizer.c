@@ -10,12 +10,10 @@
  * binary heap, so a long prompt costs O(n log n).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arianna.h"
@@ -42,24 +40,13 @@ struct ar_tokenizer {
 /* ---- loading ------------------------------------------------------------ */
 
 static int read_file(const char *path, uint8_t **data, size_t *size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the loader */
-    if (fd < 0) return ar_fail(AR_E_IO, "cannot open tokenizer %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
+    size_t n;
+    int fd = ar_open_file(path, "tokenizer ", &n);
+    if (fd < 0) return fd;
+    if ((uint64_t)n > MAX_FILE_BYTES) {
         close(fd);
-        return ar_fail(AR_E_IO, "cannot stat tokenizer %s: %s", path, strerror(e));
+        return ar_fail(AR_E_TOKENIZER, "tokenizer %s is %zu bytes, implausibly large", path, n);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ar_fail(AR_E_IO, "tokenizer %s is not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-        close(fd);
-        return ar_fail(AR_E_TOKENIZER, "tokenizer %s is %lld bytes, implausibly large",
-                       path, (long long)st.st_size);
-    }
-    size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
         close(fd);
@@ -131,6 +118,75 @@ AR_EXPORT void ar_tokenizer_free(ar_tokenizer *t) {
     free(t);
 }
 
+/* Pass 1: validate each entry against the bytes that are really there, and
+ * note where its piece starts (src[i]). Returns the bytes the NUL-terminated
+ * pieces will take, or 0 after a recorded failure. */
+static size_t scan_entries(ar_tokenizer *t, const uint8_t *data, size_t size, size_t *src, const char *path) {
+    size_t off = 4, total = 0;
+    for (int i = 0; i < t->vocab_size; i++) {
+        if (size - off < 8) {
+            ar_fail(AR_E_TOKENIZER,
+                    "tokenizer %s: token %d at offset %zu: entry header truncated (file is %zu bytes)",
+                    path, i, off, size);
+            return 0;
+        }
+        int32_t n;
+        memcpy(&t->score[i], data + off, 4);
+        memcpy(&n, data + off + 4, 4);
+        if (n < 0) {
+            ar_fail(AR_E_TOKENIZER, "tokenizer %s: token %d at offset %zu: negative length %d",
+                    path, i, off, (int)n);
+            return 0;
+        }
+        if ((uint32_t)n > t->max_token_length) {
+            ar_fail(AR_E_TOKENIZER,
+                    "tokenizer %s: token %d at offset %zu: length %d exceeds max_token_length %u",
+                    path, i, off, (int)n, t->max_token_length);
+            return 0;
+        }
+        off += 8;
+        if ((size_t)n > size - off) {
+            ar_fail(AR_E_TOKENIZER,
+                    "tokenizer %s: token %d at offset %zu: piece of %d bytes truncated (%zu left)",
+                    path, i, off - 8, (int)n, size - off);
+            return 0;
+        }
+        src[i] = off;
+        t->len[i] = n;
+        off += (size_t)n;
+        total += (size_t)n + 1;
+    }
+    /* Bytes after the last entry are ignored, as llama2.c does. */
+    return total;
+}
+
+/* Pass 2: copy the pieces, NUL-terminated, into one block of `total` bytes. */
+static int copy_pieces(ar_tokenizer *t, const uint8_t *data, const size_t *src, size_t total) {
+    char *block = malloc(total);
+    if (!block) return AR_E_NOMEM;
+    for (int i = 0; i < t->vocab_size; i++) {
+        t->piece[i] = block;
+        memcpy(block, data + src[i], (size_t)t->len[i]);
+        block[t->len[i]] = '\0';
+        t->klen[i] = (int)strlen(block);
+        if (t->klen[i] > t->max_key_len) t->max_key_len = t->klen[i];
+        block += t->len[i] + 1;
+    }
+    return AR_OK;
+}
+
+/* The hash table over the pieces' keys, at most half full. */
+static int index_pieces(ar_tokenizer *t) {
+    uint32_t cap = 16;
+    while (cap < 2u * (uint32_t)t->vocab_size) cap <<= 1;
+    t->slot = malloc((size_t)cap * sizeof *t->slot);
+    if (!t->slot) return AR_E_NOMEM;
+    memset(t->slot, 0xff, (size_t)cap * sizeof *t->slot);
+    t->mask = cap - 1;
+    for (int i = 0; i < t->vocab_size; i++) insert(t, i);
+    return AR_OK;
+}
+
 AR_EXPORT ar_tokenizer *ar_tokenizer_open(const char *path, int vocab_size) {
     ar_clear_error();
     if (!path) { ar_fail(AR_E_ARG, "tokenizer path is NULL"); return NULL; }
@@ -168,67 +224,14 @@ AR_EXPORT ar_tokenizer *ar_tokenizer_open(const char *path, int vocab_size) {
     t->piece = calloc((size_t)vocab_size, sizeof *t->piece);
     if (!t->len || !t->klen || !t->score || !t->piece) goto nomem;
 
-    /* Pass 1: validate each entry against the bytes that are really there. */
-    size_t off = 4, total = 0;
-    for (int i = 0; i < vocab_size; i++) {
-        if (size - off < 8) {
-            ar_fail(AR_E_TOKENIZER,
-                    "tokenizer %s: token %d at offset %zu: entry header truncated (file is %zu bytes)",
-                    path, i, off, size);
-            goto fail;
-        }
-        int32_t n;
-        memcpy(&t->score[i], data + off, 4);
-        memcpy(&n, data + off + 4, 4);
-        if (n < 0) {
-            ar_fail(AR_E_TOKENIZER, "tokenizer %s: token %d at offset %zu: negative length %d",
-                    path, i, off, (int)n);
-            goto fail;
-        }
-        if ((uint32_t)n > t->max_token_length) {
-            ar_fail(AR_E_TOKENIZER,
-                    "tokenizer %s: token %d at offset %zu: length %d exceeds max_token_length %u",
-                    path, i, off, (int)n, t->max_token_length);
-            goto fail;
-        }
-        off += 8;
-        if ((size_t)n > size - off) {
-            ar_fail(AR_E_TOKENIZER,
-                    "tokenizer %s: token %d at offset %zu: piece of %d bytes truncated (%zu left)",
-                    path, i, off - 8, (int)n, size - off);
-            goto fail;
-        }
-        src[i] = off;
-        t->len[i] = n;
-        off += (size_t)n;
-        total += (size_t)n + 1;
-    }
-    /* Bytes after the last entry are ignored, as llama2.c does. */
-
-    /* Pass 2: copy the pieces, NUL-terminated, into one block. */
-    char *block = malloc(total);
-    if (!block) goto nomem;
-    for (int i = 0; i < vocab_size; i++) {
-        t->piece[i] = block;
-        memcpy(block, data + src[i], (size_t)t->len[i]);
-        block[t->len[i]] = '\0';
-        t->klen[i] = (int)strlen(block);
-        if (t->klen[i] > t->max_key_len) t->max_key_len = t->klen[i];
-        block += t->len[i] + 1;
-    }
+    size_t total = scan_entries(t, data, size, src, path);
+    if (!total) goto fail;
+    if (copy_pieces(t, data, src, total) != AR_OK) goto nomem;
     free(src);
     src = NULL;
     free(data);
     data = NULL;
-
-    /* Hash table at most half full. */
-    uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)vocab_size) cap <<= 1;
-    t->slot = malloc((size_t)cap * sizeof *t->slot);
-    if (!t->slot) goto nomem;
-    memset(t->slot, 0xff, (size_t)cap * sizeof *t->slot);
-    t->mask = cap - 1;
-    for (int i = 0; i < vocab_size; i++) insert(t, i);
+    if (index_pieces(t) != AR_OK) goto nomem;
 
     /* llama2.c looks up " " for the dummy prefix; a vocabulary without it
      * gets the byte-fallback id of ' ' (llama2.c would use id -1). */
