@@ -168,88 +168,17 @@ void kern_axpy_f32(float *y, float a, const float *x, int n) {
 
 /* ---- Q8_0 ---------------------------------------------------------------- */
 /*
- * Both paths below have the same shape for rows [r, r + R) when gs is a
- * multiple of 16: per group, 16 int8 products at a time go into exact int32
- * lanes (< 2^24, so exact in fp32 too); the group's lanes are then scaled into
- * fp32 lanes, which are summed once per row at the end. They differ only in
- * how 16 products reach the int32 lanes.
+ * Tiles of R rows x C inputs when gs is a multiple of 16: per group, 16 int8
+ * products at a time go into exact int32 lanes (< 2^24, so exact in fp32
+ * too); the group's lanes are then scaled into fp32 lanes, which are summed
+ * once per element at the end. `DOT` picks how 16 products reach the int32
+ * lanes: widening (8 products into int16 lanes, the other 8 added on top: two
+ * products of [-127, 127] stay within int16; then pairwise into int32) or
+ * sdot (each int32 lane takes the sum of 4 adjacent products directly). sdot
+ * tiles are 4 x 3 (12 int32 + 12 fp32 accumulators), widening ones 4 x 2
+ * (they need int16 temporaries too). Decode is the gemm of one input
+ * (kern_matvec_q8), so prefill equals decode bit for bit.
  */
-
-/* Widening: 8 products into int16 lanes, the other 8 added on top (two
- * products of [-127, 127] stay within int16), then pairwise into int32. */
-static inline __attribute__((always_inline))
-void q8_rows_widen(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
-                   const float *ws, int n, int gs, int r, const int R) {
-    int groups = n / gs;
-    float32x4_t acc[4];
-    for (int k = 0; k < R; k++) acc[k] = vdupq_n_f32(0.0f);
-    for (int g = 0; g < groups; g++) {
-        int32x4_t isum[4];
-        for (int k = 0; k < R; k++) isum[k] = vdupq_n_s32(0);
-        for (int j = g * gs; j < (g + 1) * gs; j += 16) {
-            int8x16_t xv = vld1q_s8(xq + j);
-            for (int k = 0; k < R; k++) {
-                int8x16_t wv = vld1q_s8(wq + (long)(r + k) * n + j);
-                int16x8_t p = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
-                p = vmlal_high_s8(p, xv, wv);
-                isum[k] = vpadalq_s16(isum[k], p);
-            }
-        }
-        for (int k = 0; k < R; k++)
-            acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(isum[k]), xs[g] * ws[(long)(r + k) * groups + g]);
-    }
-    for (int k = 0; k < R; k++) out[r + k] = vaddvq_f32(acc[k]);
-}
-
-/* sdot: each int32 lane takes the sum of 4 adjacent products directly. */
-DOTPROD static inline __attribute__((always_inline))
-void q8_rows_sdot(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
-                  const float *ws, int n, int gs, int r, const int R) {
-    int groups = n / gs;
-    float32x4_t acc[4];
-    for (int k = 0; k < R; k++) acc[k] = vdupq_n_f32(0.0f);
-    for (int g = 0; g < groups; g++) {
-        int32x4_t isum[4];
-        for (int k = 0; k < R; k++) isum[k] = vdupq_n_s32(0);
-        for (int j = g * gs; j < (g + 1) * gs; j += 16) {
-            int8x16_t xv = vld1q_s8(xq + j);
-            for (int k = 0; k < R; k++)
-                isum[k] = vdotq_s32(isum[k], xv, vld1q_s8(wq + (long)(r + k) * n + j));
-        }
-        for (int k = 0; k < R; k++)
-            acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(isum[k]), xs[g] * ws[(long)(r + k) * groups + g]);
-    }
-    for (int k = 0; k < R; k++) out[r + k] = vaddvq_f32(acc[k]);
-}
-
-static void matvec_q8_widen(float *out, const int8_t *xq, const float *xs,
-                            const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) q8_rows_widen(out, xq, xs, wq, ws, n, gs, r, 4);
-    for (; r < r1; r++) q8_rows_widen(out, xq, xs, wq, ws, n, gs, r, 1);
-}
-
-DOTPROD static void matvec_q8_sdot(float *out, const int8_t *xq, const float *xs,
-                                   const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) q8_rows_sdot(out, xq, xs, wq, ws, n, gs, r, 4);
-    for (; r < r1; r++) q8_rows_sdot(out, xq, xs, wq, ws, n, gs, r, 1);
-}
-
-void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
-                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
-    if (gs % 16 != 0)  /* odd group sizes are rare: correct, not fast */
-        scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
-    else if (sdot_on())
-        matvec_q8_sdot(out, xq, xs, wq, ws, n, gs, r0, r1);
-    else
-        matvec_q8_widen(out, xq, xs, wq, ws, n, gs, r0, r1);
-}
-
-/* gemm: tiles of R rows x C inputs with the matvec's arithmetic per element
- * (bit-identical to it). The per-group step is shared; `SDOT` picks how 16
- * products reach the int32 lanes. sdot tiles are 4 x 3 (12 int32 + 12 fp32
- * accumulators), widening ones 4 x 2 (they need int16 temporaries too). */
 static inline __attribute__((always_inline))
 int32x4_t q8_dot16(int32x4_t isum, int8x16_t xv, int8x16_t wv) {
     int16x8_t p = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
@@ -289,32 +218,25 @@ int32x4_t q8_dot16(int32x4_t isum, int8x16_t xv, int8x16_t wv) {
 GEMM_Q8_TILE(gemm_q8_tile_widen, , q8_dot16)
 GEMM_Q8_TILE(gemm_q8_tile_sdot, DOTPROD, vdotq_s32)
 
+/* Rows [r0, r1) x inputs [0, T) in tiles of 4 (or 1) rows x C (or 1) inputs:
+ * each call of TILE has constant R and C, so its loops unroll. The arguments
+ * after TILE come before TILE's own (r, t, R, C). */
+#define GEMM_TILES(C, TILE, ...)                                                                               \
+    for (int r = r0; r < r1;) {                                                                                \
+        int R = r + 4 <= r1 ? 4 : 1, t = 0;                                                                    \
+        for (; t + C <= T; t += C) R == 4 ? TILE(__VA_ARGS__, r, t, 4, C) : TILE(__VA_ARGS__, r, t, 1, C);     \
+        for (; t < T; t++) R == 4 ? TILE(__VA_ARGS__, r, t, 4, 1) : TILE(__VA_ARGS__, r, t, 1, 1);             \
+        r += R;                                                                                                \
+    }
+
 static void gemm_q8_widen(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                           const float *ws, int n, int gs, int r0, int r1) {
-    for (int r = r0; r < r1;) {
-        int R = r + 4 <= r1 ? 4 : 1, t = 0;
-        for (; t + 2 <= T; t += 2)
-            R == 4 ? gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 2)
-                   : gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 2);
-        if (t < T)
-            R == 4 ? gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 1)
-                   : gemm_q8_tile_widen(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 1);
-        r += R;
-    }
+    GEMM_TILES(2, gemm_q8_tile_widen, out, ldo, xq, xs, wq, ws, n, gs)
 }
 
 DOTPROD static void gemm_q8_sdot(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                                  const float *ws, int n, int gs, int r0, int r1) {
-    for (int r = r0; r < r1;) {
-        int R = r + 4 <= r1 ? 4 : 1, t = 0;
-        for (; t + 3 <= T; t += 3)
-            R == 4 ? gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 3)
-                   : gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 3);
-        for (; t < T; t++)
-            R == 4 ? gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4, 1)
-                   : gemm_q8_tile_sdot(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1, 1);
-        r += R;
-    }
+    GEMM_TILES(3, gemm_q8_tile_sdot, out, ldo, xq, xs, wq, ws, n, gs)
 }
 
 void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
@@ -325,6 +247,14 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
         gemm_q8_sdot(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
     else
         gemm_q8_widen(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
+}
+
+void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
+                    const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    if (gs % 16 != 0)  /* odd group sizes are rare: correct, not fast */
+        scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
+    else
+        kern_gemm_q8(out, 0, xq, xs, 1, wq, ws, n, gs, r0, r1);
 }
 
 /* ---- Q4_0 ---------------------------------------------------------------- */
@@ -366,24 +296,14 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
 GEMM_Q4_TILE(gemm_q4_tile_widen, , q8_dot16)
 GEMM_Q4_TILE(gemm_q4_tile_sdot, DOTPROD, vdotq_s32)
 
-#define GEMM_Q4_LOOP(TILE)                                                                                     \
-    for (int r = r0; r < r1;) {                                                                                \
-        int R = r + 4 <= r1 ? 4 : 1, t = 0;                                                                    \
-        for (; t + 2 <= T; t += 2)                                                                             \
-            R == 4 ? TILE(out, ldo, xq, xs, wq, ws, n, r, t, 4, 2) : TILE(out, ldo, xq, xs, wq, ws, n, r, t, 1, 2); \
-        if (t < T)                                                                                             \
-            R == 4 ? TILE(out, ldo, xq, xs, wq, ws, n, r, t, 4, 1) : TILE(out, ldo, xq, xs, wq, ws, n, r, t, 1, 1); \
-        r += R;                                                                                                \
-    }
-
 static void gemm_q4_widen(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
                           const float *ws, int n, int r0, int r1) {
-    GEMM_Q4_LOOP(gemm_q4_tile_widen)
+    GEMM_TILES(2, gemm_q4_tile_widen, out, ldo, xq, xs, wq, ws, n)
 }
 
 DOTPROD static void gemm_q4_sdot(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
                                  const float *ws, int n, int r0, int r1) {
-    GEMM_Q4_LOOP(gemm_q4_tile_sdot)
+    GEMM_TILES(2, gemm_q4_tile_sdot, out, ldo, xq, xs, wq, ws, n)
 }
 
 void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,

@@ -52,6 +52,22 @@ static int outside_untouched(const float *out, int rows, int r0, int r1) {
     return 1;
 }
 
+/* n values quantized to Q8_0 in groups of gs: q[n], and s[n / gs] scales. */
+typedef struct {
+    int8_t *q;
+    float *s;
+} q8;
+static q8 q8_alloc(int n, int gs) { return (q8){malloc(n), malloc(n / gs * sizeof(float))}; }
+static q8 q8_of(const float *x, int n, int gs) {
+    q8 v = q8_alloc(n, gs);
+    scalar_quantize_q8(v.q, v.s, x, n, gs);
+    return v;
+}
+static void q8_free(q8 v) {
+    free(v.q);
+    free(v.s);
+}
+
 /* Row ranges that are not the whole matrix, with odd counts and odd starts. */
 #define ROWS 23
 static const int ranges[][2] = {{0, ROWS}, {0, 1}, {1, 8}, {3, 16}, {5, 6}, {7, 22}, {18, 23}};
@@ -126,10 +142,9 @@ static void test_gemm_f32(int n, int T) {
 static void test_gemm_q8(int n, int gs, int T) {
     int groups = n / gs, ldo = ROWS + 1;
     float *x = rand_floats((long)T * n), *w = rand_floats((long)ROWS * n);
-    int8_t *xq = malloc((size_t)T * n), *wq = malloc((long)ROWS * n);
-    float *xs = malloc((size_t)T * groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
-    scalar_quantize_q8(xq, xs, x, T * n, gs);
-    scalar_quantize_q8(wq, ws, w, ROWS * n, gs);
+    q8 xv = q8_of(x, T * n, gs), wv = q8_of(w, ROWS * n, gs);
+    const int8_t *xq = xv.q, *wq = wv.q;
+    const float *xs = xv.s, *ws = wv.s;
     for (int t = 0; t < NRANGES; t++) {
         int r0 = ranges[t][0], r1 = ranges[t][1];
         float *got = nan_floats(T * ldo), *want = nan_floats(T * ldo);
@@ -143,10 +158,8 @@ static void test_gemm_q8(int n, int gs, int T) {
     }
     free(x);
     free(w);
-    free(xq);
-    free(wq);
-    free(xs);
-    free(ws);
+    q8_free(xv);
+    q8_free(wv);
 }
 
 /* Q4_0: the quantizer within half a step, the gemm against the scalar one
@@ -156,10 +169,11 @@ static void test_q4(int n, int T) {
     int groups = n / Q4_GROUP, ldo = ROWS + 3;
     float *x = rand_floats((long)T * n), *w = rand_floats((long)ROWS * n);
     for (int j = 0; j < Q4_GROUP; j++) w[j] = 0.0f; /* an all-zero group */
-    int8_t *xq = malloc((size_t)T * n);
+    q8 xv = q8_of(x, T * n, Q4_GROUP);
+    int8_t *xq = xv.q;
+    float *xs = xv.s;
     uint8_t *wq = malloc((long)ROWS * n / 2);
-    float *xs = malloc((size_t)T * groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
-    scalar_quantize_q8(xq, xs, x, T * n, Q4_GROUP);
+    float *ws = malloc((long)ROWS * groups * sizeof(float));
     scalar_quantize_q4(wq, ws, w, ROWS * n);
     int ok = ws[0] == 0.0f;
     for (long i = 0; i < (long)ROWS * n; i++) {
@@ -202,9 +216,8 @@ static void test_q4(int n, int T) {
     free(ref);
     free(x);
     free(w);
-    free(xq);
+    q8_free(xv);
     free(wq);
-    free(xs);
     free(ws);
 }
 
@@ -241,22 +254,18 @@ static void test_dot_axpy(int n) {
 /* kern_quantize_q8 == scalar_quantize_q8 bit for bit, and the scalar one
  * reconstructs every value within half a step. */
 static void check_quantize(const float *x, int n, int gs, const char *what) {
-    int8_t *qk = malloc(n), *qs = malloc(n);
-    float *sk = malloc(n / gs * sizeof(float)), *ss = malloc(n / gs * sizeof(float));
-    kern_quantize_q8(qk, sk, x, n, gs);
-    scalar_quantize_q8(qs, ss, x, n, gs);
-    check(memcmp(qk, qs, n) == 0 && memcmp(sk, ss, n / gs * sizeof(float)) == 0, what, n, gs, 0, 1);
+    q8 k = q8_alloc(n, gs), s = q8_of(x, n, gs);
+    kern_quantize_q8(k.q, k.s, x, n, gs);
+    check(memcmp(k.q, s.q, n) == 0 && memcmp(k.s, s.s, n / gs * sizeof(float)) == 0, what, n, gs, 0, 1);
     int ok = 1;
     for (int j = 0; j < n; j++) {
-        float scale = ss[j / gs];
-        ok &= qs[j] != -128;
-        ok &= fabsf(qs[j] * scale - x[j]) <= 0.5f * scale * 1.0001f;
+        float scale = s.s[j / gs];
+        ok &= s.q[j] != -128;
+        ok &= fabsf(s.q[j] * scale - x[j]) <= 0.5f * scale * 1.0001f;
     }
     check(ok, "scalar_quantize_q8 accuracy", n, gs, 0, 1);
-    free(qk);
-    free(qs);
-    free(sk);
-    free(ss);
+    q8_free(k);
+    q8_free(s);
 }
 
 static void test_q8(int n, int gs) {
@@ -265,10 +274,9 @@ static void test_q8(int n, int gs) {
     for (int j = 0; j < gs; j++) x[j] = 0.0f;  /* an all-zero group: scale 0, q 0 */
     check_quantize(x, n, gs, "kern_quantize_q8");
 
-    int8_t *xq = malloc(n), *wq = malloc((long)ROWS * n);
-    float *xs = malloc(groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
-    scalar_quantize_q8(xq, xs, x, n, gs);
-    scalar_quantize_q8(wq, ws, w, ROWS * n, gs);
+    q8 xv = q8_of(x, n, gs), wv = q8_of(w, ROWS * n, gs);
+    const int8_t *xq = xv.q, *wq = wv.q;
+    const float *xs = xv.s, *ws = wv.s;
     check(xs[0] == 0.0f, "zero group has scale 0", n, gs, 0, 1);
     for (int t = 0; t < NRANGES; t++) {
         int r0 = ranges[t][0], r1 = ranges[t][1];
@@ -295,18 +303,17 @@ static void test_q8(int n, int gs) {
     }
     free(x);
     free(w);
-    free(xq);
-    free(wq);
-    free(xs);
-    free(ws);
+    q8_free(xv);
+    q8_free(wv);
 }
 
 /* Extremes: every product is +-127 * 127, the largest the int16 pair sums
  * inside the int8 kernels must hold without saturating. */
 static void test_q8_extremes(int n, int gs) {
     int groups = n / gs;
-    int8_t *xq = malloc(n), *wq = malloc((long)ROWS * n);
-    float *xs = malloc(groups * sizeof(float)), *ws = malloc((long)ROWS * groups * sizeof(float));
+    q8 xv = q8_alloc(n, gs), wv = q8_alloc(ROWS * n, gs);
+    int8_t *xq = xv.q, *wq = wv.q;
+    float *xs = xv.s, *ws = wv.s;
     for (int j = 0; j < n; j++) xq[j] = (j & 1) ? -127 : 127;
     for (long i = 0; i < (long)ROWS * n; i++) {
         int r = (int)(i / n), j = (int)(i % n);
@@ -321,10 +328,8 @@ static void test_q8_extremes(int n, int gs) {
     int ok = got[0] == 16129.0f * n && got[1] == -16129.0f * n;
     for (int r = 0; r < ROWS; r++) ok &= got[r] == ref[r];  /* small integers: exact */
     check(ok, "kern_matvec_q8 extremes", n, gs, 0, ROWS);
-    free(xq);
-    free(wq);
-    free(xs);
-    free(ws);
+    q8_free(xv);
+    q8_free(wv);
     free(got);
     free(ref);
 }
