@@ -126,3 +126,66 @@ describe("the field (§8.3)", () => {
     expect(novelty(leo.field, "луна светит над", P)).toBe(0);
   });
 });
+
+describe("the field's counts after real turns (§1)", () => {
+  /** The spec's rules applied one occurrence at a time, in plain maps: what the field's tables must hold. */
+  function reference() {
+    const words = new Map<string, { count: number; spoken: number }>();
+    const bigrams = new Map<string, number>();
+    const trigrams = new Map<string, number>();
+    const cooc = new Map<string, number>();
+    const bump = (m: Map<string, number>, key: string) => m.set(key, (m.get(key) ?? 0) + 1);
+    return {
+      words, bigrams, trigrams, cooc,
+      observe(text: string, spoken = true) {
+        const t = fieldTokens(text);
+        const fresh = new Set(t.filter((w) => !words.has(w)));
+        t.forEach((w, i) => {
+          const seen = words.get(w) ?? { count: 0, spoken: 0 };
+          words.set(w, { count: seen.count + 1, spoken: seen.spoken + (spoken ? 1 : 0) });
+          if (i + 1 < t.length) bump(bigrams, `${w} ${t[i + 1]}`);
+          if (i + 2 < t.length) bump(trigrams, `${w} ${t[i + 1]} ${t[i + 2]}`);
+          for (let j = i + 1; j <= Math.min(t.length - 1, i + LEO.field.coocWindow); j++) {
+            // cooc(a,b) and cooc(b,a) are one stored pair; a self pair gets both
+            const key = [w, t[j]].sort().join(" ");
+            for (let k = 0; k < (w === t[j] ? 2 : 1); k++) {
+              const n = cooc.get(key);
+              cooc.set(key, n === undefined ? (fresh.has(w) || fresh.has(t[j]) ? LEO.field.newPairStart : 1) : n + 1);
+            }
+          }
+        });
+      },
+    };
+  }
+
+  test("a conversation with repeats, self pairs, a ring and new words leaves exactly the per-occurrence counts", () => {
+    const { leo, memory } = openLeo();
+    const ref = reference();
+    const turns: [string, boolean][] = [
+      ["The river was high this morning, and the river was loud.", true],
+      ["No, no, no — the river is always loud in spring. Spring, spring, spring!", true],
+      ["river river loud loud the the the", false], // a ring: counted, not spoken
+      ["Did the bridge hold? The old bridge, the one by the mill?", true],
+      ["It held. The bridge held, and the mill stood; the water went round it, round and round.", true],
+      ["Мост выдержал, мост выдержал! Вода шла кругом.", true],
+      ["round round round round round round round", true],
+    ];
+    for (const [text, spoken] of turns) {
+      leo.field.observe(text, { spoken });
+      ref.observe(text, spoken);
+    }
+    const db = memory.db;
+    const stored = (sql: string) => new Map(db.query<{ k: string; n: number }, []>(sql).all().map((r) => [r.k, r.n]));
+    expect(
+      new Map(db.query<{ word: string; count: number; count_spoken: number }, []>("SELECT word, count, count_spoken FROM vocab").all()
+        .map((r) => [r.word, { count: r.count, spoken: r.count_spoken }])),
+    ).toEqual(ref.words);
+    const word = (col: string) => `(SELECT word FROM vocab WHERE id = ${col})`;
+    expect(stored(`SELECT ${word("a")} || ' ' || ${word("b")} AS k, n FROM bigram`)).toEqual(ref.bigrams);
+    expect(stored(`SELECT ${word("a")} || ' ' || ${word("b")} || ' ' || ${word("c")} AS k, n FROM trigram`)).toEqual(ref.trigrams);
+    // stored as (smaller id, larger id); the reference keys a pair by its sorted words
+    const pairs = db.query<{ a: string; b: string; n: number }, []>(`SELECT ${word("a")} AS a, ${word("b")} AS b, n FROM cooc`).all();
+    expect(new Map(pairs.map((r) => [[r.a, r.b].sort().join(" "), r.n]))).toEqual(ref.cooc);
+    expect(ref.cooc.get("round round")).toBeGreaterThan(20); // self pairs were exercised
+  });
+});

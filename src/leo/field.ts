@@ -12,6 +12,17 @@ import { fieldTokens, isWord } from "./tokens.ts";
 
 const OBSERVATIONS = "field.observations";
 
+/** Count one occurrence of `row`'s key (its ids; its last element is the count). */
+function count<R extends number[]>(rows: Map<string, R>, row: R, n = 1): void {
+  const key = row.slice(0, -1).join(" ");
+  const seen = rows.get(key);
+  if (seen) seen[seen.length - 1] += n;
+  else {
+    row[row.length - 1] = n;
+    rows.set(key, row);
+  }
+}
+
 /** word → (co-occurring word → count), both directions, self pairs left out */
 export type CooccurrenceGraph = Map<string, Map<string, number>>;
 
@@ -32,24 +43,24 @@ export class Field {
     this.q = {
       wordId: db.query<{ id: number }, [string]>("SELECT id FROM vocab WHERE word = ?"),
       insertWord: db.query<{ id: number }, [string]>("INSERT INTO vocab (word) VALUES (?) RETURNING id"),
-      /** the second value is 1 for a spoken occurrence, 0 for a ring's */
-      countWord: db.query<never, [number, number]>(
-        "UPDATE vocab SET count = count + 1, count_spoken = count_spoken + ? WHERE id = ?",
+      /** occurrences, of them spoken (all of a user message's or a reply's, none of a ring's), word id */
+      countWords: db.query<never, [number, number, number]>(
+        "UPDATE vocab SET count = count + ?, count_spoken = count_spoken + ? WHERE id = ?",
       ),
       wordCount: db.query<{ count: number }, [string]>("SELECT count FROM vocab WHERE word = ?"),
       spokenCount: db.query<{ count_spoken: number }, [string]>("SELECT count_spoken FROM vocab WHERE word = ?"),
       spokenAtLeast: db.query<{ word: string; count_spoken: number }, [number]>(
         "SELECT word, count_spoken FROM vocab WHERE count_spoken >= ?",
       ),
-      addBigram: db.query<never, [number, number]>(
-        "INSERT INTO bigram VALUES (?, ?, 1) ON CONFLICT (a, b) DO UPDATE SET n = n + 1",
+      // the last value is the key's count in this text: a new row starts there, an existing one gains it
+      addBigram: db.query<never, [number, number, number]>(
+        "INSERT INTO bigram VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET n = n + excluded.n",
       ),
-      addTrigram: db.query<never, [number, number, number]>(
-        "INSERT INTO trigram VALUES (?, ?, ?, 1) ON CONFLICT (a, b, c) DO UPDATE SET n = n + 1",
+      addTrigram: db.query<never, [number, number, number, number]>(
+        "INSERT INTO trigram VALUES (?, ?, ?, ?) ON CONFLICT (a, b, c) DO UPDATE SET n = n + excluded.n",
       ),
-      /** the third value is where a new pair starts; an existing one gains 1 */
       addCooc: db.query<never, [number, number, number]>(
-        "INSERT INTO cooc VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET n = n + 1",
+        "INSERT INTO cooc VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET n = n + excluded.n",
       ),
       bigram: db.query<{ n: number }, [number, number]>("SELECT n FROM bigram WHERE a = ? AND b = ?"),
       trigram: db.query<{ n: number }, [number, number, number]>(
@@ -118,22 +129,32 @@ export class Field {
       fresh.add(id);
       return id;
     });
-    // one statement per occurrence: cheaper than aggregating in JS first, and a
-    // row's first insert can start higher while every later occurrence adds 1
+    // counted first, then one upsert per distinct key: a reply repeats many of its pairs
+    const words = new Map<number, number>();
+    const bigrams = new Map<string, [number, number, number]>();
+    const trigrams = new Map<string, [number, number, number, number]>();
+    const pairs = new Map<string, [number, number, number]>();
     const window = this.config.coocWindow;
-    const { newPairStart } = this.config;
     for (let i = 0; i < ids.length; i++) {
       const a = ids[i];
-      this.q.countWord.run(spoken ? 1 : 0, a);
-      if (i + 1 < ids.length) this.q.addBigram.run(a, ids[i + 1]);
-      if (i + 2 < ids.length) this.q.addTrigram.run(a, ids[i + 1], ids[i + 2]);
-      // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row
+      words.set(a, (words.get(a) ?? 0) + 1);
+      if (i + 1 < ids.length) count(bigrams, [a, ids[i + 1], 0]);
+      if (i + 2 < ids.length) count(trigrams, [a, ids[i + 1], ids[i + 2], 0]);
+      // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row;
+      // (i,j) and (j,i) both land on (a,a), so a self pair gains 2
       for (let j = i + 1; j <= Math.min(ids.length - 1, i + window); j++) {
         const b = ids[j];
-        const start = fresh.has(a) || fresh.has(b) ? newPairStart : 1;
-        this.q.addCooc.run(Math.min(a, b), Math.max(a, b), start);
-        if (a === b) this.q.addCooc.run(a, a, start); // (i,j) and (j,i) both land on (a,a)
+        count(pairs, [Math.min(a, b), Math.max(a, b), 0], a === b ? 2 : 1);
       }
+    }
+    for (const [id, n] of words) this.q.countWords.run(n, spoken ? n : 0, id);
+    for (const [a, b, n] of bigrams.values()) this.q.addBigram.run(a, b, n);
+    for (const [a, b, c, n] of trigrams.values()) this.q.addTrigram.run(a, b, c, n);
+    // a pair with a fresh word cannot have a row yet: it starts at newPairStart, and each
+    // later occurrence adds 1; an existing pair gains its count
+    const { newPairStart } = this.config;
+    for (const [a, b, n] of pairs.values()) {
+      this.q.addCooc.run(a, b, fresh.has(a) || fresh.has(b) ? newPairStart + n - 1 : n);
     }
   }
 
