@@ -99,6 +99,19 @@ describe("the field (§8.3)", () => {
     expect(leo.field.cooc("w0", "fresh")).toBe(2);
   });
 
+  test("co-occurrence stops at a text's first coocTokens tokens; its n-grams and word counts go on", () => {
+    const { leo } = openLeo(undefined, { field: { coocTokens: 6 } });
+    leo.observe("w0 w1 w2 w3 w4 w5 w6 w7 w8 w9");
+    expect(leo.field.cooc("w0", "w5")).toBe(2);
+    expect(leo.field.cooc("w4", "w5")).toBe(2);
+    expect(leo.field.cooc("w5", "w6")).toBe(0);
+    expect(leo.field.cooc("w8", "w9")).toBe(0);
+    expect(leo.field.bigram("w8", "w9")).toBe(1);
+    expect(leo.field.trigram("w7", "w8", "w9")).toBe(1);
+    expect(leo.field.wordCount("w9")).toBe(1);
+    expect(LEO.field.coocTokens).toBeGreaterThanOrEqual(1000); // far above a typed message or a reply
+  });
+
   test("the 100th observation decays co-occurrence but not the n-grams", () => {
     const { leo } = openLeo();
     leo.observe("alpha beta gamma");

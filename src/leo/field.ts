@@ -136,6 +136,7 @@ export class Field {
     const trigrams = new Map<string, [number, number, number, number]>();
     const pairs = new Map<string, [number, number, number]>();
     const window = this.config.coocWindow;
+    const coocEnd = Math.min(ids.length, this.config.coocTokens);
     for (let i = 0; i < ids.length; i++) {
       const a = ids[i];
       words.set(a, (words.get(a) ?? 0) + 1);
@@ -143,7 +144,7 @@ export class Field {
       if (i + 2 < ids.length) count(trigrams, [a, ids[i + 1], ids[i + 2], 0]);
       // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row;
       // (i,j) and (j,i) both land on (a,a), so a self pair gains 2
-      for (let j = i + 1; j <= Math.min(ids.length - 1, i + window); j++) {
+      for (let j = i + 1; j <= Math.min(coocEnd - 1, i + window); j++) {
         const b = ids[j];
         count(pairs, [Math.min(a, b), Math.max(a, b), 0], a === b ? 2 : 1);
       }
