@@ -304,32 +304,40 @@ export const isLoad = <T extends object>(r: T | LoadRequest): r is LoadRequest =
 const OLLAMA_GENERATE = new Set(["model", "prompt", "stream", "options", "keep_alive", "raw", "stateless"]);
 const OLLAMA_CHAT = new Set(["model", "messages", "stream", "options", "keep_alive", "stateless", "tool_choice", "metadata"]);
 
-/** POST /api/generate */
-export const parseGenerate = (body: unknown): Parsed<GenerateRequest | LoadRequest> =>
-  parse(() => {
+/**
+ * An Ollama /api/generate or /api/chat body: the model, keep_alive and no structured output are
+ * checked first; nothing to say (`say`: the prompt or the messages) makes it a load request.
+ * Otherwise `rest` reads what is left, adding to the fields ignored so far.
+ */
+function parseOllama<T>(
+  body: unknown,
+  say: "prompt" | "messages",
+  known: ReadonlySet<string>,
+  rest: (o: Record<string, unknown>, ignored: string[]) => T,
+): Parsed<T | LoadRequest> {
+  return parse(() => {
     const o = record(body, "the body");
     model(o);
-    const load = loadRequest(o, o.prompt);
+    const load = loadRequest(o, o[say]);
     if (load) return load;
     keepAliveZero(o);
     refuseStructured(o);
     const ignored: string[] = [];
-    reportUnused(o, OLLAMA_GENERATE, ignored);
+    reportUnused(o, known, ignored);
+    return rest(o, ignored);
+  });
+}
+
+/** POST /api/generate */
+export const parseGenerate = (body: unknown): Parsed<GenerateRequest | LoadRequest> =>
+  parseOllama(body, "prompt", OLLAMA_GENERATE, (o, ignored): GenerateRequest => {
     const params = ollamaOptions(o.options, ignored);
     return { prompt: text(o.prompt, "prompt"), stream: bool(o, "stream", true), params, model: o.model as string | undefined, ignored };
   });
 
 /** POST /api/chat */
 export const parseOllamaChat = (body: unknown): Parsed<ChatRequest | LoadRequest> =>
-  parse(() => {
-    const o = record(body, "the body");
-    model(o);
-    const load = loadRequest(o, o.messages);
-    if (load) return load;
-    keepAliveZero(o);
-    refuseStructured(o);
-    const ignored: string[] = [];
-    reportUnused(o, OLLAMA_CHAT, ignored);
+  parseOllama(body, "messages", OLLAMA_CHAT, (o, ignored): ChatRequest => {
     const list = messages(o.messages, ignored);
     const params = ollamaOptions(o.options, ignored);
     return {
@@ -352,15 +360,22 @@ const OPENAI_INERT = ["model", "stream", "stream_options", "n", "user", "metadat
 const OPENAI_CHAT = new Set([...OPENAI_INERT, ...OPENAI_SAMPLING, "messages"]);
 const OPENAI_COMPLETION = new Set([...OPENAI_INERT, ...OPENAI_SAMPLING, "prompt"]);
 
-/** POST /v1/chat/completions */
-export const parseOpenAIChat = (body: unknown): Parsed<ChatRequest> =>
-  parse(() => {
+/** An OpenAI body: the model and n = 1 checked first, then `rest` reads what is left, adding to the fields ignored so far. */
+function parseOpenAI<T>(body: unknown, known: ReadonlySet<string>, rest: (o: Record<string, unknown>, ignored: string[]) => T): Parsed<T> {
+  return parse(() => {
     const o = record(body, "the body");
     model(o);
     singleChoice(o);
-    refuseStructured(o);
     const ignored: string[] = [];
-    reportUnused(o, OPENAI_CHAT, ignored);
+    reportUnused(o, known, ignored);
+    return rest(o, ignored);
+  });
+}
+
+/** POST /v1/chat/completions */
+export const parseOpenAIChat = (body: unknown): Parsed<ChatRequest> =>
+  parseOpenAI(body, OPENAI_CHAT, (o, ignored) => {
+    refuseStructured(o);
     const list = messages(o.messages, ignored);
     return {
       messages: list, stream: bool(o, "stream", false), params: openaiParams(o), model: o.model as string | undefined, ignored,
@@ -370,12 +385,7 @@ export const parseOpenAIChat = (body: unknown): Parsed<ChatRequest> =>
 
 /** POST /v1/completions */
 export const parseOpenAICompletion = (body: unknown): Parsed<GenerateRequest & { includeUsage: boolean }> =>
-  parse(() => {
-    const o = record(body, "the body");
-    model(o);
-    singleChoice(o);
-    const ignored: string[] = [];
-    reportUnused(o, OPENAI_COMPLETION, ignored);
+  parseOpenAI(body, OPENAI_COMPLETION, (o, ignored) => {
     const prompt = Array.isArray(o.prompt) && o.prompt.length === 1 ? o.prompt[0] : o.prompt;
     return {
       prompt: text(prompt, "prompt"), stream: bool(o, "stream", false), params: openaiParams(o), model: o.model as string | undefined,
