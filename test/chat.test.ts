@@ -19,13 +19,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { homePaths, REPO_ROOT } from "../src/config/runtime.ts";
-import type { Engine, GenerationSummary, SamplingParams, TokenEvent } from "../src/engine/index.ts";
 import { TurnCancelled } from "../src/orchestrator/index.ts";
-import type { ServedModel } from "../src/server/inference.ts";
 import { acquireHomeLock, LOCK_FILE, type HomeLock } from "../src/service/home-lock.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
 import { startService, type Service } from "../tools/reliability/service.ts";
 import { openFixture, type Fixture } from "./server-fixture.ts";
+import { holdingModel } from "./support/holding-model.ts";
+import { runBun } from "./support/run-bun.ts";
 
 const TMUX = Bun.which("tmux");
 if (!TMUX) console.warn("chat: no tmux (apt-get install tmux); skipping the terminal tests");
@@ -40,17 +40,8 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `bun src/chat.ts` with `input` piped in, to its end (bounded). */
-async function chat(input: string, env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "src", "chat.ts")], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ARIANNA_HOME: home, ARIANNA_THREADS: "1", ARIANNA_SEED: "7", ...env },
-    stdin: new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const chat = (input: string, env: Record<string, string> = {}) =>
+  runBun("src/chat.ts", { env: { ARIANNA_HOME: home, ARIANNA_THREADS: "1", ARIANNA_SEED: "7", ...env }, stdin: input, deadlineMs: 60_000 });
 
 /** The stored messages of a home, oldest first. */
 function stored(at = home): { role: string; text: string }[] {
@@ -127,37 +118,8 @@ describe("piped stdin", () => {
 // ---------------------------------------------------------------------------
 // A real terminal
 
-/** A stand-in model: writes `sentence` word by word, then waits until it is stopped. */
+/** What the stand-in model writes (then it waits until it is stopped). */
 let sentence = "";
-function holdingModel(engine: Engine): ServedModel & { tokenize: Engine["tokenize"] } {
-  return {
-    get info() {
-      return engine.info;
-    },
-    tokenize: (text, opts) => engine.tokenize(text, opts),
-    embed: (texts, opts) => engine.embed(texts, opts),
-    generate(_prompt, _params: SamplingParams, signal?: AbortSignal) {
-      const words = sentence ? sentence.split(/(?<= )/) : [];
-      let settle!: (s: GenerationSummary) => void;
-      const result = new Promise<GenerationSummary>((r) => (settle = r));
-      async function* tokens(): AsyncGenerator<TokenEvent> {
-        let text = "";
-        for (const w of words) {
-          text += w;
-          yield { id: 100, text: w, entropy: 0.5 };
-        }
-        const deadline = Date.now() + 30_000;
-        while (!signal?.aborted && Date.now() < deadline) await Bun.sleep(10);
-        settle({
-          promptTokens: 3, reusedTokens: 0, completionTokens: words.length, ttftMs: 1, prefillMs: 1, tokensPerSecond: 100,
-          stopReason: signal?.aborted ? "cancelled" : "length", text, contextTokens: 3 + words.length,
-        });
-      }
-      const iterator = tokens();
-      return { result, [Symbol.asyncIterator]: () => iterator };
-    },
-  };
-}
 
 // ---- tmux: a real pty, typed into and read back
 const socket = `ia-chat-test-${process.pid}`;
@@ -196,7 +158,7 @@ describe("Ctrl-C while she writes (a client of a service whose model waits)", ()
   let f: Fixture;
   let lock: HomeLock;
   beforeAll(async () => {
-    f = await openFixture("chat-stop", { wrap: holdingModel });
+    f = await openFixture("chat-stop", { wrap: (engine) => holdingModel(engine, () => sentence) });
     const fixtureHome = f.session.config.home;
     lock = acquireHomeLock(fixtureHome, "service") as HomeLock;
     lock.publish(f.listen().url);

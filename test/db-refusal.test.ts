@@ -10,7 +10,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseRefused, openDatabase, openMemory, SCHEMA_VERSION } from "../src/memory/index.ts";
-import { ROOT, tempDir } from "../tools/reliability/service.ts";
+import { tempDir } from "../tools/reliability/service.ts";
+import { runBun } from "./support/run-bun.ts";
 
 const root = tempDir("dbref");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -125,14 +126,12 @@ describe("a start refuses, in one line, instead of losing or adopting", () => {
     const foreign = new Database(dbIn(h));
     foreign.run("CREATE TABLE cookies (host TEXT)");
     foreign.close();
-    const proc = Bun.spawn([process.execPath, join(ROOT, "src", "main.ts")], {
-      cwd: ROOT, stdout: "pipe", stderr: "pipe",
-      env: { ...process.env, ARIANNA_HOME: h, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0", ARIANNA_THREADS: "1", NOTIFY_SOCKET: "", WATCHDOG_USEC: "" },
+    const r = await runBun("src/main.ts", {
+      env: { ARIANNA_HOME: h, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0", ARIANNA_THREADS: "1", NOTIFY_SOCKET: "", WATCHDOG_USEC: "" },
+      deadlineMs: 30_000,
     });
-    const code = await Promise.race([proc.exited, Bun.sleep(30_000).then(() => "hung")]);
-    if (code === "hung") proc.kill("SIGKILL");
-    const out = (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text());
-    expect(code).toBe(2);
+    const out = r.stdout + r.stderr;
+    expect(r.code).toBe(2);
     const errors = out.split("\n").filter((l) => /^<3>|error/i.test(l));
     expect(errors.length).toBe(1);
     expect(errors[0]).toContain(dbIn(h));

@@ -9,12 +9,9 @@ beforeAll(async () => {
 });
 afterAll(() => f.close());
 
-const post = (path: string, body: unknown) =>
-  f.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-
 describe("leo over HTTP", () => {
   test("a chat answer carries the external ratio; the turn's highlights are stored and /api/history shows them", async () => {
-    const r = await (await post("/api/chat", { messages: [{ role: "user", content: "tell me about the river" }], stream: false })).json();
+    const r = await (await f.post("/api/chat", { messages: [{ role: "user", content: "tell me about the river" }], stream: false })).json();
     expect(typeof r.arianna.external_ratio).toBe("number");
     expect(r.arianna.external_ratio).toBeGreaterThanOrEqual(0);
     expect(r.arianna.external_ratio).toBeLessThanOrEqual(1);

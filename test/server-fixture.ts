@@ -65,6 +65,8 @@ export interface Fixture {
   server: Server;
   /** app.request with the bearer token */
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** a POST of `body` as JSON, through request */
+  post(path: string, body: unknown): Promise<Response>;
   /** a Bun server on 127.0.0.1, started on demand */
   listen(hostname?: string): { url: string; stop(): void };
   close(): Promise<void>;
@@ -92,10 +94,11 @@ export async function openFixture(
   const token = ensureToken(home);
   const server = createServer({ model, session, registry, token, ...options.server });
   const servers: { stop(): void }[] = [];
+  const request = async (path: string, init: RequestInit = {}) =>
+    server.app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
   return {
-    root, modelDir, engine, session, registry, token, server,
-    request: async (path, init = {}) =>
-      server.app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } }),
+    root, modelDir, engine, session, registry, token, server, request,
+    post: (path, body) => request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
     listen(hostname = "127.0.0.1") {
       const s = Bun.serve({ hostname, port: 0, fetch: server.app.fetch, idleTimeout: 0 });
       servers.push({ stop: () => s.stop(true) });

@@ -16,9 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => f.close());
 
-const post = (path: string, body: unknown) =>
-  f.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-
 describe("ollama shapes", () => {
   test("health and tags describe the loaded kernel", async () => {
     const health = await f.request("/health");
@@ -32,8 +29,8 @@ describe("ollama shapes", () => {
   test("generate is stateless: seeded output repeats, options apply, memory is untouched", async () => {
     const before = f.session.memory.messages.count();
     const body = { prompt: "hello there", stream: false, options: { temperature: 0.7, seed: 5, num_predict: 12 } };
-    const a = await (await post("/api/generate", body)).json();
-    const b = await (await post("/api/generate", body)).json();
+    const a = await (await f.post("/api/generate", body)).json();
+    const b = await (await f.post("/api/generate", body)).json();
     expect(a.done).toBe(true);
     expect(a.eval_count).toBeGreaterThan(0);
     expect(a.eval_count).toBeLessThanOrEqual(12);
@@ -43,19 +40,19 @@ describe("ollama shapes", () => {
   });
 
   test("generate streams NDJSON whose pieces add up to the text", async () => {
-    const res = await post("/api/generate", { prompt: "the sea", options: { seed: 2, num_predict: 10 } });
+    const res = await f.post("/api/generate", { prompt: "the sea", options: { seed: 2, num_predict: 10 } });
     expect(res.headers.get("content-type")).toContain("application/x-ndjson");
     const lines = await ndjson(res);
     const last = lines.at(-1);
     expect(last.done).toBe(true);
     expect(last.eval_count).toBeGreaterThan(0);
-    const whole = await (await post("/api/generate", { prompt: "the sea", stream: false, options: { seed: 2, num_predict: 10 } })).json();
+    const whole = await (await f.post("/api/generate", { prompt: "the sea", stream: false, options: { seed: 2, num_predict: 10 } })).json();
     expect(lines.slice(0, -1).map((l) => l.response).join("")).toBe(whole.response);
   });
 
   test("chat appends the last user message to the living session and reports leo", async () => {
     const before = f.session.memory.messages.count();
-    const res = await post("/api/chat", {
+    const res = await f.post("/api/chat", {
       messages: [{ role: "user", content: "an old line the device already has" }, { role: "user", content: "tell me about the river" }],
       stream: false,
     });
@@ -77,7 +74,7 @@ describe("ollama shapes", () => {
   });
 
   test("a streamed chat sends the first candidate live and the stored reply in the last chunk", async () => {
-    const lines = await ndjson(await post("/api/chat", { messages: [{ role: "user", content: "sing to me" }] }));
+    const lines = await ndjson(await f.post("/api/chat", { messages: [{ role: "user", content: "sing to me" }] }));
     const last = lines.at(-1);
     expect(last.done).toBe(true);
     const streamed = lines.filter((l) => !l.done && !l.arianna).map((l) => l.message.content).join("");
@@ -90,7 +87,7 @@ describe("ollama shapes", () => {
 
   test("a streamed status line means the user message is stored; a full store answers 507 before any byte", async () => {
     // the headers alone: the message must already be in SQLite when they arrive
-    const res = await post("/api/chat", { messages: [{ role: "user", content: "headers mean stored" }], options: { num_predict: 4 } });
+    const res = await f.post("/api/chat", { messages: [{ role: "user", content: "headers mean stored" }], options: { num_predict: 4 } });
     expect(res.status).toBe(200);
     expect(f.session.memory.messages.recent(3).some((m) => m.role === "user" && m.text === "headers mean stored")).toBe(true);
     await res.text();
@@ -106,7 +103,7 @@ describe("ollama shapes", () => {
         ["/api/chat", { messages: [{ role: "user", content: text }] }],
         ["/v1/chat/completions", { stream: true, messages: [{ role: "user", content: text }] }],
       ] as const) {
-        const full = await post(path, body);
+        const full = await f.post(path, body);
         expect(full.status).toBe(507);
         const { error } = await full.json();
         expect(path.startsWith("/v1") ? error.message : error).toMatch(/storage is full/);
@@ -115,13 +112,13 @@ describe("ollama shapes", () => {
     } finally {
       db.run("PRAGMA max_page_count = 1073741823");
     }
-    const after = await post("/api/chat", { stream: false, messages: [{ role: "user", content: "room again" }], options: { num_predict: 4 } });
+    const after = await f.post("/api/chat", { stream: false, messages: [{ role: "user", content: "room again" }], options: { num_predict: 4 } });
     expect(after.status).toBe(200);
   });
 
   test("a stateless chat uses the kernel's template and leaves memory alone", async () => {
     const before = f.session.memory.messages.count();
-    const r = await (await post("/api/chat", {
+    const r = await (await f.post("/api/chat", {
       stateless: true, stream: false, options: { seed: 1, num_predict: 8 },
       messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi" }, { role: "assistant", content: "hello" }, { role: "user", content: "how are you" }],
     })).json();
@@ -136,18 +133,18 @@ describe("openai shapes", () => {
   test("models, completions and chat completions, with usage", async () => {
     const models = await (await f.request("/v1/models")).json();
     expect(models.data[0].id).toBe("arianna");
-    const c = await (await post("/v1/completions", { prompt: "once", max_tokens: 6, seed: 3 })).json();
+    const c = await (await f.post("/v1/completions", { prompt: "once", max_tokens: 6, seed: 3 })).json();
     expect(c.object).toBe("text_completion");
     expect(c.usage.completion_tokens).toBeLessThanOrEqual(6);
     expect(c.usage.total_tokens).toBe(c.usage.prompt_tokens + c.usage.completion_tokens);
-    const chat = await (await post("/v1/chat/completions", { messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }] })).json();
+    const chat = await (await f.post("/v1/chat/completions", { messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }] })).json();
     expect(chat.object).toBe("chat.completion");
     expect(chat.choices[0].message.content).toBe(chat.arianna.text);
     expect(["stop", "length"]).toContain(chat.choices[0].finish_reason);
   });
 
   test("SSE streams end with a finish_reason chunk, usage and [DONE]", async () => {
-    const res = await post("/v1/chat/completions", { stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "again" }] });
+    const res = await f.post("/v1/chat/completions", { stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "again" }] });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const { events, done } = await sse(res);
     expect(done).toBe(true);
@@ -155,7 +152,7 @@ describe("openai shapes", () => {
     expect(finish.arianna.message_id).toBeGreaterThan(0);
     expect(events.at(-1).choices).toEqual([]);
     expect(events.at(-1).usage.completion_tokens).toBe(finish.usage.completion_tokens);
-    const stop = await (await post("/v1/completions", { prompt: "a", max_tokens: 40, seed: 4, stop: ["e"] })).json();
+    const stop = await (await f.post("/v1/completions", { prompt: "a", max_tokens: 40, seed: 4, stop: ["e"] })).json();
     expect(stop.choices[0].text).not.toContain("e");
   });
 });
@@ -192,10 +189,10 @@ describe("the device's own endpoints", () => {
   });
 
   test("reload, rollback and a failed reload (409), seen in status and /metrics", async () => {
-    const ok = await post("/api/reload", {});
+    const ok = await f.post("/api/reload", {});
     expect(ok.status).toBe(200);
     expect((await ok.json()).event.trigger).toBe("api");
-    const back = await (await post("/api/reload", { rollback: true })).json();
+    const back = await (await f.post("/api/reload", { rollback: true })).json();
     expect(back.event.trigger).toBe("rollback");
     f.registry.failNext = "sha256 mismatch";
     const failed = await f.request("/api/reload", { method: "POST" });
@@ -247,7 +244,7 @@ describe("load", () => {
     const { gate } = f.server;
     const holders = [gate.enter(), ...Array.from({ length: 4 }, () => gate.enter())];
     try {
-      const res = await post("/api/generate", { prompt: "x", stream: false });
+      const res = await f.post("/api/generate", { prompt: "x", stream: false });
       expect(res.status).toBe(429);
       expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
       expect((await f.request("/metrics").then((r) => r.text()))).toContain("arianna_queue_depth 4");

@@ -70,7 +70,7 @@ test("top_p 0 is refused by the schema with what to do, not by the engine", asyn
     ["/api/chat", { messages: [{ role: "user", content: "hi" }], stream: false, options: { top_p: 0 } }],
     ["/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], top_p: 0 }],
   ] as const) {
-    const res = await fx.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await fx.post(path, body);
     expect(res.status).toBe(400);
     expect(JSON.stringify(await res.json())).toMatch(/top_p must be greater than 0/);
   }

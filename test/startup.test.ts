@@ -13,6 +13,7 @@ import { ENVIRONMENT, REPO_ROOT } from "../src/config/runtime.ts";
 import { LOCK_FILE } from "../src/service/home-lock.ts";
 import { startService, type Service } from "../tools/reliability/service.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
+import { runBun } from "./support/run-bun.ts";
 
 let dir: string;
 let home: string;
@@ -25,17 +26,12 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `bun src/main.ts` to its end (bounded): exit status and what it wrote. */
-async function start(env: Record<string, string>, args: string[] = []) {
-  const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "src", "main.ts"), ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ARIANNA_HOME: home, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0", ARIANNA_THREADS: "1", NOTIFY_SOCKET: "", ...env },
-    stdin: "ignore", stdout: "pipe", stderr: "pipe",
+const start = (env: Record<string, string>, args: string[] = []) =>
+  runBun("src/main.ts", {
+    args,
+    env: { ARIANNA_HOME: home, ARIANNA_HOST: "127.0.0.1", ARIANNA_PORT: "0", ARIANNA_THREADS: "1", NOTIFY_SOCKET: "", ...env },
+    deadlineMs: 30_000,
   });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
 
 /** The refusal: exit 2, exactly one line on stderr (journald's error priority), no stack. */
 function expectOneLine(r: { code: number; stderr: string }, pattern: RegExp) {

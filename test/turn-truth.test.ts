@@ -42,10 +42,7 @@ beforeAll(async () => {
 afterAll(() => fx.close());
 
 const chat = (content: string, stream: boolean) =>
-  fx.request("/api/chat", {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ messages: [{ role: "user", content }], stream, options: { num_predict: 8 } }),
-  });
+  fx.post("/api/chat", { messages: [{ role: "user", content }], stream, options: { num_predict: 8 } });
 const userRow = (text: string) => db.query<{ id: number; flags: number }, [string]>("SELECT id, flags FROM messages WHERE role = 'user' AND text = ?").get(text);
 const replyAfter = (id: number) => db.query<{ text: string; flags: number }, [number]>("SELECT text, flags FROM messages WHERE id = ? AND role = 'arianna'").get(id + 1);
 

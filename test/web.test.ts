@@ -13,9 +13,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Engine, GenerationSummary, SamplingParams, TokenEvent } from "../src/engine/index.ts";
-import type { ServedModel } from "../src/server/inference.ts";
 import { openFixture, type Fixture } from "./server-fixture.ts";
+import { holdingModel } from "./support/holding-model.ts";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
@@ -24,32 +23,6 @@ const SHOTS = process.env.ARIANNA_SCREENSHOTS ?? join(tmpdir(), "arianna-screens
 
 /** While `holding`, the model writes this sentence and waits until it is stopped; otherwise it is the real engine. */
 let holding: string | null = null;
-function holdable(engine: Engine): ServedModel & { tokenize: Engine["tokenize"] } {
-  return {
-    get info() {
-      return engine.info;
-    },
-    tokenize: (text, opts) => engine.tokenize(text, opts),
-    embed: (texts, opts) => engine.embed(texts, opts),
-    generate(prompt, params: SamplingParams, signal?: AbortSignal) {
-      if (holding === null) return engine.generate(prompt, params, signal);
-      const words = holding.split(/(?<= )/);
-      let settle!: (s: GenerationSummary) => void;
-      const result = new Promise<GenerationSummary>((r) => (settle = r));
-      async function* tokens(): AsyncGenerator<TokenEvent> {
-        for (const w of words) yield { id: 100, text: w, entropy: 0.5 };
-        const deadline = Date.now() + 30_000;
-        while (!signal?.aborted && Date.now() < deadline) await Bun.sleep(10);
-        settle({
-          promptTokens: 3, reusedTokens: 0, completionTokens: words.length, ttftMs: 1, prefillMs: 1, tokensPerSecond: 100,
-          stopReason: signal?.aborted ? "cancelled" : "length", text: words.join(""), contextTokens: 3 + words.length,
-        });
-      }
-      const iterator = tokens();
-      return { result, [Symbol.asyncIterator]: () => iterator };
-    },
-  };
-}
 
 /** Requests count as coming from off the device while this is set (the token is asked for). */
 let offDevice = false;
@@ -61,7 +34,7 @@ let context: import("playwright-core").BrowserContext;
 
 beforeAll(async () => {
   if (!available) return;
-  f = await openFixture("web", { wrap: holdable, server: { clientAddress: () => (offDevice ? "192.0.2.7" : "127.0.0.1") } });
+  f = await openFixture("web", { wrap: (engine) => holdingModel(engine, () => holding), server: { clientAddress: () => (offDevice ? "192.0.2.7" : "127.0.0.1") } });
   url = f.listen().url;
   await f.session.turn("a first message from yesterday");
   // a reply with highlights, as leo stores them (the tiny kernel's own replies rarely have any)
