@@ -252,27 +252,65 @@ export function fill(path: string): number {
   return total;
 }
 
-export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: number } = {}): Promise<FullDiskSummary> {
+/** What both full-disk runs report besides their own figures. */
+interface SmallDiskRun {
+  mount: "tmpfs" | "ext4-loop" | "none";
+  unavailable?: string;
+  failures: string[];
+  seconds: number;
+}
+
+/**
+ * `body` on a fresh ARIANNA_HOME mounted as a small disk (`s.unavailable` says why when none can be
+ * mounted). The services it starts through `start` are killed, the disk unmounted and removed
+ * afterwards, whatever happened; a failure shows the last service's log.
+ */
+async function onSmallDisk<S extends SmallDiskRun>(
+  run: { dir: string; label: string; sizeMiB: number; say: (x: string) => void },
+  s: S,
+  body: (home: string, start: (opts?: { timeoutMs?: number }) => Promise<Service>, fail: (x: string) => void) => Promise<void>,
+): Promise<S> {
   const t0 = performance.now();
-  const say = opts.log ?? (() => {});
-  const root = tempDir("disk");
+  const root = tempDir(run.dir);
   const home = join(root, "home");
-  const m = mountSmall(home, opts.sizeMiB ?? 8);
-  const s: FullDiskSummary = {
-    mount: m.kind, fullTurns: [], serviceAliveWhileFull: false, orphansUnflagged: 0,
-    restartWhileFull: { started: false, history: 0, export: 0, exportHasAcked: false, turn: null }, integrityAfter: "", turnsAfterFreeing: 0, ackedLost: 0, failures: [], seconds: 0,
-  };
+  const m = mountSmall(home, run.sizeMiB);
+  s.mount = m.kind;
   if (m.kind === "none") {
     s.unavailable = m.why;
     rmSync(root, { recursive: true, force: true });
     return s;
   }
-  const fail = (x: string) => { s.failures.push(x); say(`FAIL ${x}`); };
-  let svc: Service | null = null;
-  const acked: string[] = [];
+  const fail = (x: string) => { s.failures.push(x); run.say(`FAIL ${x}`); };
+  const services: Service[] = [];
+  const start = async (opts: { timeoutMs?: number } = {}) => {
+    const svc = await startService(home, opts);
+    services.push(svc);
+    return svc;
+  };
   try {
+    await body(home, start, fail);
+  } catch (e) {
+    fail(`${run.label}: ${(e as Error).stack ?? e}`);
+  } finally {
+    for (const svc of services) await svc.kill("SIGKILL");
+    if (s.failures.length && services.length) run.say(services.at(-1)!.log.slice(-15).join("\n"));
+    m.unmount();
+    rmSync(root, { recursive: true, force: true });
+  }
+  s.seconds = Math.round((performance.now() - t0) / 100) / 10;
+  return s;
+}
+
+export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: number } = {}): Promise<FullDiskSummary> {
+  const say = opts.log ?? (() => {});
+  const s: FullDiskSummary = {
+    mount: "none", fullTurns: [], serviceAliveWhileFull: false, orphansUnflagged: 0,
+    restartWhileFull: { started: false, history: 0, export: 0, exportHasAcked: false, turn: null }, integrityAfter: "", turnsAfterFreeing: 0, ackedLost: 0, failures: [], seconds: 0,
+  };
+  return onSmallDisk({ dir: "disk", label: "full disk", sizeMiB: opts.sizeMiB ?? 8, say }, s, async (home, start, fail) => {
+    const acked: string[] = [];
     await writeKernel(join(home, "models", "current"), TINY);
-    svc = await startService(home);
+    let svc: Service | null = await start();
     for (let i = 0; i < 3; i++) {
       const r = await chatTurn(svc.url, `disk warmup ${i}`, { numPredict: 16 });
       if (r.status !== 200 || !r.done || r.error) fail(`warm-up turn ${i}: ${JSON.stringify({ ...r, text: undefined })}`);
@@ -314,7 +352,7 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
     await svc.kill("SIGTERM");
     svc = null;
     try {
-      svc = await startService(home, { timeoutMs: 30_000 });
+      svc = await start({ timeoutMs: 30_000 });
       s.restartWhileFull.started = true;
       s.restartWhileFull.history = (await getJson(`${svc.url}/api/history`)).status;
       const ex = await fetch(`${svc.url}/api/export`);
@@ -329,7 +367,7 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
     if (!rf.started || rf.history !== 200 || rf.export !== 200 || !rf.exportHasAcked || rf.turn !== 507)
       fail(`restart while full: ${JSON.stringify(rf)}`);
     unlinkSync(filler);
-    svc ??= await startService(home);
+    svc ??= await start();
     // after freeing space turns work again (bounded retries: SQLite may need one turn to recover its WAL)
     let ok = 0;
     for (let i = 0; i < 3; i++) {
@@ -348,21 +386,10 @@ export async function runFullDisk(opts: { log?: (s: string) => void; sizeMiB?: n
     s.orphansUnflagged = db.orphansUnflagged;
     if (s.orphansUnflagged) fail(`${s.orphansUnflagged} user message(s) without a reply and without the unanswered flag`);
     // and it restarts on that database
-    svc = await startService(home);
+    svc = await start();
     const r = await chatTurn(svc.url, "disk restart turn", { numPredict: 8 });
     if (r.status !== 200 || !r.done || r.error) fail(`turn after restart: ${JSON.stringify({ ...r, text: undefined })}`);
-  } catch (e) {
-    fail(`full disk: ${(e as Error).stack ?? e}`);
-  } finally {
-    if (svc) {
-      await svc.kill("SIGKILL");
-      if (s.failures.length) say(svc.log.slice(-15).join("\n"));
-    }
-    m.unmount();
-    rmSync(root, { recursive: true, force: true });
-  }
-  s.seconds = Math.round((performance.now() - t0) / 100) / 10;
-  return s;
+  });
 }
 
 /** What a first-ever start on an already full disk did (no database, no reserve file yet). */
@@ -389,26 +416,15 @@ export interface FirstStartFullSummary {
  * is freed (src/service/standby.ts).
  */
 export async function runFirstStartFull(opts: { log?: (s: string) => void } = {}): Promise<FirstStartFullSummary> {
-  const t0 = performance.now();
   const say = opts.log ?? (() => {});
-  const root = tempDir("first");
-  const home = join(root, "home");
-  const m = mountSmall(home, 4);
   const s: FirstStartFullSummary = {
-    mount: m.kind, listened: false, health: null, turn: null, error: null, healthAfter: null, turnAfter: null,
+    mount: "none", listened: false, health: null, turn: null, error: null, healthAfter: null, turnAfter: null,
     samePort: false, failures: [], seconds: 0,
   };
-  if (m.kind === "none") {
-    s.unavailable = m.why;
-    rmSync(root, { recursive: true, force: true });
-    return s;
-  }
-  const fail = (x: string) => { s.failures.push(x); say(`FAIL ${x}`); };
-  let svc: Service | null = null;
-  try {
+  return onSmallDisk({ dir: "first", label: "first start full", sizeMiB: 4, say }, s, async (home, start, fail) => {
     const filler = join(home, "filler");
     say(`filled ${fill(filler)} bytes`);
-    svc = await startService(home, { timeoutMs: 30_000 }); // the bundled kernel: nothing of the home is needed
+    const svc = await start({ timeoutMs: 30_000 }); // the bundled kernel: nothing of the home is needed
     s.listened = true;
     const h = await getJson(`${svc.url}/health`);
     s.health = h.status;
@@ -427,18 +443,7 @@ export async function runFirstStartFull(opts: { log?: (s: string) => void } = {}
     const after = await chatTurn(url, "hello once there is room", { numPredict: 8 });
     s.turnAfter = after.status;
     if (!started || after.status !== 200 || !after.done || after.error) fail(`after freeing: ${JSON.stringify({ ...after, text: undefined })}`);
-  } catch (e) {
-    fail(`first start full: ${(e as Error).stack ?? e}`);
-  } finally {
-    if (svc) {
-      await svc.kill("SIGKILL");
-      if (s.failures.length) say(svc.log.slice(-15).join("\n"));
-    }
-    m.unmount();
-    rmSync(root, { recursive: true, force: true });
-  }
-  s.seconds = Math.round((performance.now() - t0) / 100) / 10;
-  return s;
+  });
 }
 
 if (import.meta.main) {
