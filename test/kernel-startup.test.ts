@@ -42,6 +42,20 @@ async function stop(s: Service): Promise<number> {
   return code === "hung" ? -1 : code;
 }
 
+/** `check` the service started over `files` in models/current; then SIGTERM must stop it cleanly (exit 0). */
+async function servingAfter(files: Record<string, Uint8Array | string | null>, check: (s: Service) => Promise<void>) {
+  upload(files);
+  const s = await startService(home);
+  try {
+    await check(s);
+  } finally {
+    expect(await stop(s)).toBe(0);
+  }
+}
+
+/** The sha256 of the model the service serves. */
+const served = async (s: Service) => (await getJson(`${s.url}/health`)).body.sha256;
+
 describe("start-up verifies like hot reload and falls back", async () => {
   const A = await writeKernel(join(root, "A"), TINY, "A");
   const a = Object.fromEntries(["model.bin", "tokenizer.bin", "manifest.json"].map((f) => [f, new Uint8Array(readFileSync(join(root, "A", f)))]));
@@ -49,14 +63,10 @@ describe("start-up verifies like hot reload and falls back", async () => {
     JSON.stringify({ name: "bad", sha256: { model: sha256(model), tokenizer: sha256(a["tokenizer.bin"]!) }, ...extra });
 
   test("a good upload serves and becomes the last good kernel", async () => {
-    upload(a);
-    const s = await startService(home);
-    try {
-      expect((await getJson(`${s.url}/health`)).body.sha256).toBe(A.sha256);
+    await servingAfter(a, async (s) => {
+      expect(await served(s)).toBe(A.sha256);
       expect(s.log.filter((l) => l.includes("start:"))).toEqual([]);
-    } finally {
-      expect(await stop(s)).toBe(0);
-    }
+    });
   }, 60_000);
 
   const half = a["model.bin"]!.slice(0, a["model.bin"]!.length >> 1);
@@ -83,10 +93,8 @@ describe("start-up verifies like hot reload and falls back", async () => {
   ];
   for (const [what, files, reason] of broken) {
     test(`a restart over ${what} serves the last good kernel, with one warning`, async () => {
-      upload(await files());
-      const s = await startService(home);
-      try {
-        expect((await getJson(`${s.url}/health`)).body.sha256).toBe(A.sha256);
+      await servingAfter(await files(), async (s) => {
+        expect(await served(s)).toBe(A.sha256);
         const warnings = s.log.filter((l) => l.includes("start:"));
         expect(warnings.length).toBe(1);
         expect(warnings[0]).toMatch(reason);
@@ -97,31 +105,23 @@ describe("start-up verifies like hot reload and falls back", async () => {
         const r = await reload(s.url);
         expect(r.status).toBe(409);
         expect(r.body.error).toMatch(reason);
-      } finally {
-        expect(await stop(s)).toBe(0);
-      }
+      });
     }, 60_000);
   }
 
   test("without a last good copy a rejected upload falls back to the bundled kernel", async () => {
     rmSync(join(models, ".live"), { recursive: true, force: true });
-    upload({ ...a, "model.bin": half });
-    const s = await startService(home);
-    try {
-      expect((await getJson(`${s.url}/health`)).body.sha256).toBe(BUNDLED_SHA);
+    await servingAfter({ ...a, "model.bin": half }, async (s) => {
+      expect(await served(s)).toBe(BUNDLED_SHA);
       const warnings = s.log.filter((l) => l.includes("start:"));
       expect(warnings.length).toBe(1);
       expect(warnings[0]).toMatch(/truncated.*serving the bundled kernel/);
-    } finally {
-      expect(await stop(s)).toBe(0);
-    }
+    });
   }, 60_000);
 
   test("uploads that are not plain files are refused at once: a FIFO, a symlink; SIGTERM still stops the service", async () => {
-    upload(a);
-    const s = await startService(home);
-    try {
-      expect((await getJson(`${s.url}/health`)).body.sha256).toBe(A.sha256);
+    await servingAfter(a, async (s) => {
+      expect(await served(s)).toBe(A.sha256);
       for (const name of ["tokenizer.bin", "manifest.json", "model.bin"]) {
         upload({ ...a, [name]: null });
         expect(spawnSync("mkfifo", [join(current, name)]).status).toBe(0);
@@ -140,20 +140,16 @@ describe("start-up verifies like hot reload and falls back", async () => {
       expect(r.status).toBe(409);
       expect(r.body.error).toMatch(/model\.bin is a symbolic link/);
       expect(r.body.error).not.toMatch(/4242/);
-      expect((await getJson(`${s.url}/health`)).body.sha256).toBe(A.sha256);
+      expect(await served(s)).toBe(A.sha256);
       // a FIFO left in place: the watcher must not wedge the service
       upload({ ...a, "tokenizer.bin": null });
       spawnSync("mkfifo", [join(current, "tokenizer.bin")]);
       await Bun.sleep(600);
-    } finally {
-      expect(await stop(s)).toBe(0);
-    }
+    });
   }, 60_000);
 
   test("a tokenizer without a manifest must be the serving kernel's own", async () => {
-    upload(a);
-    const s = await startService(home);
-    try {
+    await servingAfter(a, async (s) => {
       // the same pieces in reverse order: the right count, another model's ids
       const tok = a["tokenizer.bin"]!;
       const v = new DataView(tok.buffer, tok.byteOffset, tok.byteLength);
@@ -171,10 +167,8 @@ describe("start-up verifies like hot reload and falls back", async () => {
       // a new model.bin with the serving tokenizer needs no manifest
       upload({ "model.bin": b, "tokenizer.bin": tok, "manifest.json": null });
       expect((await reload(s.url)).status).toBe(200);
-      expect((await getJson(`${s.url}/health`)).body.sha256).toBe(B.sha256);
-    } finally {
-      expect(await stop(s)).toBe(0);
-    }
+      expect(await served(s)).toBe(B.sha256);
+    });
   }, 60_000);
 
   test("a junk model.bin is refused from its header, before anything is copied", async () => {
