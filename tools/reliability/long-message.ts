@@ -2,7 +2,7 @@
  * long-message.ts — what one long user message costs the disk (issue 15's
  * leftover): the database's growth by table, and the WAL it writes.
  *
- *   bun tools/reliability/long-message.ts [--history 400]
+ *   bun tools/reliability/long-message.ts [--history 400] [--cooc-tokens N]
  *
  * A fresh resonance.sqlite3 first hears `history` lines of the persona
  * corpus's dialogues (an ordinary conversation, so the vocabulary is not
@@ -11,11 +11,13 @@
  * schema takes) is stored and observed as one user message, in one
  * transaction, exactly as a turn's first commit does. Growth is measured
  * after a TRUNCATE checkpoint (pages × page size; dbstat splits it by table),
- * the WAL before it.
+ * the WAL before it. `--cooc-tokens Infinity` counts co-occurrence over the
+ * whole text, as the field did before its cap (the figures before it).
  */
 import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { withLeoOverrides } from "../../src/config/leo.ts";
 import { Leo } from "../../src/leo/index.ts";
 import { MessageFlag, openMemory, type Memory } from "../../src/memory/index.ts";
 import { ROOT, tempDir } from "./service.ts";
@@ -41,14 +43,15 @@ const dbBytes = (memory: Memory) => {
   return page_count * page_size;
 };
 
-export function measureLongMessage(opts: { history?: number } = {}): LongMessageSummary {
+export function measureLongMessage(opts: { history?: number; coocTokens?: number } = {}): LongMessageSummary {
   const home = tempDir("long");
   const path = join(home, "resonance.sqlite3");
   let now = Date.UTC(2026, 0, 1);
   const clock = () => (now += 60_000);
   const memory = openMemory(path, { clock });
   try {
-    const leo = new Leo({ db: memory.db, home, clock });
+    const config = withLeoOverrides(opts.coocTokens === undefined ? {} : { field: { coocTokens: opts.coocTokens } });
+    const leo = new Leo({ db: memory.db, home, clock, config });
     const store = (role: "user" | "arianna", text: string) =>
       memory.atomically(() => {
         memory.messages.append(role, text, role === "user" ? MessageFlag.Unanswered : 0);
@@ -90,6 +93,9 @@ export function measureLongMessage(opts: { history?: number } = {}): LongMessage
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Bun.argv.slice(2), options: { history: { type: "string" } }, strict: true });
-  console.log(JSON.stringify(measureLongMessage({ history: values.history === undefined ? undefined : Number(values.history) }), null, 2));
+  const { values } = parseArgs({
+    args: Bun.argv.slice(2), options: { history: { type: "string" }, "cooc-tokens": { type: "string" } }, strict: true,
+  });
+  const number = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  console.log(JSON.stringify(measureLongMessage({ history: number(values.history), coocTokens: number(values["cooc-tokens"]) }), null, 2));
 }
