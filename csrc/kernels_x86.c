@@ -131,13 +131,13 @@ void kern_axpy_f32(float *y, float a, const float *x, int n) {
 
 /* ---- Q8_0 ---------------------------------------------------------------- */
 
-/* 32 int8 products summed into 8 int32 lanes. maddubs wants unsigned x
- * signed, so move x's sign onto w: |x| * (w * sign(x)) == x * w. Each int16
- * pair sum is at most 2 * 127 * 127 = 32258, so maddubs never saturates as
- * long as the values are Q8_0's [-127, 127] (the quantizer never writes -128). */
-static inline __m256i dot32_i8(__m256i x, __m256i w) {
-    __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+/* 32 int8 products summed into 8 int32 lanes; ax = |x|, taken once where
+ * several rows share an input. maddubs wants unsigned x signed, so move x's
+ * sign onto w: |x| * (w * sign(x)) == x * w. Each int16 pair sum is at most
+ * 2 * 127 * 127 = 32258, so maddubs never saturates as long as the values are
+ * Q8_0's [-127, 127] (the quantizer never writes -128). */
+static inline __m256i dot32_i8(__m256i ax, __m256i x, __m256i w) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, x)), _mm256_set1_epi16(1));
 }
 
 /* One row when gs is a multiple of 32. A group's int32 lanes stay exact
@@ -148,9 +148,10 @@ static inline float matvec_q8_row(const int8_t *xq, const float *xs, const int8_
     __m256 acc = _mm256_setzero_ps();
     for (int g = 0; g < n / gs; g++) {
         __m256i isum = _mm256_setzero_si256();
-        for (int j = g * gs; j < (g + 1) * gs; j += 32)
-            isum = _mm256_add_epi32(isum, dot32_i8(_mm256_loadu_si256((const __m256i *)(xq + j)),
-                                                   _mm256_loadu_si256((const __m256i *)(row + j))));
+        for (int j = g * gs; j < (g + 1) * gs; j += 32) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + j));
+            isum = _mm256_add_epi32(isum, dot32_i8(_mm256_abs_epi8(xv), xv, _mm256_loadu_si256((const __m256i *)(row + j))));
+        }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xs[g] * rs[g]), acc);
     }
     return hsum_ps(acc);
@@ -176,7 +177,6 @@ void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
     __m256 acc[4][3];
     for (int k = 0; k < R; k++)
         for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int g = 0; g < groups; g++) {
         __m256i isum[4][3];
         for (int k = 0; k < R; k++)
@@ -189,10 +189,7 @@ void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
             }
             for (int k = 0; k < R; k++) {
                 __m256i wv = _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j));
-                for (int c = 0; c < C; c++) {
-                    __m256i p16 = _mm256_maddubs_epi16(ax[c], _mm256_sign_epi8(wv, xv[c]));
-                    isum[k][c] = _mm256_add_epi32(isum[k][c], _mm256_madd_epi16(p16, ones));
-                }
+                for (int c = 0; c < C; c++) isum[k][c] = _mm256_add_epi32(isum[k][c], dot32_i8(ax[c], xv[c], wv));
             }
         }
         for (int k = 0; k < R; k++)
@@ -234,7 +231,7 @@ static inline __m256i unpack_q4(const uint8_t *p) {
 }
 
 /* R rows x C inputs, one group (32 values) at a time: the int8 dot of
- * matvec_q8_row (|x| * (w * sign x); pairs of at most 2 * 127 * 8 fit int16),
+ * Q8_0 (dot32_i8; pairs of at most 2 * 127 * 8 fit int16),
  * then one FMA per group into fp32 lanes. 4 x 2: 8 accumulators. */
 static inline __attribute__((always_inline))
 void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
@@ -243,7 +240,6 @@ void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
     __m256 acc[4][2];
     for (int k = 0; k < R; k++)
         for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int g = 0; g < groups; g++) {
         __m256i xv[2], ax[2];
         for (int c = 0; c < C; c++) {
@@ -253,11 +249,9 @@ void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
         for (int k = 0; k < R; k++) {
             __m256i wv = unpack_q4(wq + ((long)(r + k) * n + g * Q4_GROUP) / 2);
             float wsc = ws[(long)(r + k) * groups + g];
-            for (int c = 0; c < C; c++) {
-                __m256i p16 = _mm256_maddubs_epi16(ax[c], _mm256_sign_epi8(wv, xv[c]));
-                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)),
+            for (int c = 0; c < C; c++)
+                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32_i8(ax[c], xv[c], wv)),
                                             _mm256_set1_ps(xs[(long)(t + c) * groups + g] * wsc), acc[k][c]);
-            }
         }
     }
     for (int k = 0; k < R; k++)
