@@ -268,9 +268,74 @@ def make_evaluator(raw_model, val_data, cfg: dict, run: Run):
     return evaluate
 
 
-def train(cfg: dict) -> dict:
-    """Run one training job; returns a summary dict (best_val_loss, ckpt, ...)."""
+def wrap_model(model, cfg: dict, run: Run):
+    """-> (model to step, scaler): loss scaling only for fp16 autocast (bf16
+    needs none), torch.compile when asked, DDP across ranks."""
     import torch
+    scaler = None
+    fp16 = cfg["dtype"] == "float16" or (cfg["dtype"] == "auto" and run.dev_type == "cuda"
+                                          and not torch.cuda.is_bf16_supported())
+    if run.dev_type == "cuda" and fp16:
+        amp = getattr(torch, "amp", None)
+        scaler = amp.GradScaler("cuda") if amp is not None and hasattr(amp, "GradScaler") \
+            else torch.cuda.amp.GradScaler()
+    if cfg["compile"] and hasattr(torch, "compile"):
+        model = torch.compile(model)
+    if run.ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[int(run.device.split(":")[1])] if run.dev_type == "cuda" else None)
+    return model, scaler
+
+
+def provenance(cfg: dict, run: Run, meta: dict, init_info: dict) -> dict:
+    """Where a checkpoint came from: its parent, the machine, the code, the
+    settings and the data (completed with the outcome when the run ends)."""
+    import torch
+    return {
+        "init": init_info, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "device": run.device if run.dev_type != "cuda" else f"cuda ({torch.cuda.get_device_name(run.device)})",
+        "world_size": run.world, "torch": torch.__version__, "python": platform.python_version(),
+        "host": platform.node(), "git_commit": git_commit(),
+        "config": {k: cfg[k] for k in ("batch_size", "seq_len", "learning_rate", "min_lr", "weight_decay",
+                                       "warmup_iters", "max_iters", "dropout", "dialogue_fraction",
+                                       "gradient_accumulation_steps")},
+        "data": meta.get("shards"),
+        "dialogues": meta.get("dialogues"),
+    }
+
+
+def progress_bar(cfg: dict, run: Run, elapsed_before: float, iter_num: int):
+    """tqdm on the master rank, or None. A time-limited run's bar counts its
+    budget in seconds (its iterations are unknown ahead)."""
+    if not (run.master and cfg["progress"]):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    budget = round(60 * cfg["max_minutes"])
+    timed = cfg["max_minutes"] > 0
+    return tqdm(total=budget if timed else cfg["max_iters"],
+                initial=min(round(elapsed_before), budget) if timed else iter_num,
+                desc="train", unit="s" if timed else "it", dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+
+
+def save_atomic(ck: dict, path: str) -> None:
+    """torch.save through a temporary file: a kill mid-write never leaves a torn checkpoint."""
+    import torch
+    torch.save(ck, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def train(cfg: dict) -> dict:
+    """Run one training job; returns a summary dict (best_val_loss, ckpt, ...).
+
+    One piece, like nanoGPT's training loop: the loop's state (iteration, best
+    val loss, patience, stop reason, time and tokens) is what its evaluation,
+    checkpointing and stopping decisions share, and they read in the order they
+    happen. What needs none of it is split out above (Run, init_model,
+    wrap_model, make_evaluator, provenance, progress_bar) and below (train_step).
+    """
     from arianna_data import MixedBatches
     import export as E
 
@@ -294,19 +359,8 @@ def train(cfg: dict) -> dict:
                                           (cfg["beta1"], cfg["beta2"]), run.dev_type)
     if st["optimizer"] is not None:
         optimizer.load_state_dict(st["optimizer"])
-    scaler = None  # loss scaling only for fp16 autocast (bf16 needs none)
-    fp16 = cfg["dtype"] == "float16" or (cfg["dtype"] == "auto" and run.dev_type == "cuda"
-                                          and not torch.cuda.is_bf16_supported())
-    if run.dev_type == "cuda" and fp16:
-        amp = getattr(torch, "amp", None)
-        scaler = amp.GradScaler("cuda") if amp is not None and hasattr(amp, "GradScaler") \
-            else torch.cuda.amp.GradScaler()
     raw_model = model
-    if cfg["compile"] and hasattr(torch, "compile"):
-        model = torch.compile(model)
-    if run.ddp:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[int(run.device.split(":")[1])] if run.dev_type == "cuda" else None)
+    model, scaler = wrap_model(model, cfg, run)
 
     train_data = MixedBatches(data_dir, "train", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"] + run.rank)
     val_data = MixedBatches(data_dir, "val", seq_len, cfg["dialogue_fraction"], seed=cfg["seed"])
@@ -314,17 +368,7 @@ def train(cfg: dict) -> dict:
 
     total = cfg["max_iters"]
     tokens_per_iter = cfg["batch_size"] * seq_len * cfg["gradient_accumulation_steps"] * run.world
-    prov = {
-        "init": st["init_info"], "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "device": run.device if run.dev_type != "cuda" else f"cuda ({torch.cuda.get_device_name(run.device)})",
-        "world_size": run.world, "torch": torch.__version__, "python": platform.python_version(),
-        "host": platform.node(), "git_commit": git_commit(),
-        "config": {k: cfg[k] for k in ("batch_size", "seq_len", "learning_rate", "min_lr", "weight_decay",
-                                       "warmup_iters", "max_iters", "dropout", "dialogue_fraction",
-                                       "gradient_accumulation_steps")},
-        "data": meta.get("shards"),
-        "dialogues": meta.get("dialogues"),
-    }
+    prov = provenance(cfg, run, meta, st["init_info"])
     ckpt_path = os.path.join(out_dir, "ckpt.pt")
     saved = []
     t_start = time.time() - st["elapsed_before"]
@@ -337,21 +381,10 @@ def train(cfg: dict) -> dict:
               "model_args": margs.to_dict(), "iter_num": it, "best_val_loss": val,
               "config": cfg, "history": history, "provenance": prov, "corpus": meta.get("corpus"),
               "elapsed_s": time.time() - t_start}
-        torch.save(ck, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
+        save_atomic(ck, ckpt_path)
 
-    # a time-limited run's bar counts its budget in seconds (its iterations are unknown ahead)
     timed = cfg["max_minutes"] > 0
-    bar = None
-    if run.master and cfg["progress"]:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=round(60 * cfg["max_minutes"]) if timed else total,
-                       initial=min(round(st["elapsed_before"]), round(60 * cfg["max_minutes"])) if timed else iter_num,
-                       desc="train", unit="s" if timed else "it", dynamic_ncols=True, file=sys.stderr,
-                       mininterval=1.0)
-        except ImportError:
-            bar = None
+    bar = progress_bar(cfg, run, st["elapsed_before"], iter_num)
     log_f = open(os.path.join(out_dir, "log.jsonl"), "a") if run.master else None
 
     trained_tokens, train_time = 0, 0.0
@@ -430,8 +463,7 @@ def train(cfg: dict) -> dict:
         ck = E.load_checkpoint(ckpt_path)[1]
         ck["provenance"] = prov
         ck["history"] = history
-        torch.save(ck, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
+        save_atomic(ck, ckpt_path)
     if log_f:
         log_f.close()
     if run.ddp:
