@@ -264,11 +264,59 @@ export async function calibrate(options: CalibrationOptions = {}): Promise<Calib
   }
 }
 
-function analyse(db: Database, records: TurnRecord[]) {
-  const byLabel = (...labels: string[]) => records.filter((r) => labels.includes(r.line.label));
-  const targets: Target[] = [];
-  const target = (signal: string, text: string, measured: string, pass: boolean) => targets.push({ signal, target: text, measured, pass });
+/** Records one calibration target: what `signal` should do, what it did, and whether that is enough. */
+type Judge = (signal: string, target: string, measured: string, pass: boolean) => void;
 
+/** A turn's stored leo record (the metrics row), as the calibration reads it. */
+interface MetricsRow {
+  message_id: number;
+  candidate_scores: string;
+  quality: number;
+  active_themes: string;
+  non_word_share: number | null;
+  stock_phrase_share: number | null;
+}
+
+function analyse(db: Database, records: TurnRecord[]) {
+  const targets: Target[] = [];
+  const target: Judge = (signal, text, measured, pass) => targets.push({ signal, target: text, measured, pass });
+  presenceTargets(records, target);
+  const rows = db
+    .query<MetricsRow, []>(
+      "SELECT message_id, candidate_scores, quality, active_themes, non_word_share, stock_phrase_share FROM metrics ORDER BY message_id",
+    )
+    .all();
+  const resampling = resamplingTargets(rows, target);
+  snapshotTargets(db, records, new Map(rows.map((r) => [r.message_id, r])), target);
+  const { themes, topicBins } = themeTargets(db, records, target);
+
+  // rings
+  const rings = db.query<{ n: number; empty: number }, []>("SELECT count(*) AS n, sum(text = '') AS empty FROM rings").get()!;
+  const nonEmpty = rings.n === 0 ? 0 : 1 - (rings.empty ?? 0) / rings.n;
+  target("rings", "≥ 90 % non-empty", `${rings.n - (rings.empty ?? 0)}/${rings.n}`, rings.n > 0 && nonEmpty >= 0.9);
+  const unspoken = themes.flatMap((t) => t.words).filter((w) => (db.query<{ c: number }, [string]>("SELECT count_spoken AS c FROM vocab WHERE word = ?").get(w)?.c ?? 0) === 0);
+  target("rings", "no ring-only word in a theme", unspoken.length ? unspoken.join(", ") : "none", unspoken.length === 0);
+
+  const signal = (name: string, xs: number[]) => ({ name, min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
+  const signals = [
+    signal("novelty", records.map((r) => r.arianna.presence.novelty)),
+    signal("arousal", records.map((r) => r.arianna.presence.arousal)),
+    signal("entropy", records.map((r) => r.arianna.presence.entropy)),
+    signal("pulse", records.map((r) => r.arianna.presence.pulse)),
+    signal("trauma score", records.map((r) => r.arianna.trauma.score)),
+    signal("trauma level", records.map((r) => r.arianna.trauma.level)),
+    signal("quality", records.map((r) => r.arianna.quality)),
+    signal("candidates", records.map((r) => r.arianna.candidates)),
+    signal("external ratio", records.map((r) => r.arianna.external_ratio)),
+    signal("non-word share", rows.map((r) => r.non_word_share ?? 0)),
+    signal("stock-phrase share", rows.map((r) => r.stock_phrase_share ?? 0)),
+  ];
+  return { signals, targets, resampling, topicBins };
+}
+
+/** Trauma, arousal and novelty against the conversation's labels. */
+function presenceTargets(records: TurnRecord[], target: Judge): void {
+  const byLabel = (...labels: string[]) => records.filter((r) => labels.includes(r.line.label));
   // trauma
   const pulled = byLabel("identity", "origin");
   const others = records.filter((r) => !pulled.includes(r));
@@ -289,14 +337,11 @@ function analyse(db: Database, records: TurnRecord[]) {
   // novelty
   const noveltyStd = std(records.map((r) => r.arianna.presence.novelty));
   target("novelty", "standard deviation ≥ 0.15", f2(noveltyStd), noveltyStd >= 0.15);
+}
 
+/** Re-sampling: how often, and whether the chosen candidate has fewer defects than the rejected ones. */
+function resamplingTargets(rows: MetricsRow[], target: Judge) {
   // re-sampling: candidate scores from the per-turn record
-  const rows = db
-    .query<{ message_id: number; candidate_scores: string; quality: number; active_themes: string; non_word_share: number | null; stock_phrase_share: number | null }, []>(
-      "SELECT message_id, candidate_scores, quality, active_themes, non_word_share, stock_phrase_share FROM metrics ORDER BY message_id",
-    )
-    .all();
-  const metricsOf = new Map(rows.map((r) => [r.message_id, r]));
   const resampled = rows.filter((r) => (JSON.parse(r.candidate_scores) as CandidateScore[]).length > 1);
   const chosen = { nonWords: [] as number[], stock: [] as number[] };
   const rejected = { nonWords: [] as number[], stock: [] as number[] };
@@ -325,7 +370,11 @@ function analyse(db: Database, records: TurnRecord[]) {
     `${pct(chosenDefects)} vs ${pct(rejectedDefects)} (non-words ${pct(resampling.chosenNonWords)} vs ${pct(resampling.rejectedNonWords)}, stock ${pct(resampling.chosenStock)} vs ${pct(resampling.rejectedStock)})`,
     resampled.length > 0 && chosenDefects <= rejectedDefects,
   );
+  return resampling;
+}
 
+/** Snapshots: how many replies are kept, and whether a recall is about the prompt. */
+function snapshotTargets(db: Database, records: TurnRecord[], metricsOf: Map<number, MetricsRow>, target: Judge): void {
   // snapshots
   const snapshots = db.query<{ id: number; text: string; themes: string }, []>("SELECT id, text, themes FROM snapshots").all();
   const snapshotOf = new Map(snapshots.map((s) => [s.id, { words: contentWords(s.text), themes: new Set(JSON.parse(s.themes) as number[]) }]));
@@ -344,7 +393,10 @@ function analyse(db: Database, records: TurnRecord[]) {
     }
   }
   target("snapshots", "≥ 70 % of recalls share a content word or active theme with the prompt", recalls ? `${relevant}/${recalls}` : "no recalls", recalls > 0 && relevant / recalls >= 0.7);
+}
 
+/** Themes and bins: one theme per topic that keeps being activated, few themes, a bin for a recurring topic. */
+function themeTargets(db: Database, records: TurnRecord[], target: Judge) {
   // themes
   const themes = db
     .query<{ id: number; words: string }, []>("SELECT id, words FROM themes WHERE dissolved_at IS NULL")
@@ -386,29 +438,7 @@ function analyse(db: Database, records: TurnRecord[]) {
   target("themes", "trends are not all one word", [...trends].join(", ") || "none", trends.size >= 2);
   const binnedTopics = topicBins.filter((t) => t.words.length > 0).map((t) => t.topic);
   target("bins", "a recurring topic gets a bin", binnedTopics.join(", ") || "none", binnedTopics.length > 0);
-
-  // rings
-  const rings = db.query<{ n: number; empty: number }, []>("SELECT count(*) AS n, sum(text = '') AS empty FROM rings").get()!;
-  const nonEmpty = rings.n === 0 ? 0 : 1 - (rings.empty ?? 0) / rings.n;
-  target("rings", "≥ 90 % non-empty", `${rings.n - (rings.empty ?? 0)}/${rings.n}`, rings.n > 0 && nonEmpty >= 0.9);
-  const unspoken = themes.flatMap((t) => t.words).filter((w) => (db.query<{ c: number }, [string]>("SELECT count_spoken AS c FROM vocab WHERE word = ?").get(w)?.c ?? 0) === 0);
-  target("rings", "no ring-only word in a theme", unspoken.length ? unspoken.join(", ") : "none", unspoken.length === 0);
-
-  const signal = (name: string, xs: number[]) => ({ name, min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
-  const signals = [
-    signal("novelty", records.map((r) => r.arianna.presence.novelty)),
-    signal("arousal", records.map((r) => r.arianna.presence.arousal)),
-    signal("entropy", records.map((r) => r.arianna.presence.entropy)),
-    signal("pulse", records.map((r) => r.arianna.presence.pulse)),
-    signal("trauma score", records.map((r) => r.arianna.trauma.score)),
-    signal("trauma level", records.map((r) => r.arianna.trauma.level)),
-    signal("quality", records.map((r) => r.arianna.quality)),
-    signal("candidates", records.map((r) => r.arianna.candidates)),
-    signal("external ratio", records.map((r) => r.arianna.external_ratio)),
-    signal("non-word share", rows.map((r) => r.non_word_share ?? 0)),
-    signal("stock-phrase share", rows.map((r) => r.stock_phrase_share ?? 0)),
-  ];
-  return { signals, targets, resampling, topicBins };
+  return { themes, topicBins };
 }
 
 export function report(c: Calibration): string {
