@@ -105,6 +105,46 @@ async function settledFds(pid: number) {
 
 const strip = ({ acks: _a, ...rest }: LoadRun) => rest;
 
+/** What a run of the clients did wrong: its own failures, 5xx, network errors, a 429 without Retry-After, the queue's limits broken. */
+function clientFailures(name: string, r: LoadRun): string[] {
+  const failures = r.failures.map((f) => `${name}: ${f}`);
+  if (r.serverErrors) failures.push(`${name}: ${r.serverErrors} 5xx answers`);
+  if (r.networkErrors) failures.push(`${name}: ${r.networkErrors} network errors`);
+  if (r.retryAfterMissing) failures.push(`${name}: ${r.retryAfterMissing} 429s without Retry-After`);
+  if (r.maxQueueDepth > 4) failures.push(`${name}: queue depth reached ${r.maxQueueDepth} (limit 4)`);
+  if (r.maxRunning > 1) failures.push(`${name}: ${r.maxRunning} inferences ran at once`);
+  return failures;
+}
+
+/** Every page of /api/history: the user texts, and the ids of her replies. */
+async function wholeHistory(url: string): Promise<{ served: Set<string>; assistantIds: Set<number> }> {
+  const served = new Set<string>();
+  const assistantIds = new Set<number>();
+  for (let before: number | null = null, first = true; first || before !== null; first = false) {
+    const page = (await (await fetch(`${url}/api/history?limit=500${before ? `&before=${before}` : ""}`)).json()) as {
+      messages: { id: number; role: string; text: string }[]; next_before: number | null;
+    };
+    for (const m of page.messages) (m.role === "user" ? served.add(m.text) : assistantIds.add(m.id));
+    before = page.next_before;
+  }
+  return { served, assistantIds };
+}
+
+/** The stopped service's database: its integrity, the user texts it holds, and the size of leo's word field. */
+function readStored(path: string): { integrity: string; inDb: Set<string>; vocabWords: number } {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      integrity: (db.query("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check,
+      inDb: new Set((db.query("SELECT text FROM messages WHERE role = 'user'").all() as { text: string }[]).map((r) => r.text)),
+      // each new word costs an entry in the field's RAM cache (bounded by wordCacheSize)
+      vocabWords: (db.query("SELECT count(*) AS n FROM vocab").get() as { n: number }).n,
+    };
+  } finally {
+    db.close();
+  }
+}
+
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const log = options.log ?? (() => {});
   const t0 = performance.now();
@@ -144,14 +184,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const fdEnd = await settledFds(svc.pid);
     const rssEnd = rssKiB(svc.pid);
 
-    for (const [name, r] of [["warm-up", warm], ["main", main]] as const) {
-      for (const f of r.failures) failures.push(`${name}: ${f}`);
-      if (r.serverErrors) failures.push(`${name}: ${r.serverErrors} 5xx answers`);
-      if (r.networkErrors) failures.push(`${name}: ${r.networkErrors} network errors`);
-      if (r.retryAfterMissing) failures.push(`${name}: ${r.retryAfterMissing} 429s without Retry-After`);
-      if (r.maxQueueDepth > 4) failures.push(`${name}: queue depth reached ${r.maxQueueDepth} (limit 4)`);
-      if (r.maxRunning > 1) failures.push(`${name}: ${r.maxRunning} inferences ran at once`);
-    }
+    for (const [name, r] of [["warm-up", warm], ["main", main]] as const) failures.push(...clientFailures(name, r));
     if (main.turns < options.soakTurns) failures.push(`only ${main.turns} turns acknowledged (wanted ${options.soakTurns})`);
     if (options.clients > 5 && main.rejected429 === 0) failures.push("more clients than the queue holds, yet no 429: is the limit in force?");
 
@@ -159,15 +192,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const acks = [...warm.acks, ...main.acks];
     // /api/history, not /api/export: the export is training data and leaves out turns that were
     // acknowledged but cut short (flagged unanswered or cancelled), which are stored all the same.
-    const served = new Set<string>();
-    const assistantIds = new Set<number>();
-    for (let before: number | null = null, first = true; first || before !== null; first = false) {
-      const page = (await (await fetch(`${svc.url}/api/history?limit=500${before ? `&before=${before}` : ""}`)).json()) as {
-        messages: { id: number; role: string; text: string }[]; next_before: number | null;
-      };
-      for (const m of page.messages) (m.role === "user" ? served.add(m.text) : assistantIds.add(m.id));
-      before = page.next_before;
-    }
+    const { served, assistantIds } = await wholeHistory(svc.url);
     const lost = acks.filter((a) => !served.has(a.text)).map((a) => `${a.kind}: ${a.text}`);
     const missingReplies = acks.filter((a) => a.messageId !== undefined && !assistantIds.has(a.messageId));
     if (missingReplies.length) failures.push(`${missingReplies.length} acknowledged replies missing from /api/history (e.g. id ${missingReplies[0].messageId})`);
@@ -178,20 +203,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     // ... and in the database after a clean stop
     const exitCode = await svc.stop();
     if (exitCode !== 0) failures.push(`the service exited ${exitCode} on SIGTERM`);
-    const db = new Database(join(svc.home, "resonance.sqlite3"), { readonly: true });
-    let integrity = "";
-    let stored = 0;
-    let vocabWords = 0;
-    try {
-      integrity = (db.query("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check;
-      const inDb = new Set((db.query("SELECT text FROM messages WHERE role = 'user'").all() as { text: string }[]).map((r) => r.text));
-      stored = inDb.size;
-      // leo's word field: each new word costs an entry in its RAM cache (bounded by wordCacheSize)
-      vocabWords = (db.query("SELECT count(*) AS n FROM vocab").get() as { n: number }).n;
-      for (const a of acks) if (!inDb.has(a.text) && !lost.includes(`${a.kind}: ${a.text}`)) lost.push(`${a.kind}: ${a.text} (not in the database)`);
-    } finally {
-      db.close();
-    }
+    const { integrity, inDb, vocabWords } = readStored(join(svc.home, "resonance.sqlite3"));
+    const stored = inDb.size;
+    for (const a of acks) if (!inDb.has(a.text) && !lost.includes(`${a.kind}: ${a.text}`)) lost.push(`${a.kind}: ${a.text} (not in the database)`);
     if (integrity !== "ok") failures.push(`integrity_check: ${integrity}`);
     if (lost.length) failures.push(`${lost.length} acknowledged turns lost, e.g. ${lost.slice(0, 3).join(" | ")}`);
 
