@@ -177,6 +177,11 @@ export interface BadKernelSummary {
   seconds: number;
 }
 
+/**
+ * One piece on purpose: one live service and one client running throughout, while each kind is
+ * dropped into models/current and judged; the drop, the watcher's or the API's verdict, the log
+ * and /health checks share the service, the events already seen and what the client may be served.
+ */
 export async function runBadKernels(opts: { only?: string[]; log?: (s: string) => void; watchWaitMs?: number } = {}): Promise<BadKernelSummary> {
   const t0 = performance.now();
   const say = opts.log ?? (() => {});

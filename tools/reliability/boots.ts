@@ -46,6 +46,11 @@ export interface BootsSummary {
   seconds: number;
 }
 
+/**
+ * One piece on purpose: the boots run in sequence on one home, and each boot's fault, check and
+ * turn depend on what the earlier ones left (the deployed kernel, a full disk, the acknowledged
+ * texts); `inject` at the end closes over that state rather than passing it around.
+ */
 export async function runBoots(opts: { boots: number; seed?: number; log?: (s: string) => void }): Promise<BootsSummary> {
   const t0 = performance.now();
   const say = opts.log ?? (() => {});

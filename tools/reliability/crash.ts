@@ -51,6 +51,12 @@ export interface CrashSummary {
   seconds: number;
 }
 
+/**
+ * One piece on purpose: a single service is killed and restarted across the turns, and every step
+ * (the kill kind drawn, the turn raced against it, the check after the restart, the final tally)
+ * reads and updates the same state: the live service, the kernel models/current holds, the
+ * acknowledged texts. The helpers above it (switchTo, rsyncInto, verifyAfterKill) close over it.
+ */
 export async function runCrash(opts: { turns: number; seed?: number; numPredict?: number; log?: (s: string) => void }): Promise<CrashSummary> {
   const t0 = performance.now();
   const say = opts.log ?? (() => {});
