@@ -81,6 +81,9 @@ def train_stage(T, name: str, run_dir: str, base_cfg: dict, init_from: str) -> d
 
 
 def main(argv=None):
+    """The build's six numbered stages in order (fetch, data, pretrain, fine-tune, export, check).
+    One piece on purpose: each stage uses what the earlier ones made, and the work of each lives
+    in its own module (fetch_corpus, arianna_data, train_arianna, export, verify)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.path.join(HERE, "corpus"), help="the persona corpus")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "default"))

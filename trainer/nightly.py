@@ -312,6 +312,9 @@ def _fmt(v):
 
 
 def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, log):
+    """The night's eight numbered stages, one after the other. One piece on purpose: it reads
+    like the journal it writes, each stage using what the earlier ones made (paths, the base
+    kernel, the held-out slice, the candidate); the work of each lives in its own module."""
     import arianna_data as D
     import deploy as P
     import export_dialogues as X
