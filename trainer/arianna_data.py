@@ -456,6 +456,18 @@ def write_shard(path: str, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def write_shards(tok: Tokenizer, out_dir: str, corpus: tuple, dialogues: tuple) -> dict:
+    """The four shards (corpus_train/val, dialogues_train/val) from (train, val)
+    documents of each stream; -> what meta.json says of them."""
+    shards = {}
+    for name, docs in (("corpus_train", corpus[0]), ("corpus_val", corpus[1]),
+                       ("dialogues_train", dialogues[0]), ("dialogues_val", dialogues[1])):
+        arr = tokenize_docs(tok, docs)
+        write_shard(os.path.join(out_dir, name + ".bin"), arr)
+        shards[name] = {"documents": len(docs), "tokens": int(arr.size)}
+    return shards
+
+
 def read_shard(path: str) -> np.ndarray:
     return np.fromfile(path, dtype=np.uint16) if os.path.exists(path) else np.zeros(0, dtype=np.uint16)
 
@@ -493,12 +505,7 @@ def prepare(corpus_dir: str, out_dir: str, vocab_size: int = 2048,
     c_train, c_val = split_train_val(cdocs, val_fraction, seed)
     c_train = list(c_train) + list(replay_docs)
     d_train, d_val = split_train_val(ddocs, max(val_fraction, 0.2) if ddocs else 0.0, seed)
-    shards = {}
-    for name, docs in (("corpus_train", c_train), ("corpus_val", c_val),
-                       ("dialogues_train", d_train), ("dialogues_val", d_val)):
-        arr = tokenize_docs(tok, docs)
-        write_shard(os.path.join(out_dir, name + ".bin"), arr)
-        shards[name] = {"documents": len(docs), "tokens": int(arr.size)}
+    shards = write_shards(tok, out_dir, (c_train, c_val), (d_train, d_val))
     meta = {
         "vocab_size": tok.vocab_size,
         "tokenizer_model": "tokenizer.model" if sp_model else None,
@@ -528,12 +535,7 @@ def prepare_prose(mix_dir: str, corpus_dir: str, out_dir: str, vocab_size: int, 
     export_tokenizer_bin(sp_model, os.path.join(out_dir, "tokenizer.bin"))
     tok = Tokenizer(sp_model=sp_model)
     d_train, d_val = split_train_val(persona, 0.1, seed)
-    shards = {}
-    for name, docs in (("corpus_train", p_train), ("corpus_val", p_val),
-                       ("dialogues_train", d_train), ("dialogues_val", d_val)):
-        arr = tokenize_docs(tok, docs)
-        write_shard(os.path.join(out_dir, name + ".bin"), arr)
-        shards[name] = {"documents": len(docs), "tokens": int(arr.size)}
+    shards = write_shards(tok, out_dir, (p_train, p_val), (d_train, d_val))
     prose_bytes = sum(len(d.encode("utf-8")) for d in p_train)
     meta = {
         "vocab_size": tok.vocab_size, "tokenizer_model": "tokenizer.model", "tokenizer_bin": "tokenizer.bin",
