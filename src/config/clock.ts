@@ -2,3 +2,6 @@
 export type Clock = () => number;
 
 export const systemClock: Clock = () => Date.now();
+
+/** A day in the clock's unit. */
+export const DAY_MS = 86_400_000;

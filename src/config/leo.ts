@@ -5,7 +5,7 @@
  * leo modules (`withLeoOverrides`) to tune one without touching the rest.
  */
 
-const DAY_MS = 86_400_000;
+import { DAY_MS } from "./clock.ts";
 
 export const LEO = {
   field: {

@@ -6,12 +6,11 @@
 import type { Database } from "bun:sqlite";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Clock } from "../config/clock.ts";
+import { DAY_MS, type Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import { BoundedMap } from "../shared/bounded-map.ts";
 import { decodeBin, encodeBin, type BinData, type BinEntry } from "./bin-file.ts";
 
-const DAY_MS = 86_400_000;
 /** unk, BOS, EOS never get a bias */
 const FIRST_TEXT_TOKEN = 3;
 
