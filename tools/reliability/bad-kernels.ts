@@ -179,8 +179,8 @@ export interface BadKernelSummary {
 
 /**
  * One piece on purpose: one live service and one client running throughout, while each kind is
- * dropped into models/current and judged; the drop, the watcher's or the API's verdict, the log
- * and /health checks share the service, the events already seen and what the client may be served.
+ * dropped into models/current (dropIn) and judged; the watcher's or the API's verdict, the log and
+ * /health checks share the service, the events already seen and what the client may be served.
  */
 export async function runBadKernels(opts: { only?: string[]; log?: (s: string) => void; watchWaitMs?: number } = {}): Promise<BadKernelSummary> {
   const t0 = performance.now();
@@ -227,24 +227,7 @@ export async function runBadKernels(opts: { only?: string[]; log?: (s: string) =
 
     for (const [i, kind] of kinds.entries()) {
       const via = kind.via ?? (i % 2 === 0 ? "switch" : "rsync");
-      let dir: string | null = null;
-      if (kind.current) {
-        kind.current(models, i);
-      } else if (via === "switch") {
-        dir = join(models, `bad-${i}`);
-        mkdirSync(dir);
-        populate(dir, kind.build(good));
-        symlinkSync(`bad-${i}`, join(models, `.cur-${i}`));
-        renameSync(join(models, `.cur-${i}`), join(models, "current"));
-      } else {
-        // a copy of the good kernel under the link first (quietly "unchanged"), then the rsync renames into it
-        dir = join(models, `work-${i}`);
-        mkdirSync(dir);
-        for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(v0, f), join(dir, f));
-        symlinkSync(`work-${i}`, join(models, `.cur-${i}`));
-        renameSync(join(models, `.cur-${i}`), join(models, "current"));
-        populate(dir, kind.build(good), true);
-      }
+      const dir = dropIn(models, kind, i, via, good);
       const real = dir ? realpathSync(dir) : null;
       const result: BadKernelResult = { kind: kind.name, via, caughtBy: "none", reason: null, logged: false, keptOld: false };
       // the watcher's own check (debounce 300 ms) says it, or stays silent
@@ -311,6 +294,34 @@ export async function runBadKernels(opts: { only?: string[]; log?: (s: string) =
   }
   s.seconds = Math.round((performance.now() - t0) / 100) / 10;
   return s;
+}
+
+/**
+ * Put the i-th kind under models/current `via` a fresh directory and a switch of the link, or rsync
+ * renaming its files into a copy of the good kernel (v0). -> that directory, or null when the kind
+ * lays out models/current itself.
+ */
+function dropIn(models: string, kind: Kind, i: number, via: "switch" | "rsync", good: Good): string | null {
+  if (kind.current) {
+    kind.current(models, i);
+    return null;
+  }
+  if (via === "switch") {
+    const dir = join(models, `bad-${i}`);
+    mkdirSync(dir);
+    populate(dir, kind.build(good));
+    symlinkSync(`bad-${i}`, join(models, `.cur-${i}`));
+    renameSync(join(models, `.cur-${i}`), join(models, "current"));
+    return dir;
+  }
+  // a copy of the good kernel under the link first (quietly "unchanged"), then the rsync renames into it
+  const dir = join(models, `work-${i}`);
+  mkdirSync(dir);
+  for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(models, "v0", f), join(dir, f));
+  symlinkSync(`work-${i}`, join(models, `.cur-${i}`));
+  renameSync(join(models, `.cur-${i}`), join(models, "current"));
+  populate(dir, kind.build(good), true);
+  return dir;
 }
 
 /** Write the files; `rsyncStyle`: each through a temp name renamed into place, absent ones deleted. */
