@@ -47,15 +47,126 @@ export interface BootsSummary {
 }
 
 /**
- * One piece on purpose: the boots run in sequence on one home, and each boot's fault, check and
- * turn depend on what the earlier ones left (the deployed kernel, a full disk, the acknowledged
- * texts); `inject` at the end closes over that state rather than passing it around.
+ * The home the boots run on: two good kernels and a broken one kept beside it, the trainer's
+ * deploy into models/current, and the faults injected between boots.
  */
+class FaultyHome {
+  private version = 0;
+  /** which of the two good kernels was deployed last */
+  private good = 0;
+  diskFull = false;
+  private readonly models: string;
+  private readonly db: string;
+  private readonly filler: string;
+  private readonly kernels: string[];
+  private readonly broken: string;
+
+  private constructor(root: string, home: string, private readonly rand: () => number) {
+    this.models = join(home, "models");
+    this.db = join(home, "resonance.sqlite3");
+    this.filler = join(home, "filler");
+    this.kernels = [join(root, "kA"), join(root, "kB")];
+    this.broken = join(root, "broken"); // seq_len 8: loads, cannot hold a turn
+  }
+
+  static async create(root: string, home: string, rand: () => number): Promise<FaultyHome> {
+    const h = new FaultyHome(root, home, rand);
+    await writeKernel(h.kernels[0]!, TINY, "A");
+    await writeKernel(h.kernels[1]!, { ...TINY, seed: 2 }, "B");
+    await writeKernel(h.broken, { ...TINY, seqLen: 8 }, "seq8");
+    mkdirSync(h.models, { recursive: true });
+    h.deploy(h.copyKernel(h.kernels[h.good]!));
+    return h;
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.rand() * xs.length)]!;
+  }
+
+  /** the trainer's deploy: a fresh versioned directory, then an atomic switch of the link */
+  private deploy(fill: (dir: string) => void): void {
+    const dir = join(this.models, `v${++this.version}`);
+    mkdirSync(dir, { recursive: true });
+    fill(dir);
+    symlinkSync(`v${this.version}`, join(this.models, ".current-tmp"));
+    renameSync(join(this.models, ".current-tmp"), join(this.models, "current"));
+    rmSync(join(this.models, `v${this.version - 2}`), { recursive: true, force: true }); // keep the tmpfs small
+  }
+
+  private copyKernel(from: string): (dir: string) => void {
+    return (dir) => {
+      for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(from, f), join(dir, f));
+    };
+  }
+
+  freeDisk(): void {
+    if (!this.diskFull) return;
+    unlinkSync(this.filler);
+    this.diskFull = false;
+  }
+
+  inject(fault: Fault | "none"): void {
+    switch (fault) {
+      case "none":
+        return;
+      case "upload": {
+        const kind = this.pick(["truncated", "sha256", "manifest", "seq8"] as const);
+        const from = this.kernels[1 - this.good]!;
+        this.deploy((dir) => {
+          this.copyKernel(from)(dir);
+          if (kind === "truncated") spawnSync("truncate", ["-s", "50%", join(dir, "model.bin")]);
+          if (kind === "sha256") { const fd = openSync(join(dir, "model.bin"), "r+"); writeSync(fd, Buffer.from([0x55]), 0, 1, 300); closeSync(fd); }
+          if (kind === "manifest") writeFileSync(join(dir, "manifest.json"), '{"name": ');
+          if (kind === "seq8") { rmSync(dir, { recursive: true }); mkdirSync(dir); this.copyKernel(this.broken)(dir); }
+        });
+        return;
+      }
+      case "fifo":
+        this.deploy((dir) => {
+          this.copyKernel(this.kernels[1 - this.good]!)(dir);
+          const name = this.pick(["tokenizer.bin", "manifest.json"]);
+          rmSync(join(dir, name));
+          spawnSync("mkfifo", [join(dir, name)]);
+        });
+        return;
+      case "full-disk":
+        if (!this.diskFull) fill(this.filler);
+        this.diskFull = true;
+        return;
+      case "torn-wal": {
+        // a power cut while a frame was being appended: its bytes are there, its commit is not
+        if (!existsSync(`${this.db}-wal`)) return;
+        const fd = openSync(`${this.db}-wal`, "a");
+        const junk = Buffer.alloc(1 + Math.floor(this.rand() * 4000));
+        for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(this.rand() * 256);
+        try { writeSync(fd, junk); } catch { /* a full disk */ }
+        closeSync(fd);
+        return;
+      }
+      case "stale-shm":
+        if (existsSync(`${this.db}-shm`)) {
+          const junk = Buffer.alloc(32768);
+          for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(this.rand() * 256);
+          writeFileSync(`${this.db}-shm`, junk);
+        }
+        return;
+      case "backup-kill":
+        // what a SIGKILL inside VACUUM INTO leaves: a temporary file with a header and no tables
+        writeFileSync(`${this.db}.bak.tmp`, Buffer.concat([Buffer.from("SQLite format 3\0"), Buffer.alloc(4080)]));
+        return;
+      case "good-upload":
+        this.good = 1 - this.good;
+        this.deploy(this.copyKernel(this.kernels[this.good]!));
+        return;
+    }
+  }
+}
+
+/** `opts.boots` boots in sequence on one home, each after a fault injected into what the earlier ones left. */
 export async function runBoots(opts: { boots: number; seed?: number; log?: (s: string) => void }): Promise<BootsSummary> {
   const t0 = performance.now();
   const say = opts.log ?? (() => {});
   const rand = rng(opts.seed ?? 15);
-  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const root = tempDir("boots");
   const home = join(root, "home");
   const m = mountSmall(home, 24);
@@ -65,55 +176,27 @@ export async function runBoots(opts: { boots: number; seed?: number; log?: (s: s
     fullDiskRefusals: 0, integrity: "", startMs: { median: 0, max: 0 }, failures: [], seconds: 0,
   };
   const fail = (x: string) => { s.failures.push(x); say(`FAIL ${x}`); };
-  const models = join(home, "models");
-  const db = join(home, "resonance.sqlite3");
-  const filler = join(home, "filler");
-  const kernels = [join(root, "kA"), join(root, "kB")];
-  await writeKernel(kernels[0]!, TINY, "A");
-  await writeKernel(kernels[1]!, { ...TINY, seed: 2 }, "B");
-  const broken = join(root, "broken"); // seq_len 8: loads, cannot hold a turn
-  await writeKernel(broken, { ...TINY, seqLen: 8 }, "seq8");
-  let version = 0;
-  /** the trainer's deploy: a fresh versioned directory, then an atomic switch of the link */
-  const deploy = (fill: (dir: string) => void) => {
-    const dir = join(models, `v${++version}`);
-    mkdirSync(dir, { recursive: true });
-    fill(dir);
-    symlinkSync(`v${version}`, join(models, ".current-tmp"));
-    renameSync(join(models, ".current-tmp"), join(models, "current"));
-    rmSync(join(models, `v${version - 2}`), { recursive: true, force: true }); // keep the tmpfs small
-  };
-  const copyKernel = (from: string) => (dir: string) => {
-    for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(from, f), join(dir, f));
-  };
-  let good = 0;
-  mkdirSync(models, { recursive: true });
-  deploy(copyKernel(kernels[good]!));
-
+  const h = await FaultyHome.create(root, home, rand);
   const acked: string[] = [];
   const startTimes: number[] = [];
   let svc: Service | null = null;
-  let diskFull = false;
   try {
     for (let boot = 0; boot < opts.boots; boot++) {
       // the fault before this boot (the first boot is clean)
-      const fault: Fault | "none" = boot === 0 ? "none" : pick(faults);
+      const fault: Fault | "none" = boot === 0 ? "none" : h.pick(faults);
       s.faults[fault] = (s.faults[fault] ?? 0) + 1;
       if (svc) {
         await svc.kill("SIGKILL");
         svc = null;
       }
-      if (diskFull && fault !== "full-disk") {
-        unlinkSync(filler); // someone freed space
-        diskFull = false;
-      }
-      inject(fault);
+      if (fault !== "full-disk") h.freeDisk(); // someone freed space
+      h.inject(fault);
       const started = performance.now();
       try {
         svc = await startService(home, { timeoutMs: 30_000 });
       } catch (e) {
         fail(`boot ${boot} after ${fault}: ${(e as Error).message.split("\n").slice(0, 6).join(" | ")}`);
-        if (diskFull) { unlinkSync(filler); diskFull = false; }
+        h.freeDisk();
         continue;
       }
       startTimes.push(performance.now() - started);
@@ -130,8 +213,8 @@ export async function runBoots(opts: { boots: number; seed?: number; log?: (s: s
         onStage: (stage, n) => midTurn && stage === "token" && n >= 2,
       });
       if (turn.status === 200) acked.push(text);
-      const turnOk = diskFull ? turn.status === 507 : turn.status === 200 && (midTurn || (turn.done && !turn.error));
-      if (diskFull && turn.status === 507) s.fullDiskRefusals++;
+      const turnOk = h.diskFull ? turn.status === 507 : turn.status === 200 && (midTurn || (turn.done && !turn.error));
+      if (h.diskFull && turn.status === 507) s.fullDiskRefusals++;
       if (health.status === 200 && history.status === 200 && missing.length === 0 && turnOk) s.healthy++;
       else fail(`boot ${boot} after ${fault}: health ${health.status}, history ${history.status}, ${missing.length} acknowledged missing, turn ${JSON.stringify({ ...turn, text: undefined })}`);
       if (boot % 20 === 0) say(`boot ${boot}: ${fault}, started in ${Math.round(startTimes.at(-1)!)} ms, ${acked.length} acknowledged`);
@@ -140,7 +223,7 @@ export async function runBoots(opts: { boots: number; seed?: number; log?: (s: s
     fail(`boots: ${(e as Error).stack ?? e}`);
   } finally {
     if (svc) await svc.kill("SIGKILL");
-    if (diskFull) unlinkSync(filler);
+    h.freeDisk();
     const check = checkDatabase(home);
     s.integrity = check.integrity;
     if (check.integrity !== "ok") fail(`integrity_check: ${check.integrity}`);
@@ -155,62 +238,6 @@ export async function runBoots(opts: { boots: number; seed?: number; log?: (s: s
   s.startMs = { median: Math.round(startTimes[startTimes.length >> 1] ?? 0), max: Math.round(startTimes.at(-1) ?? 0) };
   s.seconds = Math.round((performance.now() - t0) / 100) / 10;
   return s;
-
-  function inject(fault: Fault | "none"): void {
-    switch (fault) {
-      case "none":
-        return;
-      case "upload": {
-        const kind = pick(["truncated", "sha256", "manifest", "seq8"] as const);
-        const from = kernels[1 - good]!;
-        deploy((dir) => {
-          copyKernel(from)(dir);
-          if (kind === "truncated") spawnSync("truncate", ["-s", "50%", join(dir, "model.bin")]);
-          if (kind === "sha256") { const fd = openSync(join(dir, "model.bin"), "r+"); writeSync(fd, Buffer.from([0x55]), 0, 1, 300); closeSync(fd); }
-          if (kind === "manifest") writeFileSync(join(dir, "manifest.json"), '{"name": ');
-          if (kind === "seq8") { rmSync(dir, { recursive: true }); mkdirSync(dir); copyKernel(broken)(dir); }
-        });
-        return;
-      }
-      case "fifo":
-        deploy((dir) => {
-          copyKernel(kernels[1 - good]!)(dir);
-          const name = pick(["tokenizer.bin", "manifest.json"]);
-          rmSync(join(dir, name));
-          spawnSync("mkfifo", [join(dir, name)]);
-        });
-        return;
-      case "full-disk":
-        if (!diskFull) fill(filler);
-        diskFull = true;
-        return;
-      case "torn-wal": {
-        // a power cut while a frame was being appended: its bytes are there, its commit is not
-        if (!existsSync(`${db}-wal`)) return;
-        const fd = openSync(`${db}-wal`, "a");
-        const junk = Buffer.alloc(1 + Math.floor(rand() * 4000));
-        for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(rand() * 256);
-        try { writeSync(fd, junk); } catch { /* a full disk */ }
-        closeSync(fd);
-        return;
-      }
-      case "stale-shm":
-        if (existsSync(`${db}-shm`)) {
-          const junk = Buffer.alloc(32768);
-          for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(rand() * 256);
-          writeFileSync(`${db}-shm`, junk);
-        }
-        return;
-      case "backup-kill":
-        // what a SIGKILL inside VACUUM INTO leaves: a temporary file with a header and no tables
-        writeFileSync(`${db}.bak.tmp`, Buffer.concat([Buffer.from("SQLite format 3\0"), Buffer.alloc(4080)]));
-        return;
-      case "good-upload":
-        good = 1 - good;
-        deploy(copyKernel(kernels[good]!));
-        return;
-    }
-  }
 }
 
 if (import.meta.main) {
