@@ -25,7 +25,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, renameS
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { writeModelDir } from "../gen-model.ts";
-import { chatTurn, getJson, poll, rng, startService, tempDir, TINY, writeKernel, type Service } from "./service.ts";
+import { chatTurn, getJson, poll, rng, startService, switchCurrent, tempDir, TINY, writeKernel, type Service } from "./service.ts";
 
 type Files = Record<string, Uint8Array | "dir" | "absent" | "fifo" | { symlink: string } | { mode: number; data: Uint8Array }>;
 
@@ -129,12 +129,10 @@ export const KINDS: Kind[] = [
   { name: "current is a symlink loop", build: () => ({}), via: "switch", current: (models, i) => {
     symlinkSync(`loop-${i}-b`, join(models, `loop-${i}-a`));
     symlinkSync(`loop-${i}-a`, join(models, `loop-${i}-b`));
-    symlinkSync(`loop-${i}-a`, join(models, `.cur-${i}`));
-    renameSync(join(models, `.cur-${i}`), join(models, "current"));
+    switchCurrent(models, `loop-${i}-a`);
   } },
   { name: "current points nowhere", build: () => ({}), via: "switch", current: (models, i) => {
-    symlinkSync(`missing-${i}`, join(models, `.cur-${i}`));
-    renameSync(join(models, `.cur-${i}`), join(models, "current"));
+    switchCurrent(models, `missing-${i}`);
   } },
   { name: "upload in progress (rsync temp file, half model.bin)", via: "rsync", build: (g) => ({ "model.bin": g.model.slice(0, 1000), "tokenizer.bin": g.tokenizer, ".model.bin.Xy12Zq": g.model.slice(0, 500), "manifest.json": enc(g.manifest) }) },
   { name: "tokenizer.bin is a FIFO (reading it would block forever)", build: (g) => ({ "model.bin": g.model, "tokenizer.bin": "fifo", "manifest.json": enc(g.manifest) }) },
@@ -263,8 +261,7 @@ export async function runBadKernels(opts: { only?: string[]; log?: (s: string) =
       s.results.push(result);
       say(`${result.accepted && kind.knownGap ? "GAP " : result.keptOld && result.reason ? "ok  " : "FAIL"} [${via}/${result.caughtBy}] ${kind.name}: ${result.reason}`);
       // back to the good kernel (same bytes as the live one: no swap, no event)
-      symlinkSync("v0", join(models, `.back-${i}`));
-      renameSync(join(models, `.back-${i}`), join(models, "current"));
+      switchCurrent(models, "v0");
     }
 
     // the watcher still works: a good kernel B is accepted, and served
@@ -276,8 +273,7 @@ export async function runBadKernels(opts: { only?: string[]; log?: (s: string) =
       const h = await getJson(`${url}/health`);
       return h.body?.sha256 === b.sha256;
     };
-    symlinkSync("vB", join(models, ".cur-B"));
-    renameSync(join(models, ".cur-B"), join(models, "current"));
+    switchCurrent(models, "vB");
     s.goodKernelAccepted = !!(await poll(accepted, 10_000, 100));
     if (!s.goodKernelAccepted) fail(`the good kernel B was not swapped in within 10 s of ${new Date(before).toISOString()}`);
     await Bun.sleep(300);
@@ -310,16 +306,14 @@ function dropIn(models: string, kind: Kind, i: number, via: "switch" | "rsync", 
     const dir = join(models, `bad-${i}`);
     mkdirSync(dir);
     populate(dir, kind.build(good));
-    symlinkSync(`bad-${i}`, join(models, `.cur-${i}`));
-    renameSync(join(models, `.cur-${i}`), join(models, "current"));
+    switchCurrent(models, `bad-${i}`);
     return dir;
   }
   // a copy of the good kernel under the link first (quietly "unchanged"), then the rsync renames into it
   const dir = join(models, `work-${i}`);
   mkdirSync(dir);
   for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(models, "v0", f), join(dir, f));
-  symlinkSync(`work-${i}`, join(models, `.cur-${i}`));
-  renameSync(join(models, `.cur-${i}`), join(models, "current"));
+  switchCurrent(models, `work-${i}`);
   populate(dir, kind.build(good), true);
   return dir;
 }

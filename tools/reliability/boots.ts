@@ -21,12 +21,12 @@
  * answer while the disk is full). At the end: PRAGMA integrity_check, and every
  * acknowledged message is in the database.
  */
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fill, mountSmall } from "./crash.ts";
-import { chatTurn, checkDatabase, getJson, rng, startService, tempDir, TINY, writeKernel, type Service } from "./service.ts";
+import { chatTurn, checkDatabase, getJson, rng, startService, switchCurrent, tempDir, TINY, writeKernel, type Service } from "./service.ts";
 
 export const FAULTS = ["upload", "fifo", "full-disk", "torn-wal", "stale-shm", "backup-kill", "good-upload"] as const;
 export type Fault = (typeof FAULTS)[number];
@@ -88,8 +88,7 @@ class FaultyHome {
     const dir = join(this.models, `v${++this.version}`);
     mkdirSync(dir, { recursive: true });
     fill(dir);
-    symlinkSync(`v${this.version}`, join(this.models, ".current-tmp"));
-    renameSync(join(this.models, ".current-tmp"), join(this.models, "current"));
+    switchCurrent(this.models, `v${this.version}`);
     rmSync(join(this.models, `v${this.version - 2}`), { recursive: true, force: true }); // keep the tmpfs small
   }
 

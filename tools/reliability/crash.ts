@@ -27,11 +27,11 @@
  * Prints a JSON summary; exits 1 when anything was lost or broken.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync, copyFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  chatTurn, checkDatabase, getJson, poll, rng, startService, tempDir, TINY, writeKernel, type Service, type TurnResult,
+  chatTurn, checkDatabase, getJson, poll, rng, startService, switchCurrent, tempDir, TINY, writeKernel, type Service, type TurnResult,
 } from "./service.ts";
 
 export type KillKind = "headers" | "generation" | "commit" | "reload";
@@ -74,9 +74,7 @@ export async function runCrash(opts: { turns: number; seed?: number; numPredict?
     const dir = join(models, `v${++version}`);
     mkdirSync(dir);
     for (const f of ["model.bin", "tokenizer.bin", "manifest.json"]) copyFileSync(join(kernels[k]!, f), join(dir, f));
-    const tmp = join(models, `.current-${version}`);
-    symlinkSync(`v${version}`, tmp);
-    renameSync(tmp, join(models, "current"));
+    switchCurrent(models, `v${version}`);
   };
   const rsyncInto = (k: number) => {
     // rsync's default mode: a temp file next to the target, renamed over it

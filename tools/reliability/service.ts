@@ -5,7 +5,7 @@
  * database (a copy, so the check never writes to the service's files).
  */
 import { Database } from "bun:sqlite";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -25,6 +25,16 @@ export async function writeKernel(dir: string, opts: ModelOptions, name = "tiny"
   const tokSha256 = await sha("tokenizer.bin");
   writeFileSync(join(dir, "manifest.json"), JSON.stringify({ name, version: "1", sha256: { model: sha256, tokenizer: tokSha256 } }));
   return { sha256, tokSha256 };
+}
+
+/**
+ * Point `models`/current at `target` (a name inside `models`) in one step, as the trainer's deploy
+ * does: a new link under a temporary name, renamed over the old one.
+ */
+export function switchCurrent(models: string, target: string): void {
+  const tmp = join(models, `.current-${target}`);
+  symlinkSync(target, tmp);
+  renameSync(tmp, join(models, "current"));
 }
 
 export function tempDir(prefix: string): string {
