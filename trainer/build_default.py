@@ -47,7 +47,6 @@ DEFAULT_MODEL = dict(
 PRETRAIN = dict(dialogue_fraction=0.05)       # her voice from the start, a little
 FINETUNE = dict(dialogue_fraction=0.0, learning_rate=1e-3, min_lr=1e-4, warmup_iters=10,
                 eval_interval=25, eval_windows=16, patience=8)
-RECALL_DIALOGUES = 1000  # ~130 k tokens with the system line: about the persona corpus's size
 VOCAB_SIZE = 4096        # measured bytes/token on the held-out mix: 2048 -> 3.05, 4096 -> 3.46, 8192 -> 3.83
 MIN_CORPUS_BYTES = 150_000
 
@@ -139,9 +138,8 @@ def main(argv=None):
     #    and the recall dialogues (training side only: the val loss stays the persona corpus's)
     ft_data = os.path.join(a.work, "finetune_data")
     if not os.path.exists(os.path.join(ft_data, "meta.json")):
-        recall = [D.format_dialogue(m) for m in R.recall_dialogues(RECALL_DIALOGUES, seed=1)]
         D.prepare(a.corpus, ft_data, sp_model=sp_model, val_fraction=0.1,
-                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]) + recall)
+                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]) + R.recall_documents())
     ft_dir = os.path.join(a.work, "finetune")
     ft = train_stage(T, "finetune", ft_dir, dict(base, **FINETUNE, data_dir=ft_data,
                                                  max_minutes=a.finetune_minutes), pre["ckpt"])

@@ -91,6 +91,16 @@ def recall_dialogue(rng: random.Random) -> Tuple[List[dict], str]:
     return msgs, fill["v"]
 
 
+# how many a fine-tune's base holds: ~90 k tokens with the system line, a little under the persona corpus
+RECALL_DIALOGUES = 700
+
+
+def recall_documents(n: int = RECALL_DIALOGUES, seed: int = 1) -> List[str]:
+    """The dialogues rendered in the chat template, for a base's training side."""
+    import arianna_data as D
+    return [D.format_dialogue(m) for m in recall_dialogues(n, seed)]
+
+
 def recall_dialogues(n: int, seed: int = 1) -> List[List[dict]]:
     rng = random.Random(seed)
     return [recall_dialogue(rng)[0] for _ in range(n)]
