@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { arousal, meanEntropy, novelty, pulse } from "../src/leo/presence.ts";
 import { fieldTokens } from "../src/leo/tokens.ts";
+import { measureLongMessage } from "../tools/reliability/long-message.ts";
 import { leoFixture } from "./support/leo-fixture.ts";
 
 const { openLeo } = leoFixture("field");
@@ -110,6 +111,12 @@ describe("the field (§8.3)", () => {
     expect(leo.field.trigram("w7", "w8", "w9")).toBe(1);
     expect(leo.field.wordCount("w9")).toBe(1);
     expect(LEO.field.coocTokens).toBeGreaterThanOrEqual(1000); // far above a typed message or a reply
+  });
+
+  test("a pasted 64 KB message grows a new database by less than 8x its size (whole-text co-occurrence made it 11.9x)", () => {
+    const { amplification, byTable } = measureLongMessage({ history: 0 });
+    expect(amplification).toBeLessThan(8);
+    expect(byTable.cooc ?? 0).toBeLessThan(64 * 1024);
   });
 
   test("the 100th observation decays co-occurrence but not the n-grams", () => {
