@@ -660,16 +660,23 @@ function compareText(ref: string, ours: string): string {
   return ascii(ref) === ascii(ours) ? "yes (ascii)" : "NO";
 }
 
+/** A peer program named by an environment variable: its path, or null (the section says it is skipped). */
+function peerBinary(variable: string, title: string, hint: string): string | null {
+  const bin = process.env[variable];
+  if (!bin) {
+    console.log(`\n## ${title}\n\n  (skipped: set ${variable}=${hint})`);
+    return null;
+  }
+  if (!existsSync(bin)) throw new Error(`${variable}=${bin}: no such file`);
+  return bin;
+}
+
 const llama2cSection: Section = {
   id: "llama2c",
   title: "llama2.c run (reference)",
   async run(ctx) {
-    const bin = process.env.LLAMA2C_RUN;
-    if (!bin) {
-      console.log("\n## llama2.c reference\n\n  (skipped: set LLAMA2C_RUN=/path/to/llama2.c/run to compare)");
-      return null;
-    }
-    if (!existsSync(bin)) throw new Error(`LLAMA2C_RUN=${bin}: no such file`);
+    const bin = peerBinary("LLAMA2C_RUN", "llama2.c reference", "/path/to/llama2.c/run to compare");
+    if (!bin) return null;
     const rows: Record<string, unknown>[] = [];
     for (const shape of ctx.opts.shapes) {
       // llama2.c's run reads only the legacy format: a v0 copy of the same weights.
@@ -761,12 +768,8 @@ const llamaCppSection: Section = {
   id: "llamacpp",
   title: "llama.cpp side by side",
   async run(ctx) {
-    const bin = process.env.LLAMA_CPP_BENCH;
-    if (!bin) {
-      console.log("\n## llama.cpp side by side\n\n  (skipped: set LLAMA_CPP_BENCH=/path/to/llama-bench to compare; README: the peer)");
-      return null;
-    }
-    if (!existsSync(bin)) throw new Error(`LLAMA_CPP_BENCH=${bin}: no such file`);
+    const bin = peerBinary("LLAMA_CPP_BENCH", "llama.cpp side by side", "/path/to/llama-bench to compare; README: the peer");
+    if (!bin) return null;
     const dir = resolve(bin, "..");
     const rows: Record<string, unknown>[] = [];
     const types = [[1, "F32"], [2, "Q8_0"], [3, "Q4_0"]] as const;
