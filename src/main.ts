@@ -15,14 +15,17 @@ import { openSession } from "./orchestrator/index.ts";
 import { createModelManager, loadProven, loadStartKernel, swapProven, type StartKernel } from "./reload/index.ts";
 import { ensureToken, TOKEN_FILE, TokenRefused } from "./server/auth.ts";
 import { createServer } from "./server/app.ts";
-import { engineStep, holdHome, listen, localUrl, log, refuse, standbyWhileFull, startServiceNotifier, startupSettings, type Level } from "./service/index.ts";
+import { engineStep, holdHome, listen, localUrl, log, refuse, standbyWhileFull, startServiceNotifier, startupSettings, tooFullToStart, type Level } from "./service/index.ts";
 
 const { config, settings: configured } = startupSettings();
+// the home is taken before anything starts, so a refusal is one line; a first start on a disk
+// too full to write there waits for room first, serving a notice (it needs the engine's notifier)
+const waitForRoom = tooFullToStart(config.home) !== null;
+let homeLock = waitForRoom ? null : holdHome(config.home, "service");
 const engine = await engineStep("cannot start the engine", () => Engine.open({ threads: configured.threads }));
 const service = startServiceNotifier(engine, { log });
-// a first start on a disk too full for the database serves a notice until there is room
-const settings = await standbyWhileFull(config.home, configured, service);
-const homeLock = holdHome(config.home, "service");
+const settings = waitForRoom ? await standbyWhileFull(config.home, configured, service) : configured;
+homeLock ??= holdHome(config.home, "service");
 const start = await startKernel();
 const modelDir = start.dir;
 
