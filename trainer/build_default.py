@@ -10,8 +10,7 @@ stage resumes from its last checkpoint when the command is run again):
                corpus; prose shards (corpus stream) and persona shards
   3. pretrain  from scratch on the prose, with a little of the persona corpus
   4. finetune  on the persona corpus in the chat template, with a replayed
-               prose slice so grammar is kept, and generated dialogues in which
-               she answers with what she was told (recall_dialogues.py)
+               prose slice so grammar is kept
   5. export    model.bin (v2 Q8_0), tokenizer.bin/.model, manifest.json with
                the corpus provenance and licences, into --out
   6. check     C core vs PyTorch logits, and samples from arianna-run
@@ -99,7 +98,6 @@ def main(argv=None):
     import fetch_corpus as F
     import train_arianna as T
     import export as E
-    import recall_dialogues as R
     import verify as V
 
     t0 = time.time()
@@ -135,11 +133,10 @@ def main(argv=None):
                                                    max_minutes=a.pretrain_minutes), "scratch")
 
     # 4. finetune: the persona corpus as it is now (re-read), plus a replayed prose slice
-    #    and the recall dialogues (training side only: the val loss stays the persona corpus's)
     ft_data = os.path.join(a.work, "finetune_data")
     if not os.path.exists(os.path.join(ft_data, "meta.json")):
         D.prepare(a.corpus, ft_data, sp_model=sp_model, val_fraction=0.1,
-                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]) + R.recall_documents())
+                  replay_docs=D.replay_documents(mix_dir, prov["bytes"]))
     ft_dir = os.path.join(a.work, "finetune")
     ft = train_stage(T, "finetune", ft_dir, dict(base, **FINETUNE, data_dir=ft_data,
                                                  max_minutes=a.finetune_minutes), pre["ckpt"])

@@ -26,8 +26,7 @@ Stages (each one a step of the progress bar and one line in the journal):
                mix is there (--prose, fetch_corpus.py's output), a replayed
                prose slice (arianna_data.REPLAY_FRACTION of the persona
                corpus's size, as in the kernel's own fine-tune) so that
-               nights do not erode grammar, and the recall dialogues
-               (recall_dialogues.py) so that she keeps answering from context;
+               nights do not erode grammar;
   4. finetune  train_arianna.py --init_from=<base>/model.bin (its CLI, in a
                child process; one journal line per eval);
   5. export    model.bin in the base's format, labelled a candidate;
@@ -321,7 +320,6 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     import export_dialogues as X
     import heldout as H
     import modeldir as M
-    import recall_dialogues as R
 
     # 1. pull
     stage("pull")
@@ -376,10 +374,8 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
             "alone and the gate's prose is its val split")
         mix = None
     replay = D.replay_documents(mix, D.corpus_provenance(a.corpus)["bytes"]) if mix else []
-    recall = R.recall_documents()  # the base keeps answering from context (recall_dialogues.py)
-    replay_bytes = sum(len(d.encode("utf-8")) for d in replay)  # the prose replayed
     meta = D.prepare(a.corpus, data_dir, dialogue_jsonl=[train_path], val_fraction=0.1,
-                     dialogue_fraction=a.dialogue_fraction, seed=1337, replay_docs=replay + recall,
+                     dialogue_fraction=a.dialogue_fraction, seed=1337, replay_docs=replay,
                      **{k: v for k, v in tok_kw.items() if k != "vocab_size"})
     # every training dialogue trains; checkpoints are chosen on the corpus val
     # split and the training dialogues, so the held-out slice stays unseen
@@ -397,7 +393,7 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     gated = "prose" if mix else "persona"
     n_train_ex = sum(len(H.exchanges(m)) for m in train)
     done("prepare", train_exchanges=n_train_ex, carried_exchanges=len(carried), heldout_exchanges=len(held),
-         prose_mix=mix or "none", replay_bytes=replay_bytes, recall_dialogues=len(recall), shards=meta["shards"])
+         prose_mix=mix or "none", replay_bytes=meta["replay_bytes"], shards=meta["shards"])
 
     # 4. fine-tune (train_arianna.py's CLI)
     stage("finetune")
@@ -425,7 +421,7 @@ def _stages(a, state, state_path, carry_path, stamp, work, stage, done, finish, 
     training.update(kind="nightly-candidate", parent=base_man.get("version"), parent_name=base_man.get("name"),
                     dialogues_file=os.path.basename(ex["path"]), dialogues=ex["dialogues"],
                     exchanges=ex["exchanges"], train_exchanges=n_train_ex, carried_exchanges=len(carried),
-                    heldout_exchanges=len(held), replay_bytes=replay_bytes,
+                    heldout_exchanges=len(held), replay_bytes=meta["replay_bytes"],
                     window={"since": ex["since"], "until": ex["until"]})
     version = stamp.replace("T", "-").rstrip("Z")
     out_dir = os.path.join(work, "model")
