@@ -11,13 +11,21 @@
  * history and export only.
  */
 import { closeSync, existsSync, openSync, renameSync, rmSync, statfsSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** free space a turn needs before it starts (its WAL, the bins, with room to spare) */
 export const TURN_HEADROOM = 1 << 20;
 /** what the reserve file holds back for a start on a full disk (the bins, leo's state, a checkpoint) */
 export const RESERVE = 2 << 20;
 const RESERVE_FILE = ".headroom";
+
+/** Bytes this process may still write on the file system that holds `path`, or its nearest existing parent. */
+export function freeBytes(path: string): number {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  const s = statfsSync(p);
+  return Number(s.bavail) * Number(s.bsize);
+}
 
 export class Headroom {
   private readonly reserve: string;
@@ -28,8 +36,7 @@ export class Headroom {
 
   /** Bytes this process may still write there. */
   free(): number {
-    const s = statfsSync(this.dir);
-    return Number(s.bavail) * Number(s.bsize);
+    return freeBytes(this.dir);
   }
 
   /** Whether the reserve is held (then turns may run). */

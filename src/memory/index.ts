@@ -18,7 +18,7 @@ import { Metrics } from "./metrics.ts";
 export { openDatabase } from "./database.ts";
 export { DatabaseRefused } from "./integrity.ts";
 export { exportPages } from "./export.ts";
-export { Headroom, StorageFull, RESERVE, TURN_HEADROOM } from "./headroom.ts";
+export { Headroom, StorageFull, RESERVE, TURN_HEADROOM, freeBytes } from "./headroom.ts";
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 export { Episodes, type Episode } from "./episodes.ts";
 export { MessageFlag, Messages, NOT_FOR_TRAINING, ftsPhrase, type Message, type Role, type SearchTerm } from "./messages.ts";

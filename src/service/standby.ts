@@ -10,24 +10,15 @@
  * to fix it (/health: 503, everything else: 507), and goes on to the normal
  * start by itself once the disk has room, on the same port.
  */
-import { existsSync, statfsSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync } from "node:fs";
 import { homePaths, type ServiceSettings } from "../config/runtime.ts";
-import { TURN_HEADROOM } from "../memory/index.ts";
+import { freeBytes, TURN_HEADROOM } from "../memory/index.ts";
 import { log } from "./log.ts";
 import { listen } from "./startup.ts";
 import type { ServiceNotifier } from "./watchdog.ts";
 
 /** how often the disk is looked at while waiting (a statfs: microseconds) */
 const POLL_MS = 2_000;
-
-/** Free bytes on the file system that holds `path`, or its nearest existing parent. */
-function freeBytes(path: string): number {
-  let p = path;
-  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
-  const s = statfsSync(p);
-  return Number(s.bavail) * Number(s.bsize);
-}
 
 /** null when a start may go ahead; otherwise the free bytes that are too few. */
 export function tooFullToStart(home: string): { free: number; needs: number } | null {
