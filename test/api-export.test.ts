@@ -3,21 +3,19 @@
  * trainer/export_dialogues.py --url against a live server turns it into
  * dialogues (skipped, with a note, where python3 is missing).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests } from "./server-fixture.ts";
 
 const python = Bun.which("python3");
 if (!python) console.warn("api-export: python3 not found; skipping the trainer round trip");
 const SCRIPT = resolve(import.meta.dir, "..", "trainer", "export_dialogues.py");
 
-let f: Fixture;
+const f = fixtureForTests("export");
 beforeAll(async () => {
-  f = await openFixture("export");
   for (const text of ["where does the river go", "and the sea", "tell me more"]) await f.session.turn(text);
 });
-afterAll(() => f.close());
 
 test.skipIf(!python)("export_dialogues.py --url reads the export into one dialogue of three exchanges", async () => {
   const { url } = f.listen();

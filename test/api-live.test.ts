@@ -5,12 +5,12 @@
  * model). A slow stand-in model (real kernel info and tokenizer, one token
  * every 10 ms) makes the disconnect observable.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import type { Engine, GenerationSummary, SamplingParams, TokenEvent } from "../src/engine/index.ts";
 import type { ServedModel } from "../src/server/inference.ts";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests } from "./server-fixture.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** The stand-in's i-th token: every fourth ends a sentence (a session turn streams whole sentences). */
@@ -54,13 +54,11 @@ function slowModel(engine: Engine): ServedModel & { tokenize: Engine["tokenize"]
   };
 }
 
-let f: Fixture;
+const f = fixtureForTests("api-live", { wrap: slowModel });
 let url: string;
-beforeAll(async () => {
-  f = await openFixture("api-live", { wrap: slowModel });
+beforeAll(() => {
   url = f.listen().url;
 });
-afterAll(() => f.close());
 
 const client = () => new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
 

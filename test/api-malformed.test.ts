@@ -3,14 +3,10 @@
  * endpoint: each gets a 4xx with a JSON error, never a 5xx, and the server
  * keeps answering afterwards.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { expect, test } from "bun:test";
+import { fixtureForTests } from "./server-fixture.ts";
 
-let f: Fixture;
-beforeAll(async () => {
-  f = await openFixture("malformed", { server: { maxBodyBytes: 64 * 1024 } });
-});
-afterAll(() => f.close());
+const f = fixtureForTests("malformed", { server: { maxBodyBytes: 64 * 1024 } });
 
 const NOT_JSON = ["", "{", "{not json", "nul", "\u0000\u0001", "{\"a\":1}}", "[1,2", "\"unterminated"];
 const NOT_OBJECTS = ["[]", "null", "1", "\"text\"", "true", "[{}]"];

@@ -7,18 +7,16 @@
  * error messages); options on living-session turns; what a request cannot
  * use is reported; a front-end's housekeeping prompt never reaches memory.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests } from "./server-fixture.ts";
 
-let f: Fixture;
+const f = fixtureForTests("clients");
 let url: string;
-beforeAll(async () => {
-  f = await openFixture("clients");
+beforeAll(() => {
   url = f.listen().url;
 });
-afterAll(() => f.close());
 
 const ollama = () => new Ollama({ host: url });
 const openai = () => new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });

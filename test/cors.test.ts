@@ -3,17 +3,15 @@
  * those configured (ARIANNA_ORIGINS) may read the API, others may not, and
  * CORS never replaces the token: a configured LAN origin still needs it.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { loadRuntimeConfig } from "../src/config/runtime.ts";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests } from "./server-fixture.ts";
 
-let f: Fixture;
+const f = fixtureForTests("cors", { server: { origins: loadRuntimeConfig({ ARIANNA_ORIGINS: "http://studio.lan:3000, https://*.example.org" }).origins } });
 let url: string;
-beforeAll(async () => {
-  f = await openFixture("cors", { server: { origins: loadRuntimeConfig({ ARIANNA_ORIGINS: "http://studio.lan:3000, https://*.example.org" }).origins } });
+beforeAll(() => {
   url = f.listen().url;
 });
-afterAll(() => f.close());
 
 const preflight = (origin: string) =>
   fetch(`${url}/api/chat`, {

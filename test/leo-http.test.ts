@@ -1,13 +1,9 @@
 // What leo gives the HTTP API (docs/leo.md §6.5, §6.6): each reply's highlights, stored with it and shown in
 // /api/history; the external vocabulary ratio in the chat answer; the v2 figures in /api/metrics.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { describe, expect, test } from "bun:test";
+import { fixtureForTests } from "./server-fixture.ts";
 
-let f: Fixture;
-beforeAll(async () => {
-  f = await openFixture("leo-http");
-});
-afterAll(() => f.close());
+const f = fixtureForTests("leo-http");
 
 describe("leo over HTTP", () => {
   test("a chat answer carries the external ratio; the turn's highlights are stored and /api/history shows them", async () => {

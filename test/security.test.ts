@@ -19,7 +19,7 @@ import {
   type Check,
 } from "../tools/reliability/security.ts";
 import { startService, type Service } from "../tools/reliability/load-service.ts";
-import { openFixture, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests } from "./server-fixture.ts";
 
 const CI = !!process.env.CI && process.env.CI !== "false";
 const failed = (checks: Check[]) => checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
@@ -31,11 +31,7 @@ describe("the token off loopback", () => {
     expect(failed(checks)).toEqual([]);
   });
 
-  let f: Fixture;
-  beforeAll(async () => {
-    f = await openFixture("security", { server: { clientAddress: () => "192.168.1.20" } });
-  });
-  afterAll(() => f.close());
+  const f = fixtureForTests("security", { server: { clientAddress: () => "192.168.1.20" } });
 
   const ROUTES: [string, string, string?][] = [
     ["GET", "/health"], ["GET", "/metrics"], ["GET", "/api/status"], ["GET", "/api/tags"], ["GET", "/v1/models"],

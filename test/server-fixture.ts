@@ -3,6 +3,7 @@
  * a real Engine, a living session in a temp ARIANNA_HOME, an in-test model
  * registry, and the server itself (through app.request or on loopback).
  */
+import { afterAll, beforeAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,10 +73,13 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function openFixture(
-  name: string,
-  options: { wrap?: (engine: Engine) => ServedModel; server?: Partial<ServerOptions> } = {},
-): Promise<Fixture> {
+export interface FixtureOptions {
+  /** what the server serves in place of the engine (a model that holds or slows its turns) */
+  wrap?: (engine: Engine) => ServedModel;
+  server?: Partial<ServerOptions>;
+}
+
+export async function openFixture(name: string, options: FixtureOptions = {}): Promise<Fixture> {
   const root = mkdtempSync(join(tmpdir(), `ia-${name}-`));
   const modelDir = join(root, "model");
   writeModelDir(modelDir, { dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, vocabSize: 400, seqLen: 192, seed: 3 });
@@ -111,6 +115,19 @@ export async function openFixture(
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The fixture of a test file or describe block: opened in its beforeAll, closed in its afterAll.
+ * The object returned is filled in when the fixture opens, so read it in tests and later hooks.
+ */
+export function fixtureForTests(name: string, options: FixtureOptions = {}): Fixture {
+  const f = {} as Fixture;
+  beforeAll(async () => {
+    Object.assign(f, await openFixture(name, options));
+  });
+  afterAll(() => f.close?.());
+  return f;
 }
 
 /** The JSON lines of an NDJSON body. */

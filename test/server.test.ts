@@ -3,18 +3,14 @@
  * tiny generated kernel: Ollama and OpenAI shapes, the living session, the
  * device's own endpoints, metrics, the queue and the auth rule.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { ensureToken, isLoopback, tokenMatches } from "../src/server/auth.ts";
 import { InferenceGate, Busy } from "../src/server/gate.ts";
-import { ndjson, openFixture, sse, type Fixture } from "./server-fixture.ts";
+import { fixtureForTests, ndjson, sse } from "./server-fixture.ts";
 
-let f: Fixture;
-beforeAll(async () => {
-  f = await openFixture("server");
-});
-afterAll(() => f.close());
+const f = fixtureForTests("server");
 
 describe("ollama shapes", () => {
   test("health and tags describe the loaded kernel", async () => {
