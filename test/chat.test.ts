@@ -22,10 +22,10 @@ import { homePaths, REPO_ROOT } from "../src/config/runtime.ts";
 import { TurnCancelled } from "../src/orchestrator/index.ts";
 import { acquireHomeLock, LOCK_FILE, type HomeLock } from "../src/service/home-lock.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
-import { startService, type Service } from "../tools/reliability/service.ts";
 import { openFixture, type Fixture } from "./server-fixture.ts";
 import { holdingModel } from "./support/holding-model.ts";
 import { runBun } from "./support/run-bun.ts";
+import { serviceForTests } from "./support/service-for-tests.ts";
 
 const TMUX = Bun.which("tmux");
 if (!TMUX) console.warn("chat: no tmux (apt-get install tmux); skipping the terminal tests");
@@ -92,11 +92,7 @@ describe("piped stdin", () => {
   }, 60_000);
 
   describe("with the service running on the home", () => {
-    let svc: Service;
-    beforeAll(async () => {
-      svc = await startService(home, { env: { ARIANNA_LOG: "access" } });
-    }, 60_000);
-    afterAll(() => svc?.kill("SIGTERM"));
+    const svc = serviceForTests(() => home, { env: { ARIANNA_LOG: "access" }, stop: "SIGTERM" });
 
     test("the chat is its client: turns, /new and /status go over HTTP", async () => {
       const before = stored().length;

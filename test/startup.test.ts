@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ENVIRONMENT, REPO_ROOT } from "../src/config/runtime.ts";
 import { LOCK_FILE } from "../src/service/home-lock.ts";
-import { startService, type Service } from "../tools/reliability/service.ts";
+import { startService } from "../tools/reliability/service.ts";
 import { writeModelDir } from "../tools/gen-model.ts";
 import { runBun } from "./support/run-bun.ts";
+import { serviceForTests } from "./support/service-for-tests.ts";
 
 let dir: string;
 let home: string;
@@ -80,11 +81,7 @@ test("the README's settings table names every environment variable the runtime r
 });
 
 describe("the running service", () => {
-  let svc: Service;
-  beforeAll(async () => {
-    svc = await startService(home, { env: { ARIANNA_LOG: "access" } });
-  }, 60_000);
-  afterAll(() => svc?.kill("SIGKILL"));
+  const svc = serviceForTests(() => home, { env: { ARIANNA_LOG: "access" }, stop: "SIGKILL" });
 
   test("ARIANNA_LOG=access writes method, path, status and milliseconds for each request", async () => {
     expect((await fetch(`${svc.url}/health`)).status).toBe(200);
@@ -108,7 +105,7 @@ describe("the running service", () => {
 
   test("the lock of a killed service is taken over by the next start", async () => {
     await svc.kill("SIGKILL");
-    svc = await startService(home);
+    Object.assign(svc, await startService(home));
     expect(JSON.parse(readFileSync(join(home, LOCK_FILE), "utf8")).pid).toBe(svc.proc.pid);
   }, 60_000);
 });
