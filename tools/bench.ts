@@ -660,23 +660,38 @@ function compareText(ref: string, ours: string): string {
   return ascii(ref) === ascii(ours) ? "yes (ascii)" : "NO";
 }
 
-/** A peer program named by an environment variable: its path, or null (the section says it is skipped). */
-function peerBinary(variable: string, title: string, hint: string): string | null {
-  const bin = process.env[variable];
-  if (!bin) {
-    console.log(`\n## ${title}\n\n  (skipped: set ${variable}=${hint})`);
-    return null;
-  }
-  if (!existsSync(bin)) throw new Error(`${variable}=${bin}: no such file`);
-  return bin;
+/**
+ * A section that compares with a peer program named by the environment variable `variable`: skipped,
+ * saying how to run it, while the variable is unset; an error when it names no file.
+ */
+function peerSection(
+  id: string,
+  title: string,
+  variable: string,
+  hint: string,
+  run: (ctx: Ctx, bin: string) => Promise<SectionResult>,
+): Section {
+  return {
+    id,
+    title,
+    async run(ctx) {
+      const bin = process.env[variable];
+      if (!bin) {
+        console.log(`\n## ${title}\n\n  (skipped: set ${variable}=${hint})`);
+        return null;
+      }
+      if (!existsSync(bin)) throw new Error(`${variable}=${bin}: no such file`);
+      return run(ctx, bin);
+    },
+  };
 }
 
-const llama2cSection: Section = {
-  id: "llama2c",
-  title: "llama2.c run (reference)",
-  async run(ctx) {
-    const bin = peerBinary("LLAMA2C_RUN", "llama2.c reference", "/path/to/llama2.c/run to compare");
-    if (!bin) return null;
+const llama2cSection = peerSection(
+  "llama2c",
+  "llama2.c run (reference)",
+  "LLAMA2C_RUN",
+  "/path/to/llama2.c/run to compare",
+  async (ctx, bin) => {
     const rows: Record<string, unknown>[] = [];
     for (const shape of ctx.opts.shapes) {
       // llama2.c's run reads only the legacy format: a v0 copy of the same weights.
@@ -724,7 +739,7 @@ const llama2cSection: Section = {
     );
     return { json: { bin, rows } };
   },
-};
+);
 
 // ---- llama.cpp, side by side -----------------------------------------------------------------
 
@@ -764,12 +779,12 @@ async function ariannaBench(engine: Engine, m: ModelFile, threads: number): Prom
   return [pp, tg];
 }
 
-const llamaCppSection: Section = {
-  id: "llamacpp",
-  title: "llama.cpp side by side",
-  async run(ctx) {
-    const bin = peerBinary("LLAMA_CPP_BENCH", "llama.cpp side by side", "/path/to/llama-bench to compare; README: the peer");
-    if (!bin) return null;
+const llamaCppSection = peerSection(
+  "llamacpp",
+  "llama.cpp side by side",
+  "LLAMA_CPP_BENCH",
+  "/path/to/llama-bench to compare; README: the peer",
+  async (ctx, bin) => {
     const dir = resolve(bin, "..");
     const rows: Record<string, unknown>[] = [];
     const types = [[1, "F32"], [2, "Q8_0"], [3, "Q4_0"]] as const;
@@ -817,7 +832,7 @@ const llamaCppSection: Section = {
     );
     return { json: { bin, rows } };
   },
-};
+);
 
 // ---- time to first token of a turn, on the bundled kernel ------------------------------------
 
