@@ -20,6 +20,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CSRC="$ROOT/csrc"
+SCRIPT=cross/build.sh
+. "$ROOT/systemd/script-args.sh"
 JOBS="${JOBS:-2}"
 OPT="${CROSS_OPT:--O3}"
 FORCE=0
@@ -27,9 +29,8 @@ TARGETS=()
 for a in "$@"; do
   case "$a" in
     --force|-f) FORCE=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     aarch64-cortex_a72|aarch64-cortex_a76|x86_64) TARGETS+=("$a") ;;
-    *) echo "cross/build.sh: unknown argument '$a'" >&2; exit 2 ;;
+    *) other_arg "$a" ;;
   esac
 done
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(aarch64-cortex_a72 aarch64-cortex_a76 x86_64)

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=cross/bundle.sh
+. "$ROOT/systemd/script-args.sh"
 OUT="$ROOT/build/bundle"
 BUILD=1
 TARGETS=(aarch64-cortex_a72 aarch64-cortex_a76 x86_64)
@@ -24,8 +26,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT="$(mkdir -p "${2:?--out needs a directory}" && cd "$2" && pwd)"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "cross/bundle.sh: unknown argument '$1'" >&2; exit 2 ;;
+    *) other_arg "$1" ;;
   esac
   shift
 done
@@ -56,7 +57,7 @@ if [ "$BUILD" = 1 ]; then
 fi
 for t in "${TARGETS[@]}"; do
   for f in libarianna.so arianna-run; do
-    [ -f "build/$t/$f" ] || { echo "cross/bundle.sh: build/$t/$f is missing (run without --no-build)" >&2; exit 1; }
+    [ -f "build/$t/$f" ] || die "build/$t/$f is missing (run without --no-build)"
   done
 done
 if [ ! -f models/default/model.bin ] || [ ! -f models/default/tokenizer.bin ]; then

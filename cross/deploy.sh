@@ -22,6 +22,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=cross/deploy.sh
+. "$ROOT/systemd/script-args.sh"
 HOST=""
 LOCAL=""
 BUNDLE=""
@@ -37,8 +39,7 @@ while [ $# -gt 0 ]; do
     --install) INSTALL=1 ;;
     --no-restart) RESTART=0 ;;
     --keep) KEEP="${2:?--keep needs a number}"; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    -*) echo "cross/deploy.sh: unknown option '$1'" >&2; exit 2 ;;
+    -*) other_arg "$1" ;;
     *) [ -z "$HOST" ] || { echo "cross/deploy.sh: one host only" >&2; exit 2; }; HOST="$1" ;;
   esac
   shift
@@ -74,17 +75,17 @@ if [ -z "$BUNDLE" ]; then
   [ -f "$ROOT/build/bundle/LATEST" ] || { step "no bundle yet: cross/bundle.sh"; bash "$ROOT/cross/bundle.sh"; }
   BUNDLE="$ROOT/build/bundle/$(cat "$ROOT/build/bundle/LATEST")"
 fi
-[ -f "$BUNDLE" ] || { echo "cross/deploy.sh: no such bundle: $BUNDLE" >&2; exit 1; }
+[ -f "$BUNDLE" ] || die "no such bundle: $BUNDLE"
 if [ -f "$BUNDLE.sha256" ]; then
   (cd "$(dirname "$BUNDLE")" && sha256sum --quiet -c "$(basename "$BUNDLE").sha256") \
-    || { echo "cross/deploy.sh: $BUNDLE does not match its .sha256" >&2; exit 1; }
+    || die "$BUNDLE does not match its .sha256"
 fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 tar -xzf "$BUNDLE" -C "$WORK"
 shopt -s nullglob
 unpacked=("$WORK"/inner-arianna-*/VERSION)
-[ ${#unpacked[@]} = 1 ] || { echo "cross/deploy.sh: $BUNDLE is not a bundle from cross/bundle.sh" >&2; exit 1; }
+[ ${#unpacked[@]} = 1 ] || die "$BUNDLE is not a bundle from cross/bundle.sh"
 SRC="$(dirname "${unpacked[0]}")"
 VERSION="$(cat "$SRC/VERSION")"
 REL="$DIR/releases/$VERSION"

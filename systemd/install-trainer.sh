@@ -25,20 +25,20 @@ PREFIX=/opt/inner-arianna
 ROOT=""
 ENABLE=1
 APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=install-trainer.sh
+. "$APP_DIR/systemd/script-args.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX="${2:?--prefix needs a directory}"; shift ;;
     --root) ROOT="$(realpath -m "${2:?--root needs a directory}")"; shift ;;
     --no-enable) ENABLE=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) echo "install-trainer.sh: unknown argument '$1'" >&2; exit 2 ;;
+    *) other_arg "$1" ;;
   esac
   shift
 done
 
 step() { echo "== install-trainer: $*"; }
-die() { echo "install-trainer.sh: $*" >&2; exit 1; }
 # as the service user on a real install; as the caller in a staging root
 as_service() { if [ -z "$ROOT" ]; then runuser -u "$SERVICE" -- "$@"; else "$@"; fi; }
 

@@ -37,6 +37,8 @@ PORT=8080
 START=1
 DRY=0
 APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=install.sh
+. "$APP_DIR/systemd/script-args.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,8 +48,7 @@ while [ $# -gt 0 ]; do
     --port) PORT="${2:?--port needs a number}"; shift ;;
     --no-start) START=0 ;;
     --dry-run|-n) DRY=1 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown argument '$1'" >&2; exit 2 ;;
+    *) other_arg "$1" ;;
   esac
   shift
 done
@@ -57,7 +58,6 @@ step() { echo "== install: $*"; }
 run() {
   if [ "$DRY" = 1 ]; then echo "   would run: $*"; else "$@"; fi
 }
-die() { echo "install.sh: $*" >&2; exit 1; }
 
 [ "$DRY" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (sudo), or with --dry-run"
 command -v systemctl >/dev/null || [ "$DRY" = 1 ] || die "systemctl not found: this needs a systemd system"
