@@ -23,6 +23,25 @@ static void check(int ok, const char *what, int n, int gs, int r0, int r1) {
     CHECK(ok, "%s n=%d gs=%d rows=[%d,%d)", what, n, gs, r0, r1);
 }
 
+/* kern_<op> and scalar_<op>, each tested against the same reference. */
+static void check_both(int ok_kern, int ok_scalar, const char *op, int n, int gs, int r0, int r1) {
+    CHECK(ok_kern, "kern_%s n=%d gs=%d rows=[%d,%d)", op, n, gs, r0, r1);
+    CHECK(ok_scalar, "scalar_%s n=%d gs=%d rows=[%d,%d)", op, n, gs, r0, r1);
+}
+
+/* The fp32 reference: a . b in double, and the sum of its terms' magnitudes
+ * (the scale the tolerances are relative to). */
+static double exact_dot(const float *a, const float *b, int n, double *mag) {
+    double exact = 0;
+    *mag = 0;
+    for (int j = 0; j < n; j++) {
+        double p = (double)a[j] * b[j];
+        exact += p;
+        *mag += fabs(p);
+    }
+    return exact;
+}
+
 /* xorshift32: deterministic, so a failure reproduces */
 static uint32_t rng_state = 0x2545f491u;
 static uint32_t rng(void) {
@@ -82,16 +101,11 @@ static void test_matvec_f32(int n) {
         scalar_matvec_f32(ref, x, w, n, r0, r1);
         int ok_k = outside_untouched(got, ROWS, r0, r1), ok_s = outside_untouched(ref, ROWS, r0, r1);
         for (int r = r0; r < r1; r++) {
-            double exact = 0, mag = 0;
-            for (int j = 0; j < n; j++) {
-                exact += (double)w[(long)r * n + j] * x[j];
-                mag += fabs((double)w[(long)r * n + j] * x[j]);
-            }
+            double mag, exact = exact_dot(w + (long)r * n, x, n, &mag);
             ok_k &= fabs(got[r] - exact) <= 1e-5 * mag;
             ok_s &= fabs(ref[r] - exact) <= 1e-5 * mag;
         }
-        check(ok_k, "kern_matvec_f32", n, 0, r0, r1);
-        check(ok_s, "scalar_matvec_f32", n, 0, r0, r1);
+        check_both(ok_k, ok_s, "matvec_f32", n, 0, r0, r1);
         free(got);
         free(ref);
     }
@@ -117,18 +131,12 @@ static void test_gemm_f32(int n, int T) {
             ok_k &= outside_untouched(got + (long)i * ldo, ROWS, r0, r1);
             ok_s &= outside_untouched(ref + (long)i * ldo, ROWS, r0, r1);
             for (int r = r0; r < r1; r++) {
-                double exact = 0, mag = 0;
-                for (int j = 0; j < n; j++) {
-                    double p = (double)w[(long)r * ldw + j] * x[(long)i * ldx + j];
-                    exact += p;
-                    mag += fabs(p);
-                }
+                double mag, exact = exact_dot(w + (long)r * ldw, x + (long)i * ldx, n, &mag);
                 ok_k &= fabs(got[(long)i * ldo + r] - exact) <= 1e-5 * mag;
                 ok_s &= fabs(ref[(long)i * ldo + r] - exact) <= 1e-5 * mag;
             }
         }
-        check(ok_k, "kern_gemm_f32", n, T, r0, r1);
-        check(ok_s, "scalar_gemm_f32", n, T, r0, r1);
+        check_both(ok_k, ok_s, "gemm_f32", n, T, r0, r1);
         check(same, "kern_gemm_f32 is the same in any tile", n, T, r0, r1);
         free(got);
         free(one);
@@ -193,8 +201,8 @@ static void test_q4(int n, int T) {
         for (int i = 0; i < T; i++) {
             ok_k &= outside_untouched(got + (long)i * ldo, ROWS, r0, r1);
             for (int r = r0; r < r1; r++) {
-                double mag = 0;
-                for (int j = 0; j < n; j++) mag += fabs((double)x[(long)i * n + j] * w[(long)r * n + j]);
+                double mag;
+                exact_dot(x + (long)i * n, w + (long)r * n, n, &mag);
                 ok_k &= fabs(got[(long)i * ldo + r] - ref[(long)i * ldo + r]) <= 1e-4 * mag + 1e-6;
             }
         }
@@ -223,13 +231,9 @@ static void test_q4(int n, int T) {
 
 static void test_dot_axpy(int n) {
     float *a = rand_floats(n), *b = rand_floats(n);
-    double exact = 0, mag = 0;
-    for (int j = 0; j < n; j++) {
-        exact += (double)a[j] * b[j];
-        mag += fabs((double)a[j] * b[j]);
-    }
-    check(fabs(kern_dot_f32(a, b, n) - exact) <= 1e-5 * mag, "kern_dot_f32", n, 0, 0, 1);
-    check(fabs(scalar_dot_f32(a, b, n) - exact) <= 1e-5 * mag, "scalar_dot_f32", n, 0, 0, 1);
+    double mag, exact = exact_dot(a, b, n, &mag);
+    check_both(fabs(kern_dot_f32(a, b, n) - exact) <= 1e-5 * mag, fabs(scalar_dot_f32(a, b, n) - exact) <= 1e-5 * mag,
+               "dot_f32", n, 0, 0, 1);
 
     /* y += s * x, one rounding (FMA) or two: within 2 ulps of the exact value */
     float s = frand(), *y = malloc(n * sizeof(float)), *ys = malloc(n * sizeof(float));
@@ -243,8 +247,7 @@ static void test_dot_axpy(int n) {
         ok_k &= fabs(y[j] - e) <= tol;
         ok_s &= fabs(ys[j] - e) <= tol;
     }
-    check(ok_k, "kern_axpy_f32", n, 0, 0, 1);
-    check(ok_s, "scalar_axpy_f32", n, 0, 0, 1);
+    check_both(ok_k, ok_s, "axpy_f32", n, 0, 0, 1);
     free(a);
     free(b);
     free(y);
@@ -296,8 +299,7 @@ static void test_q8(int n, int gs) {
             ok_k &= fabs(got[r] - ref[r]) <= 1e-4 * mag;
             ok_s &= fabs(ref[r] - exact) <= 1e-5 * mag;
         }
-        check(ok_k, "kern_matvec_q8", n, gs, r0, r1);
-        check(ok_s, "scalar_matvec_q8", n, gs, r0, r1);
+        check_both(ok_k, ok_s, "matvec_q8", n, gs, r0, r1);
         free(got);
         free(ref);
     }
