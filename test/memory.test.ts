@@ -1,10 +1,9 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageFlag, openDatabase, openMemory, SCHEMA_VERSION, schemaVersion } from "../src/memory/index.ts";
-import { renderSchema, SCHEMA_SQL_PATH } from "../src/memory/schema.ts";
 
 const dirs: string[] = [];
 const tempDb = () => {
@@ -26,17 +25,6 @@ describe("database", () => {
     expect(db.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
     expect((db.query("PRAGMA busy_timeout").get() as { timeout: number }).timeout).toBeGreaterThan(0);
     expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
-    db.close();
-  });
-
-  test("schema.sql is generated from the migrations and up to date", () => {
-    expect(readFileSync(SCHEMA_SQL_PATH, "utf8")).toBe(renderSchema());
-    // and a plain SQL client can build a working database from it
-    const db = new Database(":memory:");
-    db.run(readFileSync(SCHEMA_SQL_PATH, "utf8"));
-    db.run("INSERT INTO episodes (started_at) VALUES (1)");
-    db.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1, 'user', 'hello river', 1)");
-    expect(db.query("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'river'").all()).toEqual([{ rowid: 1 }]);
     db.close();
   });
 

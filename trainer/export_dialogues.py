@@ -9,7 +9,7 @@
 Reads a consistent snapshot, never a live file copied mid-write: a database is
 first copied with SQLite's online backup API into a temporary file (the device
 keeps writing meanwhile), and only the copy is read. The schema it needs is
-trainer/fixtures/schema_min.sql (a subset of src/memory/schema.sql):
+trainer/fixtures/schema_min.sql (a subset of the runtime's, src/memory/migrations/):
 episodes(id, started_at, title) and messages(id, ts, role, text, episode_id, flags),
 times in unix ms.
 

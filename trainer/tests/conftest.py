@@ -4,6 +4,7 @@ and fresh synthetic dialogues. Everything is sized to train in seconds on a
 2-core CPU."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import random
@@ -121,15 +122,20 @@ def prose_dir(tmp_path_factory):
     return str(d)
 
 
-SCHEMA_MIN = os.path.join(TRAINER, "fixtures", "schema_min.sql")
-SCHEMA_RUNTIME = os.path.join(REPO, "src", "memory", "schema.sql")
+# A schema is the list of SQL files that build it, in order.
+SCHEMA_MIN = [os.path.join(TRAINER, "fixtures", "schema_min.sql")]
+# The device's: its migrations (src/memory/migrations/NNN_name.sql) in the order the runtime applies them
+# to a new database; empty in a checkout without the runtime.
+SCHEMA_RUNTIME = sorted(glob.glob(os.path.join(REPO, "src", "memory", "migrations", "[0-9]*_*.sql")),
+                        key=lambda p: int(os.path.basename(p).split("_", 1)[0]))
 
 
-def make_db(path, schema_path, dialogues, t0_ms=1_700_000_000_000, step_ms=60_000, flags_for=None):
-    """A resonance.sqlite3 built from a schema file, one episode per dialogue."""
+def make_db(path, schema, dialogues, t0_ms=1_700_000_000_000, step_ms=60_000, flags_for=None):
+    """A resonance.sqlite3 built from a schema (its SQL files in order), one episode per dialogue."""
     con = sqlite3.connect(path)
-    with open(schema_path, encoding="utf-8") as f:
-        con.executescript(f.read())
+    for sql_file in schema:
+        with open(sql_file, encoding="utf-8") as f:
+            con.executescript(f.read())
     ts = t0_ms
     for e, msgs in enumerate(dialogues, start=1):
         con.execute("INSERT INTO episodes(id, started_at, title) VALUES (?, ?, ?)", (e, ts, f"episode {e}"))

@@ -1,5 +1,5 @@
 """export_dialogues.py on a fixture database built from the shared schema
-(trainer/fixtures/schema_min.sql, and the runtime's src/memory/schema.sql)."""
+(trainer/fixtures/schema_min.sql, and the runtime's migrations in src/memory/migrations/)."""
 import glob
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SCHEMA_MIN, SCHEMA_RUNTIME, make_db
 
-SCHEMAS = [SCHEMA_MIN] + ([SCHEMA_RUNTIME] if os.path.exists(SCHEMA_RUNTIME) else [])
+SCHEMAS = {"schema_min": SCHEMA_MIN, **({"migrations": SCHEMA_RUNTIME} if SCHEMA_RUNTIME else {})}
 T0 = 1_700_000_000_000
 MIN = 60_000
 
@@ -36,7 +36,7 @@ def flags(e, k, m):
     return 4 if (e == 1 and k == 3) else (1 if (e == 3 and k == 2) else 0)
 
 
-@pytest.fixture(params=SCHEMAS, ids=lambda p: os.path.basename(os.path.dirname(p)) + "/" + os.path.basename(p))
+@pytest.fixture(params=list(SCHEMAS.values()), ids=list(SCHEMAS))
 def db(request, tmp_path):
     return make_db(str(tmp_path / "resonance.sqlite3"), request.param, fixture_dialogues(), T0, MIN, flags)
 

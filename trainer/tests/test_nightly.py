@@ -246,7 +246,7 @@ def test_the_held_out_slice_is_interleaved_even_in_one_sitting():
     assert H.split_day([{"messages": day[0]["messages"][:2]}], 5)[1] == []
 
 
-@pytest.mark.skipif(not os.path.exists(SCHEMA_RUNTIME), reason="the runtime's schema.sql is not here")
+@pytest.mark.skipif(not SCHEMA_RUNTIME, reason="the runtime's migrations are not here")
 def test_a_night_learns_the_users_lines_and_only_her_good_replies(tmp_path):
     """User turns always; her replies only where leo judged them good: a saved
     snapshot, or a quality at or above the save threshold, never low-quality."""
