@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEO } from "../src/config/leo.ts";
 import { decayLevel, decodeBin, encodeBin } from "../src/leo/index.ts";
-import { combineBias } from "../src/leo/bins.ts";
+import { binEntries, combineBias } from "../src/leo/bins.ts";
 import { leoFixture } from "./support/leo-fixture.ts";
 
 const DAY = 86_400_000;
@@ -49,6 +49,19 @@ describe("IABN files", () => {
     expect(bias.weights).toEqual([2.5, 2.5, 0.625]); // token 9: max(1.25, 2.5), not 3.75
     const twice = combineBias([{ data: a, scale: 2.5 }, { data: a, scale: 2.5 }]);
     expect(twice.weights).toEqual([2.5, 1.25]); // a near-duplicate adds nothing
+  });
+});
+
+describe("bin entries", () => {
+  // a stand-in tokenizer: whole words it knows, otherwise a first piece of one or two letters, then the rest
+  const pieces: Record<string, number[]> = { garden: [10], b: [20], basil: [20, 21], to: [30], t: [31], tomato: [30, 32] };
+  const tokenize = async (text: string) => [1, ...(pieces[text] ?? [99])];
+
+  test("each word's first piece, but not a first piece that is the word's first letter alone", async () => {
+    expect(await binEntries(["garden", "basil", "tomato"], [1, 0.5, 0.25], tokenize)).toEqual([
+      { id: 10, weight: 1 },
+      { id: 30, weight: 0.25 },
+    ]);
   });
 });
 

@@ -3,7 +3,9 @@ import { describe, expect, test } from "bun:test";
 import { LEO } from "../src/config/leo.ts";
 import { parseChatTemplate } from "../src/config/model-profile.ts";
 import { externalVocabularyRatio, highlights } from "../src/leo/highlights.ts";
+import { Database } from "bun:sqlite";
 import { nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
+import { QualityBand, readKernelRecord } from "../src/leo/kernel-record.ts";
 import { assessReply, entropyQuality, type ReplyEvidence } from "../src/leo/quality.ts";
 import { Snapshots } from "../src/leo/snapshots.ts";
 import { leoFixture } from "./support/leo-fixture.ts";
@@ -71,6 +73,50 @@ describe("quality (§8.7)", () => {
     expect(nextTemperature(0.8, chaotic, band, 0.8, Q)).toBeCloseTo(0.6);
     const garbled = assessReply(reply, prompt, ev({ nonWordShare: 0.2 }), Q);
     expect(nextTemperature(0.8, garbled, band, 0.45, Q)).toBeCloseTo(0.6);
+  });
+});
+
+describe("where re-sampling starts (§6.2): the kernel's quality band", () => {
+  const W = LEO.entropyBand;
+  const filled = (qualities: number[]) => {
+    const band = new QualityBand(W, Q);
+    for (const q of qualities) band.record(q);
+    return band;
+  };
+  // first candidates as the 1.6M kernel writes them: a clean off-subject reply 0.8, one flagged word 0.8 × 0.4
+  const fluent = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? 0.8 : 0.32));
+
+  test("a young kernel re-samples below the fixed threshold", () => {
+    expect(filled(fluent(W.minReplies - 1)).resampleBelow()).toBe(Q.resampleBelow);
+  });
+
+  test("once it has its replies, only its own worst are re-sampled: below its quantile, never above the fixed threshold", () => {
+    const band = filled(fluent(W.minReplies));
+    expect(band.resampleBelow()).toBeCloseTo(0.32); // its 40th percentile: a 0.32 reply is ordinary for it, a 0.16 one is not
+    expect(filled(Array.from({ length: W.minReplies }, () => 0.8)).resampleBelow()).toBe(Q.resampleBelow);
+  });
+
+  test("the window is the entropy band's: older replies fall out", () => {
+    const band = filled([...Array.from({ length: W.replies }, () => 0.1), ...Array.from({ length: W.replies }, () => 0.8)]);
+    expect(band.resampleBelow()).toBe(Q.resampleBelow);
+  });
+
+  test("it is read back per kernel from the per-turn record: first candidates, version 2 rows only", () => {
+    const db = new Database(":memory:");
+    db.run("CREATE TABLE messages (id INTEGER PRIMARY KEY, text TEXT)");
+    db.run("CREATE TABLE metrics (message_id INTEGER, entropy REAL, leo_version INTEGER, candidate_scores TEXT, model_sha256 TEXT)");
+    const row = (id: number, sha: string, version: number, scores: number[]) => {
+      db.run("INSERT INTO messages VALUES (?, ?)", [id, `reply ${id}`]);
+      db.run("INSERT INTO metrics VALUES (?, 0.4, ?, ?, ?)", [id, version, JSON.stringify(scores.map((quality) => ({ quality, temperature: 0.8 }))), sha]);
+    };
+    row(1, "a", 1, [0.6]);
+    row(2, "a", 2, [0.32, 0.8]);
+    row(3, "b", 2, [0.9]);
+    row(4, "a", 2, [0.16, 0.3, 0.5]);
+    const record = readKernelRecord(db, "a", 200);
+    expect(record.firstQualities).toEqual([0.32, 0.16]);
+    expect(record.texts).toEqual(["reply 1", "reply 2", "reply 4"]);
+    db.close();
   });
 });
 

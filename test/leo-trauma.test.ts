@@ -34,7 +34,7 @@ function turn(leo: Leo, memory: Memory, prompt: string, reply: string, entropy =
     memory.messages.append("user", prompt);
     leo.observe(prompt);
     const message = memory.messages.append("arianna", reply);
-    return leo.commitTurn(prep, { messageId: message.id, text: reply, entropy, quality: 0.7, nonWordShare: 0 });
+    return leo.commitTurn(prep, { messageId: message.id, text: reply, entropy, quality: 0.7, firstQuality: 0.7, nonWordShare: 0 });
   });
 }
 

@@ -73,17 +73,22 @@ export function decayLevel(lastUsedAt: number, now: number, halfLifeDays: number
  * tokenizer splits it mid-sentence) gets that word's weight; a token shared by
  * words keeps the largest. Only the first: the kernel completes a word it has
  * begun, while a word's inner pieces, pushed at every step, came out as pieces
- * of other words ("bights", "kness").
+ * of other words ("bights", "kness"). A word whose first token is its first
+ * letter alone is left out: that token begins every word with the letter (on the
+ * 1.6M kernel the garden bin's "b", from "basil" and "bake", filled garden
+ * replies with "balance", "bleak" and "basis").
  */
 export async function binEntries(
   words: readonly string[],
   weights: readonly number[],
   tokenize: (text: string) => Promise<number[]>,
 ): Promise<BinEntry[]> {
+  const firstText = async (text: string) => (await tokenize(text)).find((id) => id >= FIRST_TEXT_TOKEN);
   const entries: BinEntry[] = [];
   for (let i = 0; i < words.length; i++) {
-    const first = (await tokenize(words[i])).find((id) => id >= FIRST_TEXT_TOKEN);
-    if (first !== undefined) entries.push({ id: first, weight: weights[i] });
+    const first = await firstText(words[i]);
+    if (first === undefined || (words[i].length > 1 && first === (await firstText(words[i].slice(0, 1))))) continue;
+    entries.push({ id: first, weight: weights[i] });
   }
   return entries;
 }

@@ -17,7 +17,7 @@ import { BoundedMap } from "../shared/bounded-map.ts";
 import { binEntries, Bins, type BinRecord, type LogitBias, type ScaledBin } from "./bins.ts";
 import { Field } from "./field.ts";
 import { externalVocabularyRatio, highlights, type Highlight } from "./highlights.ts";
-import { EntropyBand, readKernelRecord, StockPhrases } from "./kernel-record.ts";
+import { EntropyBand, QualityBand, readKernelRecord, StockPhrases } from "./kernel-record.ts";
 import { planRings, Rings, type RingPlan } from "./overthinking.ts";
 import { arousal, meanEntropy, novelty, presence, type Presence } from "./presence.ts";
 import { assessReply, type QualityReport } from "./quality.ts";
@@ -72,6 +72,8 @@ export interface TurnPreparation {
   temperatureFactor: number;
   /** the kernel's entropy band for this turn's quality */
   band: [number, number];
+  /** a candidate below this quality is re-sampled (the kernel's quality band, §6.2) */
+  resampleBelow: number;
 }
 
 export interface Assessment {
@@ -108,6 +110,7 @@ export class Leo {
   readonly rings: Rings;
   readonly band: EntropyBand;
   readonly stock: StockPhrases;
+  readonly qualityBand: QualityBand;
   private kernel?: Kernel;
   private template?: ChatTemplate;
   private markers?: RoleMarkers;
@@ -128,6 +131,7 @@ export class Leo {
     this.rings = new Rings(db, clock);
     this.band = new EntropyBand(this.config.entropyBand, this.config.presence.entropyBeforeGeneration);
     this.stock = new StockPhrases(this.config.quality);
+    this.qualityBand = new QualityBand(this.config.entropyBand, this.config.quality);
     // themes are rebuilt at start-up; bins catch up on the days that passed while off
     this.themes.rebuild();
     this.bins.maintain();
@@ -146,6 +150,7 @@ export class Leo {
     this.trauma.setOrigin(kernel.origin, displayName(kernel.name, kernel.displayName), kernel.originGeneric);
     const record = readKernelRecord(this.options.db, kernel.sha256, Math.max(this.config.entropyBand.replies, this.config.quality.stockReplies));
     this.band.load(record.entropies);
+    this.qualityBand.load(record.firstQualities);
     this.stock.load(record.texts);
     // the origin bin pulls towards B, the origin's telling words (the generic ones would pull towards any talk)
     const counts = new Map<string, number>();
@@ -187,6 +192,7 @@ export class Leo {
       traumaLevel,
       temperatureFactor: this.trauma.temperatureFactor(traumaLevel),
       band: this.band.band(),
+      resampleBelow: this.qualityBand.resampleBelow(),
     };
   }
 
@@ -253,7 +259,7 @@ export class Leo {
   /** Call inside the transaction that stores the reply. */
   commitTurn(
     prep: TurnPreparation,
-    reply: { messageId: number; text: string; entropy: number; quality: number; nonWordShare: number },
+    reply: { messageId: number; text: string; entropy: number; quality: number; firstQuality: number; nonWordShare: number },
   ): TurnOutcome {
     this.field.observe(reply.text);
     const p = presence(prep.novelty, prep.arousal, reply.entropy, this.config.presence);
@@ -266,6 +272,7 @@ export class Leo {
     this.snapshots.bumpUses(prep.recalled.map((r) => r.snapshot.id));
     this.bins.markUsed(prep.binsUsed);
     this.band.record(reply.entropy);
+    this.qualityBand.record(reply.firstQuality);
     this.stock.record(reply.text);
     const turns = this.state.increment(TURNS, this.clock());
     if (rebuildDue(turns, this.config.themes)) this.rebuildPending = true;
@@ -289,6 +296,7 @@ export class Leo {
     if (this.kernel) {
       const record = readKernelRecord(this.options.db, this.kernel.sha256, Math.max(this.config.entropyBand.replies, this.config.quality.stockReplies));
       this.band.load(record.entropies);
+    this.qualityBand.load(record.firstQualities);
       this.stock.load(record.texts);
     }
   }

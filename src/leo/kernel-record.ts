@@ -1,7 +1,7 @@
 /**
  * kernel-record.ts — what leo remembers of the loaded kernel's own recent
- * replies (docs/leo.md §2.3, §6.1): its entropy band and its stock phrases.
- * Both are per kernel (by model sha256), read back from the per-turn record
+ * replies (docs/leo.md §2.3, §6.1, §6.2): its entropy band, its stock phrases
+ * and its quality band (where re-sampling starts). All are per kernel (by model sha256), read back from the per-turn record
  * when a kernel is adopted, then kept in RAM and updated every turn.
  */
 import type { Database } from "bun:sqlite";
@@ -53,6 +53,40 @@ export class EntropyBand {
 }
 
 /**
+ * Where re-sampling starts for this kernel: below `resampleBelow`, and only
+ * among its own worst replies — below the `resampleQuantile` of its first
+ * candidates' quality over its last replies (the entropy band's window; the
+ * fixed threshold alone until that window has `minReplies`). The factors that
+ * make up quality misfire by different amounts on different kernels, so a
+ * fixed threshold re-samples one kernel's ordinary reply; this one keeps
+ * re-sampling to the replies that are poor for the kernel that wrote them.
+ */
+export class QualityBand {
+  private recent: number[] = [];
+
+  constructor(
+    private readonly window: LeoConfig["entropyBand"],
+    private readonly config: LeoConfig["quality"],
+  ) {}
+
+  /** Oldest first. */
+  load(firstQualities: readonly number[]): void {
+    this.recent = firstQualities.slice(-this.window.replies);
+  }
+
+  record(firstQuality: number): void {
+    this.recent.push(firstQuality);
+    if (this.recent.length > this.window.replies) this.recent.shift();
+  }
+
+  /** A candidate below this is re-sampled. */
+  resampleBelow(): number {
+    if (this.recent.length < this.window.minReplies) return this.config.resampleBelow;
+    return Math.min(this.config.resampleBelow, quantile([...this.recent].sort((a, b) => a - b), this.config.resampleQuantile));
+  }
+}
+
+/**
  * Stock phrases: trigrams found in at least `stockShare` of the kernel's last
  * `stockReplies` replies (and in two of them, so a young kernel's every
  * trigram is not "stock" after one reply).
@@ -95,17 +129,22 @@ export class StockPhrases {
   }
 }
 
-/** The kernel's last replies from the per-turn record, oldest first (v2 entropies only: see migration 003). */
-export function readKernelRecord(db: Database, sha256: string, limit: number): { entropies: number[]; texts: string[] } {
+/**
+ * The kernel's last replies from the per-turn record, oldest first: entropies and first candidates'
+ * quality from version 2 rows only (see migration 003; version 1 averaged quality), texts from all.
+ */
+export function readKernelRecord(db: Database, sha256: string, limit: number): { entropies: number[]; firstQualities: number[]; texts: string[] } {
   const rows = db
-    .query<{ entropy: number | null; leo_version: number | null; text: string }, [string, number]>(
-      `SELECT x.entropy, x.leo_version, m.text FROM metrics x JOIN messages m ON m.id = x.message_id
+    .query<{ entropy: number | null; leo_version: number | null; candidate_scores: string; text: string }, [string, number]>(
+      `SELECT x.entropy, x.leo_version, x.candidate_scores, m.text FROM metrics x JOIN messages m ON m.id = x.message_id
        WHERE x.model_sha256 = ? ORDER BY x.message_id DESC LIMIT ?`,
     )
     .all(sha256, limit)
     .reverse();
+  const v2 = rows.filter((r) => (r.leo_version ?? 1) >= 2);
   return {
-    entropies: rows.filter((r) => (r.leo_version ?? 1) >= 2 && r.entropy !== null).map((r) => r.entropy!),
+    entropies: v2.filter((r) => r.entropy !== null).map((r) => r.entropy!),
+    firstQualities: v2.map((r) => (JSON.parse(r.candidate_scores) as { quality: number }[])[0]?.quality).filter((q) => typeof q === "number"),
     texts: rows.map((r) => r.text),
   };
 }

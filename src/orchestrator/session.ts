@@ -312,11 +312,10 @@ export class Session {
     if (stopped && !kept) throw new TurnCancelled(user.id);
     const replyText = kept || "…";
     const streamed = stream.finish(replyText);
-    const threshold = leo.config.quality.resampleBelow;
     const flags =
       (candidates.length > 1 ? MessageFlag.Resampled : 0) |
       (replyText !== best.raw.trim() ? MessageFlag.Trimmed : 0) |
-      (best.quality < threshold ? MessageFlag.LowQuality : 0) |
+      (best.quality < prep.resampleBelow ? MessageFlag.LowQuality : 0) |
       (stopped ? MessageFlag.Cancelled : 0);
 
     // 5. the reply, its metrics and leo's updates commit together
@@ -324,7 +323,7 @@ export class Session {
       memory.messages.answered(user.id, stopped);
       const reply = memory.messages.append("arianna", replyText, flags);
       const outcome = leo.commitTurn(prep, {
-        messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality, nonWordShare: best.nonWordShare,
+        messageId: reply.id, text: replyText, entropy: best.entropy, quality: best.quality, firstQuality: candidates[0].quality, nonWordShare: best.nonWordShare,
       });
       memory.metrics.insert(metricsRow(reply, best, candidates, prep, outcome, seed, this.profile.sha256));
       memory.episodes.recordThemes(reply.episodeId, prep.activeThemes.map((t) => t.theme.id), (id) => leo.themeTitle(id));
@@ -402,7 +401,7 @@ export class Session {
       const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts, stream);
       const { text, entropy, report } = await leo.assess(raw, prep, entropies);
       out.push({ text, quality: report.quality, temperature, entropy, summary, raw, nonWordShare: report.nonWordShare, stockShare: report.stockShare });
-      if (report.quality >= qc.resampleBelow || summary.stopReason === "cancelled") break;
+      if (report.quality >= prep.resampleBelow || summary.stopReason === "cancelled") break;
       temperature = nextTemperature(temperature, report, prep.band, entropy, qc);
     }
     return out;
