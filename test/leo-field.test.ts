@@ -37,8 +37,8 @@ describe("presence signals (§8.1)", () => {
 describe("novelty (§8.2)", () => {
   test("known trigrams and words → 0, unseen → 1, a short prompt without content words → 0.5", () => {
     const { leo } = openLeo();
-    leo.observe("the river remembers every stone");
-    leo.observe("the river remembers every stone");
+    leo.field.observe("the river remembers every stone");
+    leo.field.observe("the river remembers every stone");
     expect(novelty(leo.field, "the river remembers", P)).toBe(0);
     expect(novelty(leo.field, "river remembers every stone", P)).toBe(0);
     expect(novelty(leo.field, "a quiet lantern glows", P)).toBe(1);
@@ -51,9 +51,9 @@ describe("novelty (§8.2)", () => {
 
   test("a word counts as known once spoken twice; words written only by rings never count", () => {
     const { leo } = openLeo();
-    leo.observe("lantern");
+    leo.field.observe("lantern");
     expect(novelty(leo.field, "lantern", P)).toBeCloseTo(mix(0.5, 1));
-    leo.observe("lantern");
+    leo.field.observe("lantern");
     expect(novelty(leo.field, "lantern", P)).toBeCloseTo(mix(0.5, 0));
     leo.field.observe("harbour harbour harbour", { spoken: false });
     expect(leo.field.wordCount("harbour")).toBe(3);
@@ -63,7 +63,7 @@ describe("novelty (§8.2)", () => {
 
   test("a ring observed with knownOnly teaches the field no new word", () => {
     const { leo } = openLeo();
-    leo.observe("the sea was calm tonight");
+    leo.field.observe("the sea was calm tonight");
     leo.field.observe("the sea photood was otherstmm calm", { spoken: false, knownOnly: true });
     expect(leo.field.wordCount("photood")).toBe(0);
     expect(leo.field.wordCount("otherstmm")).toBe(0);
@@ -81,8 +81,8 @@ describe("the field (§8.3)", () => {
 
   test("observing 'a b c' twice counts the bigram and the trigram twice", () => {
     const { leo } = openLeo();
-    leo.observe("a b c");
-    leo.observe("a b c");
+    leo.field.observe("a b c");
+    leo.field.observe("a b c");
     expect(leo.field.bigram("a", "b")).toBe(2);
     expect(leo.field.trigram("a", "b", "c")).toBe(2);
     expect(leo.field.wordCount("a")).toBe(2);
@@ -90,19 +90,19 @@ describe("the field (§8.3)", () => {
 
   test("co-occurrence reaches 5 positions, never 6; a pair with a new word starts at 2", () => {
     const { leo } = openLeo();
-    leo.observe("w0 w1 w2 w3 w4 w5 w6");
+    leo.field.observe("w0 w1 w2 w3 w4 w5 w6");
     expect(leo.field.cooc("w0", "w5")).toBe(2); // new words: starts at 2
     expect(leo.field.cooc("w5", "w0")).toBe(2);
     expect(leo.field.cooc("w0", "w6")).toBe(0); // 6 apart
-    leo.observe("w0 w1"); // both known now: +1
+    leo.field.observe("w0 w1"); // both known now: +1
     expect(leo.field.cooc("w0", "w1")).toBe(3);
-    leo.observe("w0 fresh"); // a new word: its pairs start at 2
+    leo.field.observe("w0 fresh"); // a new word: its pairs start at 2
     expect(leo.field.cooc("w0", "fresh")).toBe(2);
   });
 
   test("co-occurrence stops at a text's first coocTokens tokens; its n-grams and word counts go on", () => {
     const { leo } = openLeo(undefined, { field: { coocTokens: 6 } });
-    leo.observe("w0 w1 w2 w3 w4 w5 w6 w7 w8 w9");
+    leo.field.observe("w0 w1 w2 w3 w4 w5 w6 w7 w8 w9");
     expect(leo.field.cooc("w0", "w5")).toBe(2);
     expect(leo.field.cooc("w4", "w5")).toBe(2);
     expect(leo.field.cooc("w5", "w6")).toBe(0);
@@ -121,12 +121,12 @@ describe("the field (§8.3)", () => {
 
   test("the 100th observation decays co-occurrence but not the n-grams", () => {
     const { leo } = openLeo();
-    leo.observe("alpha beta gamma");
-    for (let i = 0; i < 9; i++) leo.observe("alpha beta gamma"); // alpha-beta: 2 + 9 = 11
-    for (let i = 0; i < 89; i++) leo.observe(`filler${i}`); // 99 observations so far
+    leo.field.observe("alpha beta gamma");
+    for (let i = 0; i < 9; i++) leo.field.observe("alpha beta gamma"); // alpha-beta: 2 + 9 = 11
+    for (let i = 0; i < 89; i++) leo.field.observe(`filler${i}`); // 99 observations so far
     expect(leo.field.cooc("alpha", "beta")).toBe(11);
     expect(leo.field.cooc("alpha", "gamma")).toBe(11);
-    leo.observe("lonely words"); // the 100th: a pair at 2 drops to 1 (×0.90)
+    leo.field.observe("lonely words"); // the 100th: a pair at 2 drops to 1 (×0.90)
     expect(leo.field.observations()).toBe(100);
     expect(leo.field.cooc("alpha", "beta")).toBe(10); // 11 × 0.95 = 10.45 → 10
     expect(leo.field.cooc("lonely", "words")).toBe(1); // 2 × 0.9 = 1.8 → 1
@@ -136,14 +136,48 @@ describe("the field (§8.3)", () => {
 
   test("the field survives a restart (§8.10)", () => {
     const first = openLeo();
-    first.leo.observe("Луна светит над тихой рекой");
-    first.leo.observe("луна светит");
+    first.leo.field.observe("Луна светит над тихой рекой");
+    first.leo.field.observe("луна светит");
     first.memory.close();
     const { leo } = openLeo(first.dir);
     expect(leo.field.bigram("луна", "светит")).toBe(2);
     expect(leo.field.cooc("луна", "рекой")).toBe(2);
     expect(leo.field.observations()).toBe(2);
     expect(novelty(leo.field, "луна светит над", P)).toBe(0);
+  });
+});
+
+describe("a turn's messages settle into the field after the reply", () => {
+  test("enqueued messages count at once; a kill before they settle loses none of their words and a start counts none twice", () => {
+    const first = openLeo();
+    const { memory, leo } = first;
+    const prompt = memory.atomically(() => memory.messages.append("user", "the lighthouse keeper sings"));
+    leo.observe(prompt);
+    const reply = memory.atomically(() => memory.messages.append("arianna", "The keeper sings to the lighthouse."));
+    leo.observe(reply);
+    // what a turn reads between its commits sees both texts; n-grams wait for settle
+    expect(leo.field.wordCount("keeper")).toBe(2);
+    expect(leo.field.spokenCount("lighthouse")).toBe(2);
+    expect(leo.field.observations()).toBe(2);
+    expect(leo.field.bigram("keeper", "sings")).toBe(0);
+    first.memory.close(); // killed before the idle window
+
+    const second = openLeo(first.dir);
+    expect(second.leo.field.bigram("keeper", "sings")).toBe(2);
+    expect(second.leo.field.wordCount("keeper")).toBe(2);
+    expect(second.leo.field.observations()).toBe(2);
+    second.memory.close();
+    const third = openLeo(first.dir);
+    expect(third.leo.field.wordCount("keeper")).toBe(2);
+    expect(third.leo.field.observations()).toBe(2);
+
+    // settled through the queue or observed at once: the same tables
+    const direct = openLeo();
+    for (const text of [prompt.text, reply.text]) direct.leo.field.observe(text);
+    const tables = (db: typeof memory.db) =>
+      ["SELECT word, count, count_spoken FROM vocab ORDER BY id", "SELECT * FROM bigram", "SELECT * FROM trigram", "SELECT * FROM cooc"]
+        .map((sql) => db.query(sql).all());
+    expect(tables(third.memory.db)).toEqual(tables(direct.memory.db));
   });
 });
 

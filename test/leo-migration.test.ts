@@ -1,9 +1,11 @@
 // Migration 003 (leo version 2): a v1 device's leo state carried forward, nothing dropped
 // (docs/leo.md §10). The figures v2 cannot recompute are set aside, not deleted.
+// Migration 004: the field observes a turn after its reply; what v3 stored is all observed.
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Leo } from "../src/leo/index.ts";
 import { openDatabase, openMemory, schemaVersion, SCHEMA_VERSION } from "../src/memory/index.ts";
 
 const dirs: string[] = [];
@@ -59,6 +61,32 @@ describe("migration 003: leo version 2", () => {
     expect(row.entropy).toBe(0.55);
     expect([row.nonWordShare, row.entropyBand, row.highlights, row.emptyRings]).toEqual([null, null, null, 0]);
     expect(db.query("SELECT leo_version FROM metrics").get()).toEqual({ leo_version: 1 });
+    memory.close();
+  });
+});
+
+describe("migration 004: the field settles after the reply", () => {
+  test("a v3 device's messages count as observed: opening leo on it counts none of them again", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
+    dirs.push(dir);
+    const path = join(dir, "resonance.sqlite3");
+    const v3 = openDatabase(path, { schemaVersion: 3 });
+    v3.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
+    v3.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'the river', 1)");
+    v3.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'The river runs.', 1)");
+    // v3 observed each message in its own commit
+    for (const [word, count] of [["the", 2], ["river", 2], ["runs", 1], [".", 1]] as const) {
+      v3.run("INSERT INTO vocab (word, count, count_spoken) VALUES (?, ?, ?)", [word, count, count]);
+    }
+    v3.run("INSERT INTO leo_state VALUES ('field.observations', 2, 1001)");
+    v3.close();
+
+    const memory = openMemory(path);
+    expect(schemaVersion(memory.db)).toBe(SCHEMA_VERSION);
+    expect(memory.db.query("SELECT value FROM leo_state WHERE key = 'field.through'").get()).toEqual({ value: 2 });
+    const leo = new Leo({ db: memory.db, home: dir });
+    expect(leo.field.wordCount("river")).toBe(2);
+    expect(leo.field.observations()).toBe(2);
     memory.close();
   });
 });

@@ -18,7 +18,7 @@ const BREAD = "flour yeast dough oven crust knead loaves";
 /** Say each topic's words together often enough to become hubs. */
 function talkAbout(leo: Leo, memory: Memory, topics: string[], times = 4) {
   memory.atomically(() => {
-    for (let i = 0; i < times; i++) for (const topic of topics) leo.observe(topic);
+    for (let i = 0; i < times; i++) for (const topic of topics) leo.field.observe(topic);
   });
 }
 
@@ -78,8 +78,8 @@ describe("themes (§8.5)", () => {
     const { leo, memory } = openLeo();
     memory.atomically(() => {
       for (let i = 0; i < 6; i++) leo.field.observe(SEA, { spoken: false });
-      leo.observe(GARDEN);
-      leo.observe(GARDEN);
+      leo.field.observe(GARDEN);
+      leo.field.observe(GARDEN);
     });
     leo.themes.rebuild();
     expect(leo.themes.all()).toEqual([]);

@@ -30,12 +30,13 @@ function openLeo(dir?: string) {
 /** One turn as the session runs it: prepare, store the prompt, then the reply with its measured entropy. */
 function turn(leo: Leo, memory: Memory, prompt: string, reply: string, entropy = 0.55) {
   const prep = { ...leo.prepare(prompt), novelty: 1 };
-  return memory.atomically(() => {
-    memory.messages.append("user", prompt);
-    leo.observe(prompt);
+  leo.observe(memory.atomically(() => memory.messages.append("user", prompt)));
+  const outcome = memory.atomically(() => {
     const message = memory.messages.append("arianna", reply);
     return leo.commitTurn(prep, { messageId: message.id, text: reply, entropy, quality: 0.7, firstQuality: 0.7, nonWordShare: 0 });
   });
+  leo.settle(); // as afterTurn does
+  return outcome;
 }
 
 describe("trauma (§8.4)", () => {

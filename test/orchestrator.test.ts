@@ -140,7 +140,7 @@ describe("themes become bins (§8.5)", () => {
     const session = await open({ leo: { bins: { beta: 1 } } });
     const { leo, memory } = session;
     memory.atomically(() => {
-      for (let i = 0; i < 4; i++) leo.observe("waves salt harbor sailors anchor tide lighthouse");
+      for (let i = 0; i < 4; i++) leo.field.observe("waves salt harbor sailors anchor tide lighthouse");
     });
     leo.themes.rebuild();
     const sea = leo.themes.all().find((t) => t.words.includes("harbor"))!;
@@ -308,8 +308,8 @@ describe("the session", () => {
     const { memory, leo } = session;
     const planted = memory.atomically(() => {
       const m = memory.messages.append("user", "zebra");
-      leo.observe(m.text);
-      for (let i = 0; i < 30; i++) leo.observe(memory.messages.append(i % 2 ? "arianna" : "user", `so so ${i}`).text);
+      leo.observe(m);
+      for (let i = 0; i < 30; i++) leo.observe(memory.messages.append(i % 2 ? "arianna" : "user", `so so ${i}`));
       return m;
     });
     const result = await session.turn("zebra?");

@@ -2,11 +2,13 @@
  * leo — the resonance layer around every reply (docs/leo.md).
  *
  * The orchestrator drives it in turn order:
+ *   settle()                        before a turn: texts a failed turn left join the field
  *   prepare(prompt)                 before generation: presence so far, themes, recall, bias
- *   observe(prompt)                 with the user message's commit
+ *   observe(message)                with the user message's commit: its word counts, n-grams later
  *   assess(raw, prompt, entropies)  per candidate: trimmed text + quality
- *   commitTurn(...)                 inside the reply's transaction: field, trauma, themes, snapshots, band
- *   afterTurn()                     after the answer: theme rebuilds, bins for recurring themes, decay
+ *   commitTurn(...)                 inside the reply's transaction: trauma, themes, snapshots, band
+ *   afterTurn()                     after the answer: the turn's texts settle into the field, theme
+ *                                   rebuilds, bins for recurring themes, decay
  *   planRings / storeRing           overthinking in idle time
  */
 import type { Database } from "bun:sqlite";
@@ -15,7 +17,7 @@ import { LEO, type LeoConfig } from "../config/leo.ts";
 import type { ChatTemplate } from "../config/model-profile.ts";
 import { BoundedMap } from "../shared/bounded-map.ts";
 import { binEntries, Bins, type BinRecord, type LogitBias, type ScaledBin } from "./bins.ts";
-import { Field } from "./field.ts";
+import { Field, type StoredText } from "./field.ts";
 import { externalVocabularyRatio, highlights, type Highlight } from "./highlights.ts";
 import { EntropyBand, QualityBand, readKernelRecord, StockPhrases } from "./kernel-record.ts";
 import { planRings, Rings, type RingPlan } from "./overthinking.ts";
@@ -132,7 +134,10 @@ export class Leo {
     this.band = new EntropyBand(this.config.entropyBand, this.config.presence.entropyBeforeGeneration);
     this.stock = new StockPhrases(this.config.quality);
     this.qualityBand = new QualityBand(this.config.entropyBand, this.config.quality);
-    // themes are rebuilt at start-up; bins catch up on the days that passed while off
+    // messages a kill left unobserved join the field; themes are rebuilt at start-up; bins
+    // catch up on the days that passed while off
+    this.field.reload();
+    this.field.settle();
     this.themes.rebuild();
     this.bins.maintain();
   }
@@ -207,9 +212,17 @@ export class Leo {
     }
   }
 
-  /** A user message joins the field (its words count as spoken). */
-  observe(text: string): void {
-    this.field.observe(text);
+  /**
+   * A stored user message joins the field (its words count as spoken): its word
+   * counts at once, its n-grams when the field settles (after the reply).
+   */
+  observe(message: StoredText): void {
+    this.field.enqueue(message);
+  }
+
+  /** The enqueued messages join the field's n-grams (a no-op when there are none). */
+  settle(): void {
+    this.field.settle();
   }
 
   /** A raw reply as leo cleans it (also applied to a draft while it is written). */
@@ -256,12 +269,12 @@ export class Leo {
     return { text, entropy, report };
   }
 
-  /** Call inside the transaction that stores the reply. */
+  /** Call inside the transaction that stores the reply (the reply joins the field in `afterTurn`). */
   commitTurn(
     prep: TurnPreparation,
     reply: { messageId: number; text: string; entropy: number; quality: number; firstQuality: number; nonWordShare: number },
   ): TurnOutcome {
-    this.field.observe(reply.text);
+    this.field.enqueue({ id: reply.messageId, text: reply.text });
     const p = presence(prep.novelty, prep.arousal, reply.entropy, this.config.presence);
     const score = this.trauma.score(prep.prompt, prep.arousal);
     const { event } = this.trauma.record(score, reply.messageId);
@@ -289,7 +302,7 @@ export class Leo {
 
   /** After a rolled-back turn: drop in-memory state that may be ahead of SQLite. */
   recover(): void {
-    this.field.dropCache();
+    this.field.reload();
     this.snapshots.reload();
     this.themes.reload();
     this.bins.reload();
@@ -302,11 +315,13 @@ export class Leo {
   }
 
   /**
-   * After the answer is out: rebuild the islands when due, give themes active
-   * on enough of the last turns their bins (refreshing a bin whose theme
-   * changed), and refresh the bins' decay.
+   * After the answer is out: the turn's messages settle into the field, the
+   * islands are rebuilt when due, themes active on enough of the last turns get
+   * their bins (refreshing a bin whose theme changed), and the bins' decay is
+   * refreshed.
    */
   async afterTurn(): Promise<void> {
+    this.field.settle();
     if (this.rebuildPending) {
       this.rebuildPending = false;
       this.themes.rebuild();

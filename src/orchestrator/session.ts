@@ -283,15 +283,13 @@ export class Session {
 
     // 1. the user message is durable before generation (leo's reading of the prompt
     //    only reads: novelty must see the field before the prompt joins it)
-    const prep = leo.prepare(userText);
     memory.requireRoomForTurn(); // a turn that may not fit is not started: it would split
+    leo.settle(); // the prompt of a turn whose reply failed joins the field first
+    const prep = leo.prepare(userText);
     // stored as unanswered: the flag goes in the same commit as the reply, so a turn whose
     // reply never gets stored (a full disk, a crash, a client that left) says so by itself
-    const user = this.commit(() => {
-      const message = memory.messages.append("user", userText, MessageFlag.Unanswered);
-      leo.observe(userText);
-      return message;
-    });
+    const user = this.commit(() => memory.messages.append("user", userText, MessageFlag.Unanswered));
+    leo.observe(user);
     opts.onStored?.(user.id);
 
     // 2. context within seq_len minus the reply budget

@@ -139,8 +139,8 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
       for (let i = 0; i < messages; i++) {
         now += 90_000;
         const text = sentence(rand, 8 + Math.floor(rand() * 16));
-        memory.messages.append(i % 2 ? "arianna" : "user", text);
-        leo.observe(text);
+        leo.observe(memory.messages.append(i % 2 ? "arianna" : "user", text));
+        leo.settle();
       }
     });
     memory.db.run("PRAGMA wal_checkpoint(TRUNCATE)");

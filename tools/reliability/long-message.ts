@@ -54,8 +54,8 @@ export function measureLongMessage(opts: { history?: number; coocTokens?: number
     const leo = new Leo({ db: memory.db, home, clock, config });
     const store = (role: "user" | "arianna", text: string) =>
       memory.atomically(() => {
-        memory.messages.append(role, text, role === "user" ? MessageFlag.Unanswered : 0);
-        leo.observe(text);
+        leo.observe(memory.messages.append(role, text, role === "user" ? MessageFlag.Unanswered : 0));
+        leo.settle();
       });
     const dialogue = readFileSync(join(ROOT, "trainer", "corpus", "dialogues.txt"), "utf8")
       .split("\n")
