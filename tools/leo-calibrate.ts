@@ -116,6 +116,8 @@ interface TurnRecord {
     quality: number;
     candidates: number;
     external_ratio: number;
+    /** the recalled words the recall bias pointed the reply at */
+    recall: string[];
   };
   /** snapshots that entered this turn's context (their use count went up) */
   recalled: number[];
@@ -337,6 +339,15 @@ function presenceTargets(records: TurnRecord[], target: Judge): void {
   // novelty
   const noveltyStd = std(records.map((r) => r.arianna.presence.novelty));
   target("novelty", "standard deviation ≥ 0.15", f2(noveltyStd), noveltyStd >= 0.15);
+
+  // the recall bias: this conversation never asks about something it told, so it should hardly fire
+  const fired = records.filter((r) => r.arianna.recall.length > 0);
+  target(
+    "recall bias",
+    "fires on ≤ 10 % of turns (nothing told is asked about)",
+    `${pct(fired.length / records.length)} (${fired.length} of ${records.length}${fired.length ? `: ${fired.map((r) => `"${r.line.text.slice(0, 30)}" → ${r.arianna.recall.join(", ")}`).join("; ")}` : ""})`,
+    fired.length <= 0.1 * records.length,
+  );
 }
 
 /** Re-sampling: how often, and whether the chosen candidate has fewer defects than the rejected ones. */

@@ -9,12 +9,14 @@
  *
  *   bun run probe:memory                      # the live kernel (ARIANNA_HOME's, else models/default)
  *   bun run probe:memory --model models/default --seed 7 --gap 10 --json
+ *   bun run probe:memory --facts heldout      # five other facts, never used to tune the recall bias
  *
  * Exit status 0 whatever the count (it is a measurement); 1 on an error.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { LeoConfig } from "../src/config/leo.ts";
 import { loadRuntimeConfig, resolveModelDir } from "../src/config/runtime.ts";
 import { openLiveSession, type TurnResult } from "../src/orchestrator/index.ts";
 
@@ -32,6 +34,20 @@ export const FACTS: readonly Fact[] = [
   { tell: "I teach the violin to children.", ask: "What do I teach?", answer: "violin" },
   { tell: "On Saturday I am going to Lisbon.", ask: "Where am I going on Saturday?", answer: "Lisbon" },
 ];
+
+/**
+ * A second set, never used to tune the recall bias (`--facts heldout`): a check
+ * that what reaches the probe's facts is not fitted to them.
+ */
+export const HELDOUT_FACTS: readonly Fact[] = [
+  { tell: "My sister is called Oksana.", ask: "What is my sister called?", answer: "Oksana" },
+  { tell: "I was born in a town called Tartu.", ask: "Which town was I born in?", answer: "Tartu" },
+  { tell: "My favourite food is dumplings.", ask: "What is my favourite food?", answer: "dumpling" },
+  { tell: "I play the cello in an orchestra.", ask: "What do I play in the orchestra?", answer: "cello" },
+  { tell: "On Thursday I will visit the dentist.", ask: "What will I do on Thursday?", answer: "dentist" },
+];
+
+export const FACT_SETS = { probe: FACTS, heldout: HELDOUT_FACTS } as const;
 
 /** Ordinary talk, used in turn between and after the facts. */
 export const TALK: readonly string[] = [
@@ -68,6 +84,10 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   modelDir?: string;
+  /** default FACTS */
+  facts?: readonly Fact[];
+  /** leo's constants (default LEO): e.g. the recall bias off, to compare */
+  leoConfig?: LeoConfig;
   /** turns of talk between the last fact and the first question */
   gap?: number;
   seed?: number;
@@ -82,7 +102,8 @@ export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeR
   const started = performance.now();
   const modelDir = options.modelDir ?? resolveModelDir(loadRuntimeConfig().home);
   const config = loadRuntimeConfig({ ...process.env, ARIANNA_HOME: home });
-  const live = await openLiveSession({ config, modelDir, overthink: false, threads: options.threads });
+  const facts = options.facts ?? FACTS;
+  const live = await openLiveSession({ config, modelDir, overthink: false, threads: options.threads, leoConfig: options.leoConfig });
   try {
     let talk = 0;
     let turns = 0;
@@ -92,13 +113,13 @@ export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeR
       return r;
     };
     const told: number[] = [];
-    for (const fact of FACTS) {
+    for (const fact of facts) {
       told.push((await say(fact.tell)).userMessageId);
       await say(TALK[talk++ % TALK.length]);
     }
     for (let i = 0; i < gap; i++) await say(TALK[talk++ % TALK.length]);
     const answers: ProbeAnswer[] = [];
-    for (const [i, fact] of FACTS.entries()) {
+    for (const [i, fact] of facts.entries()) {
       const r = await say(fact.ask);
       const ids = new Set([...r.context.memory, ...r.context.recent]);
       answers.push({ fact, reply: r.text, recalled: r.text.toLowerCase().includes(fact.answer.toLowerCase()), inContext: ids.has(told[i]) });
@@ -124,15 +145,18 @@ if (import.meta.main) {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const num = (name: string) => (opt(name) === undefined ? undefined : Number(opt(name)));
-  const result = await runMemoryProbe({ modelDir: opt("model"), gap: num("gap"), seed: num("seed"), threads: num("threads") });
+  const set = opt("facts") ?? "probe";
+  if (!(set in FACT_SETS)) throw new Error(`--facts: one of ${Object.keys(FACT_SETS).join(", ")}, not ${set}`);
+  const facts = FACT_SETS[set as keyof typeof FACT_SETS];
+  const result = await runMemoryProbe({ modelDir: opt("model"), facts, gap: num("gap"), seed: num("seed"), threads: num("threads") });
   if (args.includes("--json")) console.log(JSON.stringify(result, null, 2));
   else {
     for (const a of result.answers) {
       console.log(`${a.recalled ? "✓" : "✗"} ${a.fact.ask} → ${JSON.stringify(a.reply.slice(0, 160))}${a.inContext ? "" : "  (the fact was not in the prompt)"}`);
     }
     console.log(
-      `memory probe (${result.model}): ${result.recalled}/${FACTS.length} replies contain the fact; ` +
-        `the fact was in the prompt ${result.inContext}/${FACTS.length} times; ${result.turns} turns in ${result.seconds.toFixed(1)} s`,
+      `memory probe (${result.model}): ${result.recalled}/${result.answers.length} replies contain the fact; ` +
+        `the fact was in the prompt ${result.inContext}/${result.answers.length} times; ${result.turns} turns in ${result.seconds.toFixed(1)} s`,
     );
   }
 }

@@ -143,6 +143,23 @@ export const LEO = {
     /** parsed bin files kept in RAM (the rest are read again when used) */
     cachedFiles: 64,
   },
+  recall: {
+    /** only a question is answered from a recalled line (a statement tells; copying into it parroted) */
+    questionsOnly: true,
+    /** a recalled user line is copied from when it shares this many content words with the message */
+    minShared: 1,
+    /** a word spoken more often than this (user and replies) is the talk's, not a fact told once */
+    maxSpoken: 2,
+    /** recalled words boosted per reply, at most (2 reached the same 4/5 as 4, and a stray recall pushes less) */
+    maxWords: 2,
+    /**
+     * logits added to a recalled word's first token until the reply has written the word. Memory probe,
+     * bundled kernel, seeds 1–6, facts 5: β 4 → 2.5 of 5, 5 → 3.7, 6 → 4.0 (every seed 4), 8 → 4.2
+     */
+    beta: 6,
+    /** logits added to its next token right after its prefix (at 8 instead of 12, with β 6: 3.5 of 5) */
+    continueBeta: 12,
+  },
   quality: {
     resampleBelow: 0.45,
     /**

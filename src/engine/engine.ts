@@ -368,5 +368,6 @@ function plainParams(p: SamplingParams): SamplingParams {
   const out: SamplingParams = { ...p };
   if (p.stop !== undefined) out.stop = Array.isArray(p.stop) ? [...p.stop] : p.stop;
   if (p.bias) out.bias = { ids: Int32Array.from(p.bias.ids), weights: Float32Array.from(p.bias.weights) };
+  if (p.copy) out.copy = { ...p.copy, sequences: p.copy.sequences.map((s) => [...s]) };
   return out;
 }

@@ -14,5 +14,5 @@ export {
 export { libraryCandidates, resolveLibrary, type LibraryChoice } from "./library.ts";
 export { SAMPLING_DEFAULTS, type SamplingDefaults } from "./protocol.ts";
 export type {
-  Embeddings, EngineInfo, GenerationSummary, LibraryInfo, LogitBias, ModelPaths, SamplingParams, StopReason, TokenEvent,
+  CopyBias, Embeddings, EngineInfo, GenerationSummary, LibraryInfo, LogitBias, ModelPaths, SamplingParams, StopReason, TokenEvent,
 } from "./protocol.ts";

@@ -54,6 +54,8 @@ export interface SamplingParams {
   minTokens?: number;
   /** Sparse additive logit bias for this request. */
   bias?: LogitBias;
+  /** Words the reply may copy, as token sequences: each unwritten one's next token is boosted (copy.ts). */
+  copy?: CopyBias;
   /** Prepend BOS when the prompt is a string. Default true. */
   bos?: boolean;
 }
@@ -61,6 +63,14 @@ export interface SamplingParams {
 export interface LogitBias {
   ids: Int32Array | readonly number[];
   weights: Float32Array | readonly number[];
+}
+
+export interface CopyBias {
+  sequences: readonly (readonly number[])[];
+  /** logits added to a sequence's first token */
+  weight: number;
+  /** logits added to its next token once its prefix was just written */
+  continueWeight: number;
 }
 
 export interface TokenEvent {

@@ -17,6 +17,7 @@ import {
   TOKEN_BOS, TOKEN_EOS, cstr, cstring, openLibrary, type AriannaLibrary, type AriannaSymbols,
 } from "./abi.ts";
 import { E_LIBRARY, E_NO_MODEL, EngineError, toPayload } from "./errors.ts";
+import { CopyState } from "./copy.ts";
 import { resolveLibrary } from "./library.ts";
 import {
   CANCEL_SLOTS, KEEPALIVE_FAILED, KEEPALIVE_IDLE, KEEPALIVE_REQUESTED, KEEPALIVE_SLOT, SAMPLING_DEFAULTS,
@@ -257,23 +258,25 @@ function num(v: number | undefined, def: number, name: string, ok: (x: number) =
 /** End-of-text (and BOS) held this far below every other token while a generation must go on. */
 const NO_END_BIAS = -1e9;
 
-/** The request's bias, with BOS/EOS pushed out of reach while `noEnd` (the caller's own BOS/EOS weights give way). */
-function setBias(c: Loaded, p: SamplingParams, noEnd: boolean): void {
-  let ids = p.bias ? Int32Array.from(p.bias.ids as ArrayLike<number>) : new Int32Array(0);
-  let weights = p.bias ? Float32Array.from(p.bias.weights as ArrayLike<number>) : new Float32Array(0);
+/**
+ * The request's bias plus the copy boosts now (added), with BOS/EOS pushed out of reach while
+ * `noEnd` (the caller's own BOS/EOS weights give way).
+ */
+function setBias(c: Loaded, p: SamplingParams, noEnd: boolean, copy?: CopyState): void {
+  const ids = p.bias ? Int32Array.from(p.bias.ids as ArrayLike<number>) : new Int32Array(0);
+  const weights = p.bias ? Float32Array.from(p.bias.weights as ArrayLike<number>) : new Float32Array(0);
   if (ids.length !== weights.length) throw new EngineError(AR_E_ARG, "bias: ids and weights differ in length");
-  if (noEnd) {
-    const keep = [...ids.keys()].filter((i) => ids[i] !== TOKEN_EOS && ids[i] !== TOKEN_BOS);
-    ids = Int32Array.from([...keep.map((i) => ids[i]), TOKEN_EOS, TOKEN_BOS]);
-    weights = Float32Array.from([...keep.map((i) => weights[i]), NO_END_BIAS, NO_END_BIAS]);
-  }
-  const rc = ids.length
-    ? L.ar_sampler_set_bias(c.sampler, ptr(ids), ptr(weights), ids.length)
+  const all = new Map<number, number>();
+  ids.forEach((id, i) => all.set(id, (all.get(id) ?? 0) + weights[i]));
+  for (const [id, w] of copy?.entries() ?? []) all.set(id, (all.get(id) ?? 0) + w);
+  if (noEnd) all.set(TOKEN_EOS, NO_END_BIAS).set(TOKEN_BOS, NO_END_BIAS);
+  const rc = all.size
+    ? L.ar_sampler_set_bias(c.sampler, ptr(Int32Array.from(all.keys())), ptr(Float32Array.from(all.values())), all.size)
     : L.ar_sampler_set_bias(c.sampler, null, null, 0);
   if (rc < 0) throw lastError(rc, "bias");
 }
 
-function configureSampler(c: Loaded, p: SamplingParams, prompt: number[], minTokens: number): void {
+function configureSampler(c: Loaded, p: SamplingParams, prompt: number[], minTokens: number, copy?: CopyState): void {
   const d = SAMPLING_DEFAULTS;
   const temperature = num(p.temperature, d.temperature, "temperature", (x) => x >= 0);
   const topP = num(p.topP, d.topP, "topP", (x) => x > 0);
@@ -290,7 +293,7 @@ function configureSampler(c: Loaded, p: SamplingParams, prompt: number[], minTok
   else throw new EngineError(AR_E_ARG, `bad seed: ${p.seed}`);
   L.ar_sampler_seed(c.sampler, seed);
 
-  setBias(c, p, minTokens > 0);
+  setBias(c, p, minTokens > 0, copy);
 
   rc = L.ar_sampler_observe(c.sampler, null, 0);
   if (rc < 0) throw lastError(rc, "observe");
@@ -445,9 +448,10 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
   const t0 = performance.now();
   const ids = promptIds(c, prompt, p.bos ?? true);
   const limits = limitsOf(p);
-  configureSampler(c, p, ids, limits.minTokens);
+  const copy = p.copy ? new CopyState(p.copy) : undefined;
+  configureSampler(c, p, ids, limits.minTokens, copy);
   const { reused, prefillMs } = prefillPrompt(c, ids);
-  const run = decodeTokens(c, gid, ids[ids.length - 1], p, limits, new TokenStream(rid));
+  const run = decodeTokens(c, gid, ids[ids.length - 1], p, limits, new TokenStream(rid), copy);
   return {
     promptTokens: ids.length,
     reusedTokens: reused,
@@ -466,7 +470,7 @@ function generate(rid: number, gid: number, prompt: string | number[], p: Sampli
  * on, until a limit, end-of-text, a stop string or a cancel; between tokens it
  * answers the watchdog's keep-alive.
  */
-function decodeTokens(c: Loaded, gid: number, first: number, p: SamplingParams, limits: Limits, out: TokenStream) {
+function decodeTokens(c: Loaded, gid: number, first: number, p: SamplingParams, limits: Limits, out: TokenStream, copy?: CopyState) {
   const { maxTokens, stops, minTokens } = limits;
   L.ar_decoder_reset(c.decoder);
   let tok = first;
@@ -495,7 +499,8 @@ function decodeTokens(c: Loaded, gid: number, first: number, p: SamplingParams, 
     held += decodePush(c, tok, next);
     completion++;
     tok = next;
-    if (completion === minTokens && minTokens > 0) setBias(c, p, false);
+    const copied = copy?.push(next) ?? false;
+    if ((completion === minTokens && minTokens > 0) || copied) setBias(c, p, completion < minTokens, copy);
     const split = stops.length && completion > minTokens
       ? splitAtStop(held, stops)
       : { shown: held, rest: "", stopped: false };

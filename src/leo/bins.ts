@@ -12,7 +12,7 @@ import { BoundedMap } from "../shared/bounded-map.ts";
 import { decodeBin, encodeBin, type BinData, type BinEntry } from "./bin-file.ts";
 
 /** unk, BOS, EOS never get a bias */
-const FIRST_TEXT_TOKEN = 3;
+export const FIRST_TEXT_TOKEN = 3;
 
 export interface BinRecord {
   id: number;

@@ -23,6 +23,7 @@ import { EntropyBand, QualityBand, readKernelRecord, StockPhrases } from "./kern
 import { planRings, Rings, type RingPlan } from "./overthinking.ts";
 import { arousal, meanEntropy, novelty, presence, type Presence } from "./presence.ts";
 import { assessReply, type QualityReport } from "./quality.ts";
+import { recallCopy, recallWords, type RecallCopy } from "./recall.ts";
 import { Snapshots, type Recalled, type Snapshot } from "./snapshots.ts";
 import { LeoState } from "./state.ts";
 import { rebuildDue, Themes, type ActiveTheme, type ThemeFlow } from "./themes.ts";
@@ -36,6 +37,7 @@ export { type Highlight, type HighlightKind } from "./highlights.ts";
 export { type Ring, type RingKind, type RingPlan } from "./overthinking.ts";
 export { type Presence } from "./presence.ts";
 export { type QualityReport, nextTemperature } from "./quality.ts";
+export { type RecallCopy } from "./recall.ts";
 export { type Snapshot } from "./snapshots.ts";
 export { type ActiveTheme, type Theme, type ThemeFlow } from "./themes.ts";
 export { displayName } from "./trauma.ts";
@@ -210,6 +212,16 @@ export class Leo {
       this.bins.retire(bin);
       return false;
     }
+  }
+
+  /** The recall bias (recall.ts) for a reply to `prompt`, from the user's recalled lines, best first. */
+  async recall(prompt: string, recalled: readonly string[]): Promise<RecallCopy> {
+    if (!this.kernel) throw new Error("leo: no kernel yet (call useKernel first)");
+    return recallCopy(
+      recallWords(prompt, recalled, (word) => this.field.spokenCount(word), this.config.recall),
+      this.config.recall,
+      this.kernel.tokenize,
+    );
   }
 
   /**

@@ -15,7 +15,7 @@ import type { Clock } from "../config/clock.ts";
 import { systemClock } from "../config/clock.ts";
 import type { ModelProfile } from "../config/model-profile.ts";
 import { DEFAULT_PERSONA, type RuntimeConfig } from "../config/runtime.ts";
-import type { Highlight, Leo, Presence, ThemeFlow, TurnOutcome, TurnPreparation } from "../leo/index.ts";
+import type { Highlight, Leo, Presence, RecallCopy, ThemeFlow, TurnOutcome, TurnPreparation } from "../leo/index.ts";
 import { contentWords, nextTemperature } from "../leo/index.ts";
 import { MessageFlag, type Memory, type Message, type TurnMetrics } from "../memory/index.ts";
 import { assembleContext, replyStops, type AssembledContext } from "./context.ts";
@@ -86,6 +86,8 @@ export interface TurnResult {
   externalWarning: boolean;
   themes: ThemeFlow[];
   binsUsed: number[];
+  /** the recalled words the reply was biased towards (leo's recall bias; empty when it did not fire) */
+  recall: string[];
   context: AssembledContext["included"] & { promptTokens: number; budget: number };
   stats: Pick<GenerationSummary, "promptTokens" | "completionTokens" | "ttftMs" | "tokensPerSecond" | "stopReason">;
   seed: number;
@@ -294,12 +296,12 @@ export class Session {
 
     // 2. context within seq_len minus the reply budget
     const replyBudget = Math.min(config.replyBudgetTokens, Math.floor(info.seqLen / 2));
-    const context = await this.gatherContext(user, prep, info.seqLen - replyBudget);
+    const { context, recall } = await this.gatherContext(user, prep, info.seqLen - replyBudget);
 
     // 3 + 4. generate, trim, score; re-sample a poor reply
     const stream = new ReplyStream((raw) => leo.trim(raw, prep.prompt), opts.onReply);
     const maxTokens = Math.min(replyBudget, opts.sampling?.maxTokens ?? replyBudget);
-    const candidates = await this.candidates(context.ids, maxTokens, prep, seed, opts, stream);
+    const candidates = await this.candidates(context.ids, maxTokens, prep, recall, seed, opts, stream);
     const chosen = candidates.reduce((best, c, i) => (c.quality > candidates[best].quality ? i : best), 0);
     const best = candidates[chosen];
     // stopped (Ctrl-C, the page's Stop, a client that left): keep what reached the reader, the
@@ -351,6 +353,7 @@ export class Session {
       externalWarning: outcome.externalRatio > leo.config.externalVocabulary.warnAbove,
       themes: outcome.themes,
       binsUsed: prep.binsUsed,
+      recall: recall.words,
       context: { ...context.included, promptTokens: context.ids.length, budget: context.budget },
       stats: {
         promptTokens: best.summary.promptTokens,
@@ -387,6 +390,7 @@ export class Session {
     ids: number[],
     replyBudget: number,
     prep: TurnPreparation,
+    recall: RecallCopy,
     seed: number,
     opts: TurnOptions,
     stream: ReplyStream,
@@ -396,7 +400,7 @@ export class Session {
     const out: Generated[] = [];
     let temperature = (opts.sampling?.temperature ?? config.generation.temperature) * prep.temperatureFactor;
     for (let k = 0; k <= qc.extraCandidates; k++) {
-      const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, k, opts, stream);
+      const { raw, entropies, summary } = await this.generate(ids, temperature, seed + k, replyBudget, prep, recall, k, opts, stream);
       const { text, entropy, report } = await leo.assess(raw, prep, entropies);
       out.push({ text, quality: report.quality, temperature, entropy, summary, raw, nonWordShare: report.nonWordShare, stockShare: report.stockShare });
       if (report.quality >= prep.resampleBelow || summary.stopReason === "cancelled") break;
@@ -405,7 +409,8 @@ export class Session {
     return out;
   }
 
-  private gatherContext(user: Message, prep: TurnPreparation, budget: number): Promise<AssembledContext> {
+  /** The prompt, and the recall bias from the user's recalled lines that made it in. */
+  private async gatherContext(user: Message, prep: TurnPreparation, budget: number): Promise<{ context: AssembledContext; recall: RecallCopy }> {
     const { memory, leo, config } = this.options;
     const recent = memory.messages.recent(config.recentMessages, user.id);
     const near = recent.slice(0, RECALL_DISTANCE);
@@ -425,13 +430,16 @@ export class Session {
     const shown = hits.length > 0 ? near : recent;
     const inContext = new Set([...shown, ...hits.flatMap((h) => (h.reply ? [h.message, h.reply] : [h.message]))].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
-    return assembleContext(
+    const context = await assembleContext(
       { persona: this.persona(), userText: user.text, recent: shown, hits, recalled },
       this.profile.template,
       budget,
       this.counter,
       (text, opts) => this.options.model.tokenize(text, opts),
     );
+    const prompted = new Set(context.included.memory);
+    const recall = await leo.recall(user.text, hits.filter((h) => prompted.has(h.message.id)).map((h) => h.message.text));
+    return { context, recall };
   }
 
   /** The system line at the top of every prompt (and of the echo ring). */
@@ -445,6 +453,7 @@ export class Session {
     seed: number,
     maxTokens: number,
     prep: TurnPreparation,
+    recall: RecallCopy,
     candidate: number,
     opts: TurnOptions,
     stream: ReplyStream,
@@ -462,6 +471,9 @@ export class Session {
         maxTokens,
         stop: [...replyStops(this.profile.template), ...[opts.sampling?.stop ?? []].flat()],
         bias: prep.bias,
+        ...(recall.sequences.length > 0 && {
+          copy: { sequences: recall.sequences, weight: recall.weight, continueWeight: recall.continueWeight },
+        }),
       },
       opts.signal,
     );

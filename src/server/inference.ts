@@ -47,6 +47,8 @@ export interface AriannaSummary {
   quality: number;
   /** share of the reply's content words taken from the user's message (a warning above 0.3) */
   external_ratio: number;
+  /** the recalled words leo's recall bias pointed the reply at (empty when it did not fire) */
+  recall: string[];
   seed: number;
 }
 
@@ -173,7 +175,7 @@ export class Inference {
     outcome.arianna = {
       message_id: r.messageId, episode_id: r.episodeId, text: r.text, revised: r.text !== r.streamed,
       candidates: r.candidates.length, presence: r.presence, trauma: r.trauma, themes: r.themes,
-      highlights: r.highlights, quality: r.quality, external_ratio: r.externalRatio, seed: r.seed,
+      highlights: r.highlights, quality: r.quality, external_ratio: r.externalRatio, recall: r.recall, seed: r.seed,
     };
     this.metrics.generation({
       kind: "session", ...r.stats, cancelled: r.stats.stopReason === "cancelled",
