@@ -834,35 +834,43 @@ const llamaCppSection = peerSection(
   },
 );
 
-// ---- time to first token of a turn, on the bundled kernel ------------------------------------
+// ---- time to first token of a turn, on the bundled kernel and the one it replaced --------------
 
 const TTFT_CONTEXT = [100, 300, 500];
+/** models/default ships; models/previous is the kernel it replaced, kept in the repository to be measured beside it */
+const TTFT_KERNELS = ["default", "previous"];
 
 const ttftSection: Section = {
   id: "ttft",
   title: "Time to first token: the bundled kernel",
   async run(ctx) {
-    const dir = join(ROOT, "models", "default");
-    const model = join(dir, "model.bin");
-    if (!existsSync(model)) throw new Error(`${model}: missing`);
     // Real text for the context (a living-session turn prefills recalled talk): the corpus, tokenized.
     const text = readFileSync(join(ROOT, "trainer", "corpus", "method.txt"), "utf8");
-    const rows: { threads: number; context: number; ms: number[] }[] = [];
-    for (const t of ctx.opts.threads) {
-      await withEngine(t, async (engine) => {
-        await engine.load({ model, tokenizer: join(dir, "tokenizer.bin") });
-        const ids = await engine.tokenize(text);
-        for (const n of TTFT_CONTEXT) {
-          const ms: number[] = [];
-          for (let i = 0; i < ctx.opts.repeat; i++) ms.push((await prefillOnce(engine, [1, ...ids.slice(0, n - 1)])).ttftMs);
-          rows.push({ threads: t, context: n, ms });
-        }
-      });
+    const rows: { kernel: string; params: number; threads: number; context: number; ms: number[] }[] = [];
+    for (const kernel of TTFT_KERNELS) {
+      const dir = join(ROOT, "models", kernel);
+      const model = join(dir, "model.bin");
+      if (!existsSync(model)) {
+        if (kernel === "default") throw new Error(`${model}: missing`);
+        continue;
+      }
+      const params = (JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { dims: { n_params: number } }).dims.n_params;
+      for (const t of ctx.opts.threads) {
+        await withEngine(t, async (engine) => {
+          await engine.load({ model, tokenizer: join(dir, "tokenizer.bin") });
+          const ids = await engine.tokenize(text);
+          for (const n of TTFT_CONTEXT) {
+            const ms: number[] = [];
+            for (let i = 0; i < ctx.opts.repeat; i++) ms.push((await prefillOnce(engine, [1, ...ids.slice(0, n - 1)])).ttftMs);
+            rows.push({ kernel, params, threads: t, context: n, ms });
+          }
+        });
+      }
     }
     printTable(
-      "Time to first token of a turn on the bundled kernel (Engine, fresh context)",
-      ["threads", "context tokens", "median ms", "best ms"],
-      rows.map((r) => [String(r.threads), String(r.context), fmt(median(r.ms), 1), fmt(Math.min(...r.ms), 1)]),
+      "Time to first token of a turn on the bundled kernel (default) and the one it replaced (previous), Engine, fresh context",
+      ["kernel", "params", "threads", "context tokens", "median ms", "best ms"],
+      rows.map((r) => [r.kernel, `${fmt(r.params / 1e6, 2)} M`, String(r.threads), String(r.context), fmt(median(r.ms), 1), fmt(Math.min(...r.ms), 1)]),
       ["the whole context is prefilled (the worst case: nothing reused from the previous turn), then one token"],
     );
     return { json: rows };
