@@ -1,6 +1,7 @@
 // Migration 003 (leo version 2): a v1 device's leo state carried forward, nothing dropped
 // (docs/leo.md §10). The figures v2 cannot recompute are set aside, not deleted.
 // Migration 004: the field observes a turn after its reply; what v3 stored is all observed.
+// Migration 005: the full-text index is rebuilt over the user's messages only.
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -87,6 +88,30 @@ describe("migration 004: the field settles after the reply", () => {
     const leo = new Leo({ db: memory.db, home: dir });
     expect(leo.field.wordCount("river")).toBe(2);
     expect(leo.field.observations()).toBe(2);
+    memory.close();
+  });
+});
+
+describe("migration 005: full-text recall over the user's messages", () => {
+  test("a v4 device's user messages are found after the upgrade, her replies are not, new ones are indexed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
+    dirs.push(dir);
+    const path = join(dir, "resonance.sqlite3");
+    const v4 = openDatabase(path, { schemaVersion: 4 });
+    v4.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
+    v4.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'my cat is called Basil', 1)");
+    v4.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'Basil is a fine name for a cat', 1)");
+    v4.close();
+
+    const memory = openMemory(path);
+    expect(schemaVersion(memory.db)).toBe(SCHEMA_VERSION);
+    const found = (word: string) => memory.messages.search([{ word, weight: 1 }], 5).map((m) => m.id);
+    expect(found("basil")).toEqual([1]);
+    expect(found("name")).toEqual([]);
+    const later = memory.atomically(() => memory.messages.append("user", "how is Basil today"));
+    memory.atomically(() => memory.messages.append("arianna", "Basil sleeps"));
+    expect(found("basil")).toEqual([later.id, 1]);
+    expect(found("sleeps")).toEqual([]);
     memory.close();
   });
 });

@@ -50,7 +50,8 @@ describe("database", () => {
     });
     expect(memory.db.query("SELECT topic, decay_level FROM bins").get()).toEqual({ topic: "old", decay_level: 0.2 });
     expect(memory.db.query("SELECT text, uses FROM snapshots").get()).toEqual({ text: "I keep the lantern lit", uses: 0 });
-    expect(memory.messages.search([{ word: "lantern", weight: 1 }], 5).map((m) => m.id)).toEqual([2, 1]);
+    // the full-text index holds the user's messages (migration 005): her reply is no hit
+    expect(memory.messages.search([{ word: "lantern", weight: 1 }], 5).map((m) => m.id)).toEqual([1]);
     memory.close();
   });
 
@@ -88,7 +89,7 @@ describe("messages and episodes", () => {
     memory.close();
   });
 
-  test("recent turns and full-text search over the whole history", () => {
+  test("recent turns and full-text search over the user's whole history", () => {
     const memory = openMemory(tempDb());
     memory.atomically(() => {
       memory.messages.append("user", "tell me about the lighthouse keeper");
@@ -106,12 +107,13 @@ describe("messages and episodes", () => {
     expect(memory.messages.search(terms("lighthouse"), 3, 1)).toEqual([]);
     // words are quoted for FTS5: syntax characters are harmless
     expect(memory.messages.search(terms('"quoted"', "apostrophe's", "OR", "NEAR("), 3).length).toBe(1);
-    // more (and heavier) matching words rank higher; newer first on ties
-    expect(memory.messages.search([{ word: "filler", weight: 1 }, { word: "7", weight: 5 }], 3).map((m) => m.text)).toEqual([
-      "filler line 7",
-      "filler line 49",
+    // more (and heavier) matching words rank higher; newer first on ties; her lines (odd) are no hits
+    expect(memory.messages.search([{ word: "filler", weight: 1 }, { word: "8", weight: 5 }], 3).map((m) => m.text)).toEqual([
+      "filler line 8",
       "filler line 48",
+      "filler line 46",
     ]);
+    expect(memory.messages.search(terms("49"), 3)).toEqual([]);
     memory.close();
   });
 

@@ -68,7 +68,6 @@ export class Messages {
   private readonly byIdQuery;
   private readonly recentQuery;
   private readonly matchQuery;
-  private readonly matchRoleQuery;
   private readonly countQuery;
   private readonly answeredQuery;
 
@@ -89,11 +88,7 @@ export class Messages {
     // newest matches first: FTS5 walks its doclist in rowid order and stops at the limit,
     // so a word in half the history costs what a rare one does (ORDER BY rank would score them all)
     this.matchQuery = db.query<{ rowid: number }, [string, number, number]>(
-      "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-    );
-    this.matchRoleQuery = db.query<{ rowid: number }, [string, number, Role, number]>(
-      `SELECT f.rowid FROM messages_fts f JOIN messages m ON m.id = f.rowid
-       WHERE messages_fts MATCH ? AND f.rowid < ? AND m.role = ? ORDER BY f.rowid DESC LIMIT ?`,
+      "SELECT rowid FROM user_messages_fts WHERE user_messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
     );
     this.countQuery = db.query<{ n: number }, []>("SELECT count(*) AS n FROM messages");
     this.answeredQuery = db.query<never, [number, number]>(
@@ -129,31 +124,21 @@ export class Messages {
   }
 
   /**
-   * Full-text hits among messages older than `beforeId`: each term's `perTerm`
-   * newest matches, scored by the summed weights of the terms a message
-   * contains (newer first on ties). System messages are not memories;
-   * `role` keeps one speaker's messages only.
+   * Full-text hits among the user's messages older than `beforeId` (only they
+   * are indexed: migration 005): each term's `perTerm` newest matches, scored
+   * by the summed weights of the terms a message contains (newer first on ties).
    */
-  search(
-    terms: readonly SearchTerm[],
-    limit: number,
-    beforeId = Number.MAX_SAFE_INTEGER,
-    { perTerm = 16, role }: { perTerm?: number; role?: Role } = {},
-  ): Message[] {
+  search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, { perTerm = 16 } = {}): Message[] {
     const scores = new Map<number, number>();
     for (const { word, weight } of terms) {
-      const rows = role ? this.matchRoleQuery.all(ftsPhrase(word), beforeId, role, perTerm) : this.matchQuery.all(ftsPhrase(word), beforeId, perTerm);
-      for (const { rowid } of rows) {
+      for (const { rowid } of this.matchQuery.all(ftsPhrase(word), beforeId, perTerm)) {
         scores.set(rowid, (scores.get(rowid) ?? 0) + weight);
       }
     }
-    const hits: Message[] = [];
-    for (const [id] of [...scores].sort((a, b) => b[1] - a[1] || b[0] - a[0])) {
-      if (hits.length >= limit) break;
-      const message = this.get(id)!;
-      if (message.role !== "system") hits.push(message);
-    }
-    return hits;
+    return [...scores]
+      .sort((a, b) => b[1] - a[1] || b[0] - a[0])
+      .slice(0, limit)
+      .map(([id]) => this.get(id)!);
   }
 
   count(): number {

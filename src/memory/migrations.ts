@@ -2,7 +2,8 @@
  * migrations.ts — the schema as numbered SQL files (migrations/NNN_name.sql),
  * applied in order and tracked by PRAGMA user_version.
  *
- * Migrations only add (tables, columns, indexes) and each runs in one
+ * Migrations only add (tables, columns, indexes; a derived index may be rebuilt
+ * from the rows it indexes) and each runs in one
  * transaction with its version bump, so a crash leaves the old version intact.
  * Before upgrading a database that already holds a conversation, a copy is
  * written next to it (VACUUM INTO) — an SD card deserves a second chance.
