@@ -10,6 +10,8 @@
  *   bun run probe:memory                      # the live kernel (ARIANNA_HOME's, else models/default)
  *   bun run probe:memory --model models/default --seed 7 --gap 10 --json
  *   bun run probe:memory --facts heldout      # five other facts, never used to tune the recall bias
+ *   bun run probe:memory --home DIR --phase tell   # tell, keep DIR; a night school may deploy into DIR,
+ *   bun run probe:memory --home DIR --phase ask    # then ask, in a new session on DIR's kernel
  *
  * Exit status 0 whatever the count (it is a measurement); 1 on an error.
  */
@@ -93,14 +95,21 @@ export interface ProbeOptions {
   seed?: number;
   threads?: number;
   onTurn?: (text: string, r: TurnResult) => void;
+  /** a home to use and keep (default: a fresh temporary one, removed after) */
+  home?: string;
+  /**
+   * "tell": the facts and the talk after them only; "ask": only the questions, in a home a "tell"
+   * filled, e.g. after a night school and a restart (default: both, in one sitting)
+   */
+  phase?: "tell" | "ask";
 }
 
 export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeResult> {
   const gap = options.gap ?? 10;
   const seed = options.seed ?? 1;
-  const home = mkdtempSync(join(tmpdir(), "arianna-memory-probe-"));
+  const home = options.home ?? mkdtempSync(join(tmpdir(), "arianna-memory-probe-"));
   const started = performance.now();
-  const modelDir = options.modelDir ?? resolveModelDir(loadRuntimeConfig().home);
+  const modelDir = options.modelDir ?? resolveModelDir(options.home ?? loadRuntimeConfig().home);
   const config = loadRuntimeConfig({ ...process.env, ARIANNA_HOME: home });
   const facts = options.facts ?? FACTS;
   const live = await openLiveSession({ config, modelDir, overthink: false, threads: options.threads, leoConfig: options.leoConfig });
@@ -113,13 +122,24 @@ export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeR
       return r;
     };
     const told: number[] = [];
-    for (const fact of facts) {
-      told.push((await say(fact.tell)).userMessageId);
-      await say(TALK[talk++ % TALK.length]);
+    if (options.phase !== "ask") {
+      for (const fact of facts) {
+        told.push((await say(fact.tell)).userMessageId);
+        await say(TALK[talk++ % TALK.length]);
+      }
+      for (let i = 0; i < gap; i++) await say(TALK[talk++ % TALK.length]);
+    } else {
+      // the sitting before the restart: its messages, and the seeds it used
+      const lines = live.session.memory.messages.recent(10_000).filter((m) => m.role === "user");
+      for (const fact of facts) {
+        const m = lines.find((l) => l.text === fact.tell);
+        if (!m) throw new Error(`--phase ask: "${fact.tell}" was never told in ${home} (run --phase tell there first)`);
+        told.push(m.id);
+      }
+      turns = facts.length * 2 + gap;
     }
-    for (let i = 0; i < gap; i++) await say(TALK[talk++ % TALK.length]);
     const answers: ProbeAnswer[] = [];
-    for (const [i, fact] of facts.entries()) {
+    for (const [i, fact] of (options.phase === "tell" ? [] : facts).entries()) {
       const r = await say(fact.ask);
       const ids = new Set([...r.context.memory, ...r.context.recent]);
       answers.push({ fact, reply: r.text, recalled: r.text.toLowerCase().includes(fact.answer.toLowerCase()), inContext: ids.has(told[i]) });
@@ -134,7 +154,7 @@ export async function runMemoryProbe(options: ProbeOptions = {}): Promise<ProbeR
     };
   } finally {
     await live.close();
-    rmSync(home, { recursive: true, force: true });
+    if (!options.home) rmSync(home, { recursive: true, force: true });
   }
 }
 
@@ -148,8 +168,14 @@ if (import.meta.main) {
   const set = opt("facts") ?? "probe";
   if (!(set in FACT_SETS)) throw new Error(`--facts: one of ${Object.keys(FACT_SETS).join(", ")}, not ${set}`);
   const facts = FACT_SETS[set as keyof typeof FACT_SETS];
-  const result = await runMemoryProbe({ modelDir: opt("model"), facts, gap: num("gap"), seed: num("seed"), threads: num("threads") });
+  const phase = opt("phase");
+  if (phase !== undefined && phase !== "tell" && phase !== "ask") throw new Error(`--phase: tell or ask, not ${phase}`);
+  if (phase && !opt("home")) throw new Error("--phase needs --home DIR (the home the two phases share)");
+  const result = await runMemoryProbe({
+    modelDir: opt("model"), facts, gap: num("gap"), seed: num("seed"), threads: num("threads"), home: opt("home"), phase,
+  });
   if (args.includes("--json")) console.log(JSON.stringify(result, null, 2));
+  else if (phase === "tell") console.log(`memory probe (${result.model}): told ${facts.length} facts in ${opt("home")}, ${result.turns} turns in ${result.seconds.toFixed(1)} s`);
   else {
     for (const a of result.answers) {
       console.log(`${a.recalled ? "✓" : "✗"} ${a.fact.ask} → ${JSON.stringify(a.reply.slice(0, 160))}${a.inContext ? "" : "  (the fact was not in the prompt)"}`);
