@@ -178,7 +178,10 @@ async function binsAB(home: string, modelDir: string, threads: number, topics: {
                 model: engine,
                 modelDir,
                 config: loadRuntimeConfig({ ARIANNA_HOME: copy, ARIANNA_SEED: String(SEED) }),
-                leoConfig: arm === "on" ? undefined : withLeoOverrides({ bins: { beta: 0 } }),
+                // the recall bias is off in both arms: it copies the topic's words from the earlier
+                // messages into either arm (garden: 50 % of the bin-off replies on the 1.6M kernel,
+                // 25 % on the 5.9M), so with it the A/B measured recall, not the bins
+                leoConfig: withLeoOverrides({ recall: { maxWords: 0 }, ...(arm === "on" ? {} : { bins: { beta: 0 } }) }),
                 overthink: false,
               });
               const r = await session.turn(prompt, { seed });
