@@ -63,6 +63,7 @@ test("memory: a fact told long ago comes back as a hit, three exchanges before t
     const r = await session.turn("What is my cat called?");
     expect(r.context.recent).not.toContain(told.id); // too old for the recent turns ...
     expect(r.context.memory).toEqual([told.id]); // ... so recalled by its words (with her reply: one piece)
+    expect(r.recall).toEqual(["Basil"]); // the recall bias points her reply at what it told
     // and only three exchanges stand between it and the question, as in the memory dialogues
     expect(r.context.recent.length).toBe(6);
     await session.close();
