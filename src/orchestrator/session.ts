@@ -3,7 +3,7 @@
  *
  *   1. store the user message (committed before anything else)
  *   2. gather context: recent turns, full-text hits, recalled snapshots, active bins
- *   3. generate through the model, logits biased by the bins
+ *   3. generate through the model, logits biased by the bins and the recall bias
  *   4. pass the reply through leo (trim, score, re-sample when poor)
  *   5. store the reply with its metrics in one transaction, and answer
  *
