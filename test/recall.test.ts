@@ -36,6 +36,13 @@ test("recall: no question, or no shared content word, or only stopwords shared: 
   expect(words("Tell me about my cat.", ["My cat is called Basil."], never, statements)).toEqual(["called", "Basil"]);
 });
 
+test("recall: a recalled page is read up to lineChars (a fact is told in a sentence)", () => {
+  const page = (at: number) => `My cat ${"lorem ".repeat(at / 6)} is called Basil.`;
+  const short = { ...LEO.recall, maxSpoken: 2 };
+  expect(words("What is my cat called?", [page(LEO.recall.lineChars / 2)], (w) => (w === "lorem" ? 99 : 0), short)).toEqual(["Basil"]);
+  expect(words("What is my cat called?", [page(LEO.recall.lineChars)], (w) => (w === "lorem" ? 99 : 0), short)).toEqual([]);
+});
+
 let root: string;
 let engine: Engine;
 let prompt: number[];

@@ -150,6 +150,11 @@ export const LEO = {
     minShared: 1,
     /** a word spoken more often than this (user and replies) is the talk's, not a fact told once */
     maxSpoken: 2,
+    /**
+     * a recalled line is read up to here: a fact is told in a sentence, and a pasted 64 KB page as a
+     * hit took 20 ms of CPU a turn to read whole (this VM; a Pi is slower)
+     */
+    lineChars: 4000,
     /** recalled words boosted per reply, at most (2 reached the same 4/5 as 4, and a stray recall pushes less) */
     maxWords: 2,
     /**

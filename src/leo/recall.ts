@@ -27,10 +27,11 @@ export interface RecalledWord {
 }
 
 /**
- * The words to copy from the recalled lines (best first) into a reply to
- * `message` (with `questionsOnly`, a message asking something): a line counts when it shares `minShared` content words with the
- * message; of its other content words, those spoken at most `maxSpoken` times
- * (a fact told once, not the talk's common words), rarest first, `maxWords` in all.
+ * The words to copy from the recalled lines (best first, each read up to
+ * `lineChars`) into a reply to `message` (with `questionsOnly`, a question):
+ * a line counts when it shares `minShared` content words with the message; of
+ * its other content words, those spoken at most `maxSpoken` times (a fact told
+ * once, not the talk's common words), rarest first, `maxWords` in all.
  */
 export function recallWords(
   message: string,
@@ -41,17 +42,20 @@ export function recallWords(
   if (config.questionsOnly && !/[?？]/u.test(message)) return [];
   const asked = new Set(tokenSpans(message).map((s) => s.token).filter(isContentWord));
   const found = new Map<string, RecalledWord & { spoken: number; order: number }>();
-  for (const line of recalled) {
+  const common = new Set<string>();
+  for (const whole of recalled) {
+    const line = whole.slice(0, config.lineChars);
     const spans = tokenSpans(line);
-    const content = spans.filter((s) => isContentWord(s.token));
-    if (new Set(content.filter((s) => asked.has(s.token)).map((s) => s.token)).size < config.minShared) continue;
-    for (const s of content) {
-      if (asked.has(s.token) || found.has(s.token)) continue;
+    if (line.length < whole.length) spans.pop(); // the cut may have split its last word
+    if (new Set(spans.filter((s) => asked.has(s.token)).map((s) => s.token)).size < config.minShared) continue;
+    // one look-up per distinct word
+    spans.forEach((s, i) => {
+      if (!isContentWord(s.token) || asked.has(s.token) || found.has(s.token) || common.has(s.token)) return;
       const count = spoken(s.token);
-      if (count > config.maxSpoken) continue;
-      const next = spans[spans.indexOf(s) + 1];
-      found.set(s.token, { word: line.slice(s.start, s.end), rest: line.slice(s.start, next?.end ?? s.end), spoken: count, order: found.size });
-    }
+      if (count > config.maxSpoken) return void common.add(s.token);
+      const rest = line.slice(s.start, spans[i + 1]?.end ?? s.end);
+      found.set(s.token, { word: line.slice(s.start, s.end), rest, spoken: count, order: found.size });
+    });
   }
   return [...found.values()]
     .sort((a, b) => a.spoken - b.spoken || a.order - b.order)
