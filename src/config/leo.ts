@@ -152,7 +152,7 @@ export const LEO = {
     maxSpoken: 2,
     /**
      * a recalled line is read up to here: a fact is told in a sentence, and a pasted 64 KB page as a
-     * hit took 20 ms of CPU a turn to read whole (this VM; a Pi is slower)
+     * hit took 67 ms to read whole, 0.4 ms cut here (this 2-core VM, busy; a Pi is slower)
      */
     lineChars: 4000,
     /** recalled words boosted per reply, at most (2 reached the same 4/5 as 4, and a stray recall pushes less) */
