@@ -92,7 +92,7 @@ describe("where re-sampling starts (§6.2): the kernel's quality band", () => {
 
   test("once it has its replies, only its own worst are re-sampled: below its quantile, never above the fixed threshold", () => {
     const band = filled(fluent(W.minReplies));
-    expect(band.resampleBelow()).toBeCloseTo(0.32); // its 40th percentile: a 0.32 reply is ordinary for it, a 0.16 one is not
+    expect(band.resampleBelow()).toBeCloseTo(0.32); // its 30th percentile: a 0.32 reply is ordinary for it, a 0.16 one is not
     expect(filled(Array.from({ length: W.minReplies }, () => 0.8)).resampleBelow()).toBe(Q.resampleBelow);
   });
 
