@@ -1,7 +1,7 @@
 """Build the bundled default kernel, models/default/, end to end.
 
   bun run train:default          # = setup_env.sh, then this script
-  trainer/.venv/bin/python trainer/build_default.py [--pretrain_minutes 52] [--finetune_minutes 10]
+  trainer/.venv/bin/python trainer/build_default.py [--pretrain_minutes 95] [--finetune_minutes 12]
 
 Stages (each resumes: a finished stage is skipped, an interrupted training
 stage resumes from its last checkpoint when the command is run again):
@@ -37,10 +37,11 @@ import arianna_data as D  # noqa: E402
 # (oversubscribed OpenMP barriers); at batch 16 x 256, 128x4 layers ran 1247 tok/s,
 # 160x6 layers 506 tok/s. An hour then sees ~4M tokens (about one pass over the
 # prose) or ~1.5M: the small model that sees more text is the better buy.
-# 128 and 384 are multiples of the Q8_0 group (32).
+# 128 and 384 are multiples of the Q8_0 group (32). seq_len 512 at batch 8 (the bundled kernel of
+# 2026-11-30, trainer/README.md "The second build"): at 256 the runtime had 128 tokens of prompt left.
 DEFAULT_MODEL = dict(
     dim=128, n_layers=5, n_heads=4, n_kv_heads=4, hidden_dim=384, shared_classifier=True,
-    seq_len=256, batch_size=16, dropout=0.0, learning_rate=2e-3, min_lr=2e-4, warmup_iters=30,
+    seq_len=512, batch_size=8, dropout=0.0, learning_rate=2e-3, min_lr=2e-4, warmup_iters=30,
     weight_decay=0.1, max_iters=1_000_000, eval_interval=50, eval_windows=8, threads=1,
 )
 PRETRAIN = dict(dialogue_fraction=0.05)       # her voice from the start, a little
@@ -88,8 +89,8 @@ def main(argv=None):
     ap.add_argument("--work", default=os.path.join(HERE, "out", "default"))
     ap.add_argument("--prose", default=D.PROSE_DIR,
                     help="fetch_corpus.py output (fetched when missing)")
-    ap.add_argument("--pretrain_minutes", type=float, default=52.0)
-    ap.add_argument("--finetune_minutes", type=float, default=10.0)
+    ap.add_argument("--pretrain_minutes", type=float, default=95.0)
+    ap.add_argument("--finetune_minutes", type=float, default=12.0)
     ap.add_argument("--vocab_size", type=int, default=VOCAB_SIZE)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a train_arianna.py config key (both stages)")
