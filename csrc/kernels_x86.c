@@ -32,7 +32,8 @@ static inline __m128 hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     /* lanes 0,1 of each half: (s0 + s2, s1 + s3) of vectors 0 and 2 (low half), 1 and 3 (high) */
     __m256 p = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
                              _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(p, p, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(p, p, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(p, p, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm256_shuffle_ps(p, p, _MM_SHUFFLE(3, 1, 3, 1)));
     return _mm_unpacklo_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
 }
 
@@ -94,7 +95,8 @@ void gemm_f32_tile(float *out, int ldo, const float *x, int ldx, const float *w,
         const float *xt = x + (long)(t + c) * ldx;
         float sum[6];
         int k = 0;
-        for (; k + 4 <= R; k += 4) _mm_storeu_ps(sum + k, hsum4_ps(acc[k][c], acc[k + 1][c], acc[k + 2][c], acc[k + 3][c]));
+        for (; k + 4 <= R; k += 4)
+            _mm_storeu_ps(sum + k, hsum4_ps(acc[k][c], acc[k + 1][c], acc[k + 2][c], acc[k + 3][c]));
         for (; k < R; k++) sum[k] = hsum_ps(acc[k][c]);
         for (k = 0; k < R; k++) {
             const float *row = w + (long)(r + k) * ldw;
@@ -253,12 +255,12 @@ void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
     for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
     for (int g = 0; g < groups; g++) {
         __m256i isum[4];
+        for (int k = 0; k < R; k++) isum[k] = _mm256_setzero_si256();
         for (int j = g * gs; j < (g + 1) * gs; j += 32) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j)), ax = _mm256_abs_epi8(xv);
-            for (int k = 0; k < R; k++) {
-                __m256i d = dot32_i8(ax, xv, _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j)));
-                isum[k] = j == g * gs ? d : _mm256_add_epi32(isum[k], d);
-            }
+            for (int k = 0; k < R; k++)
+                isum[k] = _mm256_add_epi32(
+                    isum[k], dot32_i8(ax, xv, _mm256_loadu_si256((const __m256i *)(wq + (long)(r + k) * n + j))));
         }
         __m256 xsv = _mm256_broadcast_ss(xs + (long)t * groups + g);
         for (int k = 0; k < R; k++)
