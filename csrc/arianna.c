@@ -713,13 +713,9 @@ static void matvec_worker(void *ctx, int ti, int nt) {
             int r1 = r0 + chunk < j->rows[0] ? r0 + chunk : j->rows[0];
             matvec_part(j, 0, r0, r1);
             matvec_part(j, 1, r0, r1);
-            for (int tok = 0; tok < j->T; tok++) {
-                float *a = j->out[0] + (size_t)tok * j->rows[0], *b = j->out[1] + (size_t)tok * j->rows[1];
-                for (int i = r0; i < r1; i++) {
-                    float v = a[i];
-                    a[i] = v / (1.0f + expf(-v)) * b[i];
-                }
-            }
+            for (int tok = 0; tok < j->T; tok++)
+                kern_swiglu_f32(j->out[0] + (size_t)tok * j->rows[0] + r0, j->out[1] + (size_t)tok * j->rows[1] + r0,
+                                r1 - r0);
         }
     }
     /* Otherwise chunk the concatenated rows of all the job's matrices. */

@@ -64,6 +64,8 @@ void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 float kern_dot_f32(const float *a, const float *b, int n);
 /* y[j] += a * x[j] */
 void kern_axpy_f32(float *y, float a, const float *x, int n);
+/* SwiGLU's gate: a[j] = silu(a[j]) * b[j], silu(v) = v / (1 + e^-v). */
+void kern_swiglu_f32(float *a, const float *b, int n);
 
 /* Portable reference versions, same contracts. */
 void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
@@ -81,5 +83,6 @@ void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 void scalar_quantize_q4(uint8_t *q, float *s, const float *x, int n);
 float scalar_dot_f32(const float *a, const float *b, int n);
 void scalar_axpy_f32(float *y, float a, const float *x, int n);
+void scalar_swiglu_f32(float *a, const float *b, int n);
 
 #endif /* ARIANNA_KERNELS_H */

@@ -35,3 +35,4 @@ void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
 }
 float kern_dot_f32(const float *a, const float *b, int n) { return scalar_dot_f32(a, b, n); }
 void kern_axpy_f32(float *y, float a, const float *x, int n) { scalar_axpy_f32(y, a, x, n); }
+void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }

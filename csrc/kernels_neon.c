@@ -166,6 +166,9 @@ void kern_axpy_f32(float *y, float a, const float *x, int n) {
     for (; j < n; j++) y[j] += a * x[j];
 }
 
+/* libm's expf, as before: a vector exp is not measured on a Pi yet. */
+void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }
+
 /* ---- Q8_0 ---------------------------------------------------------------- */
 /*
  * Tiles of R rows x C inputs when gs is a multiple of 16: per group, 16 int8

@@ -112,3 +112,7 @@ float scalar_dot_f32(const float *a, const float *b, int n) {
 void scalar_axpy_f32(float *y, float a, const float *x, int n) {
     for (int j = 0; j < n; j++) y[j] += a * x[j];
 }
+
+void scalar_swiglu_f32(float *a, const float *b, int n) {
+    for (int j = 0; j < n; j++) a[j] = a[j] / (1.0f + expf(-a[j])) * b[j];
+}

@@ -254,6 +254,29 @@ static void test_dot_axpy(int n) {
     free(ys);
 }
 
+/* silu(a) * b against the exact value in double: gates over [-30, 30) and
+ * the ends of the range (where e^-a leaves fp32), within 1e-6 relative. */
+static void test_swiglu(int n) {
+    float *a = rand_floats(n), *b = rand_floats(n), *ak = malloc(n * sizeof(float)), *as = malloc(n * sizeof(float));
+    static const float ends[] = {-200.0f, -88.7f, -87.0f, 0.0f, 87.0f, 88.7f, 200.0f};
+    for (int j = 0; j < n; j++) a[j] = j < 7 ? ends[j] : a[j] * 30.0f;
+    memcpy(ak, a, n * sizeof(float));
+    memcpy(as, a, n * sizeof(float));
+    kern_swiglu_f32(ak, b, n);
+    scalar_swiglu_f32(as, b, n);
+    int ok_k = 1, ok_s = 1;
+    for (int j = 0; j < n; j++) {
+        double e = a[j] / (1.0 + exp(-(double)a[j])) * b[j], tol = 1e-6 * fabs(e) + 1e-30;
+        ok_k &= fabs(ak[j] - e) <= tol;
+        ok_s &= fabs(as[j] - e) <= tol;
+    }
+    check_both(ok_k, ok_s, "swiglu_f32", n, 0, 0, 1);
+    free(a);
+    free(b);
+    free(ak);
+    free(as);
+}
+
 /* kern_quantize_q8 == scalar_quantize_q8 bit for bit, and the scalar one
  * reconstructs every value within half a step. */
 static void check_quantize(const float *x, int n, int gs, const char *what) {
@@ -366,6 +389,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof(f32_sizes) / sizeof(f32_sizes[0]); i++) {
         test_matvec_f32(f32_sizes[i]);
         test_dot_axpy(f32_sizes[i]);
+        test_swiglu(f32_sizes[i]);
         for (int T = 1; T <= 7; T += 3) test_gemm_f32(f32_sizes[i], T);
     }
 
