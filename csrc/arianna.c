@@ -779,7 +779,8 @@ typedef struct {
  * are split across threads. The scores of the whole block are one gemm
  * (queries x cached keys: each key row is loaded once for all T queries;
  * the few future positions it also scores are masked by the softmax range),
- * and each value row is loaded once and added into every query that sees it. */
+ * and each query's output is the weighted sum of the value rows it sees
+ * (kern_wsum_f32: the head's value rows stay in L1 across the queries). */
 static void attention_worker(void *ctx, int ti, int nt) {
     attention_job *j = ctx;
     ar_session *s = j->s;
@@ -798,13 +799,7 @@ static void attention_worker(void *ctx, int ti, int nt) {
             int seen = s->pos + tok + 1;
             for (int t = 0; t < seen; t++) a[t] *= inv_sqrt;
             softmax(a, seen);
-            memset(s->xb + (size_t)tok * D + h * hs, 0, hs * sizeof(float));
-        }
-        for (int t = 0; t < ctx_len; t++) {
-            const float *v = vbase + (size_t)t * kv_dim;
-            /* position t is seen by the tokens at s->pos + tok >= t */
-            for (int tok = t > s->pos ? t - s->pos : 0; tok < T; tok++)
-                kern_axpy_f32(s->xb + (size_t)tok * D + h * hs, att[(size_t)tok * S + t], v, hs);
+            kern_wsum_f32(s->xb + (size_t)tok * D + h * hs, a, vbase, kv_dim, seen, hs);
         }
     }
 }

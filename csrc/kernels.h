@@ -62,8 +62,9 @@ void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T,
 void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
 /* sum_j a[j] * b[j] */
 float kern_dot_f32(const float *a, const float *b, int n);
-/* y[j] += a * x[j] */
-void kern_axpy_f32(float *y, float a, const float *x, int n);
+/* y[j] = sum_{t < rows} a[t] * v[t*ldv + j], each y[j] one chain in t
+ * order (attention's weighted sum of value rows). */
+void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n);
 /* SwiGLU's gate: a[j] = silu(a[j]) * b[j], silu(v) = v / (1 + e^-v). */
 void kern_swiglu_f32(float *a, const float *b, int n);
 
@@ -82,7 +83,7 @@ void scalar_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs);
  * s = max|x| / 7, q = round(x / s) in [-7, 7] (symmetric, like Q8_0). */
 void scalar_quantize_q4(uint8_t *q, float *s, const float *x, int n);
 float scalar_dot_f32(const float *a, const float *b, int n);
-void scalar_axpy_f32(float *y, float a, const float *x, int n);
+void scalar_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n);
 void scalar_swiglu_f32(float *a, const float *b, int n);
 
 #endif /* ARIANNA_KERNELS_H */

@@ -34,5 +34,7 @@ void kern_quantize_q8(int8_t *q, float *s, const float *x, int n, int gs) {
     scalar_quantize_q8(q, s, x, n, gs);
 }
 float kern_dot_f32(const float *a, const float *b, int n) { return scalar_dot_f32(a, b, n); }
-void kern_axpy_f32(float *y, float a, const float *x, int n) { scalar_axpy_f32(y, a, x, n); }
+void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n) {
+    scalar_wsum_f32(y, a, v, ldv, rows, n);
+}
 void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }

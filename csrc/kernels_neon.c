@@ -160,10 +160,34 @@ float kern_dot_f32(const float *a, const float *b, int n) {
     return sum;
 }
 
-void kern_axpy_f32(float *y, float a, const float *x, int n) {
+/* 16 columns (4 FMA chains) kept in registers over all the rows, then 4,
+ * then single columns: the output stays out of memory until the end. */
+void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n) {
     int j = 0;
-    for (; j + 4 <= n; j += 4) vst1q_f32(y + j, vfmaq_n_f32(vld1q_f32(y + j), vld1q_f32(x + j), a));
-    for (; j < n; j++) y[j] += a * x[j];
+    for (; j + 16 <= n; j += 16) {
+        float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
+        for (int t = 0; t < rows; t++) {
+            const float *vt = v + (long)t * ldv + j;
+            s0 = vfmaq_n_f32(s0, vld1q_f32(vt), a[t]);
+            s1 = vfmaq_n_f32(s1, vld1q_f32(vt + 4), a[t]);
+            s2 = vfmaq_n_f32(s2, vld1q_f32(vt + 8), a[t]);
+            s3 = vfmaq_n_f32(s3, vld1q_f32(vt + 12), a[t]);
+        }
+        vst1q_f32(y + j, s0);
+        vst1q_f32(y + j + 4, s1);
+        vst1q_f32(y + j + 8, s2);
+        vst1q_f32(y + j + 12, s3);
+    }
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t s = vdupq_n_f32(0.0f);
+        for (int t = 0; t < rows; t++) s = vfmaq_n_f32(s, vld1q_f32(v + (long)t * ldv + j), a[t]);
+        vst1q_f32(y + j, s);
+    }
+    for (; j < n; j++) {
+        float sum = 0.0f;
+        for (int t = 0; t < rows; t++) sum += a[t] * v[(long)t * ldv + j];
+        y[j] = sum;
+    }
 }
 
 /* libm's expf, as before: a vector exp is not measured on a Pi yet. */

@@ -109,8 +109,12 @@ float scalar_dot_f32(const float *a, const float *b, int n) {
     return sum;
 }
 
-void scalar_axpy_f32(float *y, float a, const float *x, int n) {
-    for (int j = 0; j < n; j++) y[j] += a * x[j];
+void scalar_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n) {
+    for (int j = 0; j < n; j++) {
+        float sum = 0.0f;
+        for (int t = 0; t < rows; t++) sum += a[t] * v[(long)t * ldv + j];
+        y[j] = sum;
+    }
 }
 
 void scalar_swiglu_f32(float *a, const float *b, int n) {

@@ -229,29 +229,38 @@ static void test_q4(int n, int T) {
     free(ws);
 }
 
-static void test_dot_axpy(int n) {
+static void test_dot_wsum(int n) {
     float *a = rand_floats(n), *b = rand_floats(n);
     double mag, exact = exact_dot(a, b, n, &mag);
     check_both(fabs(kern_dot_f32(a, b, n) - exact) <= 1e-5 * mag, fabs(scalar_dot_f32(a, b, n) - exact) <= 1e-5 * mag,
                "dot_f32", n, 0, 0, 1);
-
-    /* y += s * x, one rounding (FMA) or two: within 2 ulps of the exact value */
-    float s = frand(), *y = malloc(n * sizeof(float)), *ys = malloc(n * sizeof(float));
-    memcpy(y, b, n * sizeof(float));
-    memcpy(ys, b, n * sizeof(float));
-    kern_axpy_f32(y, s, a, n);
-    scalar_axpy_f32(ys, s, a, n);
-    int ok_k = 1, ok_s = 1;
-    for (int j = 0; j < n; j++) {
-        double e = b[j] + (double)s * a[j], tol = 2.4e-7 * (fabs(b[j]) + fabs((double)s * a[j]));
-        ok_k &= fabs(y[j] - e) <= tol;
-        ok_s &= fabs(ys[j] - e) <= tol;
-    }
-    check_both(ok_k, ok_s, "axpy_f32", n, 0, 0, 1);
     free(a);
     free(b);
-    free(y);
-    free(ys);
+
+    /* y = weights x rows of a strided matrix, against the exact sum */
+    static const int row_counts[] = {1, 5, 37};
+    for (int k = 0; k < 3; k++) {
+        int rows = row_counts[k], ldv = n + 3;
+        float *w = rand_floats(rows), *v = rand_floats((long)rows * ldv);
+        float *y = nan_floats(n), *ys = nan_floats(n);
+        kern_wsum_f32(y, w, v, ldv, rows, n);
+        scalar_wsum_f32(ys, w, v, ldv, rows, n);
+        int ok_k = 1, ok_s = 1;
+        for (int j = 0; j < n; j++) {
+            double e = 0, m = 0;
+            for (int t = 0; t < rows; t++) {
+                e += (double)w[t] * v[(long)t * ldv + j];
+                m += fabs((double)w[t] * v[(long)t * ldv + j]);
+            }
+            ok_k &= fabs(y[j] - e) <= 1e-6 * m;
+            ok_s &= fabs(ys[j] - e) <= 1e-6 * m;
+        }
+        check_both(ok_k, ok_s, "wsum_f32", n, 0, 0, rows);
+        free(w);
+        free(v);
+        free(y);
+        free(ys);
+    }
 }
 
 /* silu(a) * b against the exact value in double: gates over [-30, 30) and
@@ -388,7 +397,7 @@ int main(void) {
     static const int f32_sizes[] = {1, 3, 8, 13, 16, 32, 48, 64, 96, 100, 288, 768, 1000, 1001, 2048};
     for (size_t i = 0; i < sizeof(f32_sizes) / sizeof(f32_sizes[0]); i++) {
         test_matvec_f32(f32_sizes[i]);
-        test_dot_axpy(f32_sizes[i]);
+        test_dot_wsum(f32_sizes[i]);
         test_swiglu(f32_sizes[i]);
         for (int T = 1; T <= 7; T += 3) test_gemm_f32(f32_sizes[i], T);
     }
