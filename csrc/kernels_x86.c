@@ -354,39 +354,59 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
 
 /* ---- Q4_0 ---------------------------------------------------------------- */
 
-/* A group's 16 bytes as 32 int8 weights in [-8, 7], in value order. */
-static inline __m256i unpack_q4(const uint8_t *p) {
+/* A group's 16 bytes as 32 bytes in [0, 15] (each weight + 8), in value
+ * order. */
+static inline __m256i nibbles_q4(const uint8_t *p) {
     __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(0x0F);
-    __m128i lo = _mm_and_si128(b, mask), hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), mask), _mm_and_si128(b, mask));
 }
 
-/* R rows x C inputs, one group (32 values) at a time: the int8 dot of
- * Q8_0 (dot32_i8; pairs of at most 2 * 127 * 8 fit int16),
- * then one FMA per group into fp32 lanes. 4 x 2: 8 accumulators. */
+/* A group's 32 int8 weights in [-8, 7]. */
+static inline __m256i unpack_q4(const uint8_t *p) { return _mm256_sub_epi8(nibbles_q4(p), _mm256_set1_epi8(8)); }
+
+/* R rows x C inputs, one group (32 values) at a time, then one FMA per group
+ * into fp32 lanes. The int8 dot takes the stored nibbles u = w + 8 as
+ * maddubs' unsigned operand (pairs of at most 2 * 15 * 127 fit int16) and
+ * subtracts 8 * (the lane's sum of x), once per input and group: each int32
+ * lane is the same exact integer as dot32_i8 of w and x, so the result is
+ * bit-identical to the unpacked path below, with no sign or |x| per row.
+ * The scale product is two broadcasts and a multiply, the same IEEE product.
+ * Decode (one input) against the tile with dot32_i8 and a scalar product:
+ * 1.2x in CPU time on the 110M shapes. */
 static inline __attribute__((always_inline))
 void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
                   int r, int t, const int R, const int C) {
     int groups = n / Q4_GROUP;
+    const uint8_t *w0 = wq + (long)r * (n / 2);  /* row k, group g: w0 + k * n/2 + g * 16 */
+    const float *ws0 = ws + (long)r * groups, *xs0 = xs + (long)t * groups;
+    const int8_t *x0 = xq + (long)t * n;
+    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
     __m256 acc[4][2];
     for (int k = 0; k < R; k++)
         for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
     for (int g = 0; g < groups; g++) {
-        __m256i xv[2], ax[2];
-        for (int c = 0; c < C; c++) {
-            xv[c] = _mm256_loadu_si256((const __m256i *)(xq + (long)(t + c) * n + g * Q4_GROUP));
-            ax[c] = _mm256_abs_epi8(xv[c]);
-        }
+        __m256i x8[2];
+        for (int c = 0; c < C; c++)
+            x8[c] = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(eight, _mm256_loadu_si256((const __m256i *)(x0 + (long)c * n + g * Q4_GROUP))), ones);
         for (int k = 0; k < R; k++) {
-            __m256i wv = unpack_q4(wq + ((long)(r + k) * n + g * Q4_GROUP) / 2);
-            float wsc = ws[(long)(r + k) * groups + g];
-            for (int c = 0; c < C; c++)
-                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32_i8(ax[c], xv[c], wv)),
-                                            _mm256_set1_ps(xs[(long)(t + c) * groups + g] * wsc), acc[k][c]);
+            __m256i u = nibbles_q4(w0 + (long)k * (n / 2) + g * 16);
+            __m256 wsv = _mm256_broadcast_ss(ws0 + (long)k * groups + g);
+            for (int c = 0; c < C; c++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x0 + (long)c * n + g * Q4_GROUP));
+                __m256i d = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones), x8[c]);
+                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d),
+                                            _mm256_mul_ps(_mm256_broadcast_ss(xs0 + (long)c * groups + g), wsv),
+                                            acc[k][c]);
+            }
         }
     }
-    for (int k = 0; k < R; k++)
-        for (int c = 0; c < C; c++) out[(long)(t + c) * ldo + r + k] = hsum_ps(acc[k][c]);
+    for (int c = 0; c < C; c++) {
+        float *o = out + (long)(t + c) * ldo + r;
+        if (R == 4) _mm_storeu_ps(o, hsum4_ps(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+        else
+            for (int k = 0; k < R; k++) o[k] = hsum_ps(acc[k][c]);
+    }
 }
 
 /* Four rows at a time are unpacked to int8 once (n bytes each, in L1) and
