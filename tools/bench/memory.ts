@@ -13,6 +13,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { withLeoOverrides } from "../../src/config/leo.ts";
 import { loadModelProfile } from "../../src/config/model-profile.ts";
 import { loadRuntimeConfig, REPO_ROOT } from "../../src/config/runtime.ts";
@@ -37,9 +38,12 @@ export interface BenchMemoryRow {
   p95Ms: number;
   /** CPU time per turn (all threads), median */
   cpuMedianMs: number;
-  /** after-turn idle work (bins, maintenance, theme rebuild every 20 turns), median and max */
+  /** after-turn idle work (the turn's texts into the word field, bins, maintenance, theme rebuild every 20 turns), median and max */
   idleMedianMs: number;
   idleMaxMs: number;
+  /** process RSS after a full GC, after the warm-up turns and after the measured ones (MiB) */
+  rssStartMiB: number;
+  rssEndMiB: number;
   /** resonance.sqlite3 (+WAL) bytes per 1000 turns (a turn = user message + reply + its leo state) */
   bytesPer1kTurns: number;
   historySeconds: number;
@@ -122,6 +126,12 @@ const fileBytes = (path: string) => {
   }
 };
 
+/** RSS once garbage is collected: what the process keeps, not what it has yet to free. */
+const settledRssMiB = () => {
+  Bun.gc(true);
+  return process.memoryUsage().rss / 2 ** 20;
+};
+
 async function benchSize(messages: number, turns: number, dir: string): Promise<BenchMemoryRow> {
   const home = mkdtempSync(join(dir, "ia-bench-"));
   try {
@@ -155,7 +165,9 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
     const wall: number[] = [];
     const cpu: number[] = [];
     const idle: number[] = [];
+    let rssStartMiB = 0;
     for (let i = 0; i < turns + 20; i++) {
+      if (i === 20) rssStartMiB = settledRssMiB();
       now += 60_000;
       const prompt = sentence(rand, 6 + Math.floor(rand() * 10));
       const cpuBefore = process.cpuUsage();
@@ -169,6 +181,7 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
       cpu.push((used.user + used.system) / 1000);
       idle.push(performance.now() - t1);
     }
+    const rssEndMiB = settledRssMiB();
     await session.close();
     return {
       messages,
@@ -177,6 +190,8 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
       cpuMedianMs: median(cpu),
       idleMedianMs: median(idle),
       idleMaxMs: Math.max(...idle),
+      rssStartMiB,
+      rssEndMiB,
       bytesPer1kTurns,
       historySeconds,
     };
@@ -216,7 +231,8 @@ export async function benchMemory(options: BenchMemoryOptions = {}): Promise<Ben
     log(
       `${String(size).padStart(7)} messages: median ${row.medianMs.toFixed(2)} ms (p95 ${row.p95Ms.toFixed(2)}, ` +
         `cpu ${row.cpuMedianMs.toFixed(2)}), idle ${row.idleMedianMs.toFixed(2)}/${row.idleMaxMs.toFixed(1)} ms, ` +
-        `${(row.bytesPer1kTurns / 1e6).toFixed(2)} MB per 1k turns (history built in ${row.historySeconds.toFixed(1)} s)`,
+        `${(row.bytesPer1kTurns / 1e6).toFixed(2)} MB per 1k turns, RSS ${row.rssStartMiB.toFixed(1)} -> ${row.rssEndMiB.toFixed(1)} MiB ` +
+        `over ${options.turns ?? 200} turns (history built in ${row.historySeconds.toFixed(1)} s)`,
     );
   }
   const growth = rows.at(-1)!.medianMs / rows[0].medianMs;
@@ -230,8 +246,10 @@ export async function benchMemory(options: BenchMemoryOptions = {}): Promise<Ben
   };
 }
 
+/** `bun tools/bench/memory.ts [DIR] [--sizes 1000,10000] [--turns N]` (a soak: --sizes 10000 --turns 1000) */
 if (import.meta.main) {
-  const dir = process.argv[2];
-  const report = await benchMemory({ dir, log: console.log });
+  const { values, positionals } = parseArgs({ args: Bun.argv.slice(2), options: { sizes: { type: "string" }, turns: { type: "string" } }, allowPositionals: true });
+  const sizes = values.sizes?.split(",").map(Number);
+  const report = await benchMemory({ dir: positionals[0], sizes, turns: values.turns ? Number(values.turns) : undefined, log: console.log });
   console.log(JSON.stringify({ growth: report.growth, targets: report.targets }));
 }
