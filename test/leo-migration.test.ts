@@ -7,22 +7,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Leo } from "../src/leo/index.ts";
-import { openDatabase, openMemory, schemaVersion, SCHEMA_VERSION } from "../src/memory/index.ts";
+import { openMemory, schemaVersion, SCHEMA_VERSION } from "../src/memory/index.ts";
+import { oldDevice } from "./support/old-device.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+/** a fresh home: its directory and the database path in it */
+function tempHome() {
+  const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
+  dirs.push(dir);
+  return { dir, path: join(dir, "resonance.sqlite3") };
+}
 
 describe("migration 003: leo version 2", () => {
   test("spoken counts come from the stored messages, rings left out; v1 trauma and metrics are kept aside", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
-    dirs.push(dir);
-    const path = join(dir, "resonance.sqlite3");
-    const v2 = openDatabase(path, { schemaVersion: 2 });
-    v2.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
-    v2.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'The river, the river and the well-known stone', 1)");
-    v2.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'Река помнит камень', 1)");
+    const { dir, path } = tempHome();
+    const v2 = oldDevice(path, 2, [["user", "The river, the river and the well-known stone"], ["arianna", "Река помнит камень"]]);
     v2.run("INSERT INTO rings (message_id, ts, kind, text) VALUES (2, 1002, 'meta', 'river photood')");
     // the v1 field: rings counted like speech
     const words: [string, number][] = [["river", 3], ["stone", 1], ["well-known", 1], ["река", 1], ["photood", 1], ["the", 3]];
@@ -68,13 +70,8 @@ describe("migration 003: leo version 2", () => {
 
 describe("migration 004: the field settles after the reply", () => {
   test("a v3 device's messages count as observed: opening leo on it counts none of them again", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
-    dirs.push(dir);
-    const path = join(dir, "resonance.sqlite3");
-    const v3 = openDatabase(path, { schemaVersion: 3 });
-    v3.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
-    v3.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'the river', 1)");
-    v3.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'The river runs.', 1)");
+    const { dir, path } = tempHome();
+    const v3 = oldDevice(path, 3, [["user", "the river"], ["arianna", "The river runs."]]);
     // v3 observed each message in its own commit
     for (const [word, count] of [["the", 2], ["river", 2], ["runs", 1], [".", 1]] as const) {
       v3.run("INSERT INTO vocab (word, count, count_spoken) VALUES (?, ?, ?)", [word, count, count]);
@@ -94,13 +91,8 @@ describe("migration 004: the field settles after the reply", () => {
 
 describe("migration 005: full-text recall over the user's messages", () => {
   test("a v4 device's user messages are found after the upgrade, her replies are not, new ones are indexed", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ia-leo-migration-"));
-    dirs.push(dir);
-    const path = join(dir, "resonance.sqlite3");
-    const v4 = openDatabase(path, { schemaVersion: 4 });
-    v4.run("INSERT INTO episodes (id, started_at) VALUES (1, 1000)");
-    v4.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1000, 'user', 'my cat is called Basil', 1)");
-    v4.run("INSERT INTO messages (ts, role, text, episode_id) VALUES (1001, 'arianna', 'Basil is a fine name for a cat', 1)");
+    const { path } = tempHome();
+    const v4 = oldDevice(path, 4, [["user", "my cat is called Basil"], ["arianna", "Basil is a fine name for a cat"]]);
     v4.close();
 
     const memory = openMemory(path);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageFlag, openDatabase, openMemory, SCHEMA_VERSION, schemaVersion } from "../src/memory/index.ts";
+import { oldDevice } from "./support/old-device.ts";
 
 const dirs: string[] = [];
 const tempDb = () => {
@@ -30,11 +31,9 @@ describe("database", () => {
 
   test("upgrading from v1 keeps every row and indexes the old history", () => {
     const path = tempDb();
-    const v1 = openDatabase(path, { schemaVersion: 1 });
+    const v1 = oldDevice(path, 1, [["user", "the lantern by the river"], ["arianna", "I keep the lantern lit"]]);
     expect(schemaVersion(v1)).toBe(1);
-    v1.run("INSERT INTO episodes (id, started_at, title) VALUES (1, 1000, 'first light')");
-    v1.run("INSERT INTO messages (ts, role, text, episode_id, flags) VALUES (1000, 'user', 'the lantern by the river', 1, 0)");
-    v1.run("INSERT INTO messages (ts, role, text, episode_id, flags) VALUES (1001, 'arianna', 'I keep the lantern lit', 1, 0)");
+    v1.run("UPDATE episodes SET title = 'first light' WHERE id = 1");
     v1.run("INSERT INTO metrics (message_id, ts, entropy, novelty, trauma, presence_pulse) VALUES (2, 1001, 0.4, 0.9, 0.1, 0.5)");
     v1.run("INSERT INTO bins (topic, path_to_bin, created_at, last_used_at, decay_level) VALUES ('old', 'bins/x.iabn', 1, 1, 0.2)");
     v1.run("INSERT INTO snapshots (message_id, ts, text) VALUES (2, 1001, 'I keep the lantern lit')");
