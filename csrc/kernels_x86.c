@@ -228,13 +228,18 @@ static inline __m256i dot32_i8(__m256i ax, __m256i x, __m256i w) {
 
 /* One row when gs is a multiple of 32. A group's int32 lanes stay exact
  * (< 2^24, so exact in fp32 too); each group is then scaled into fp32 lanes,
- * and the lanes are summed once at the end of the row. */
+ * and the lanes are summed once at the end of the row. The weights 1 KiB
+ * ahead are prefetched (past the row's end into the next: the mapping is
+ * 4 KiB pages, where the hardware prefetcher stops): 110M Q8_0 decode
+ * 1.1-1.3x tok/s (arianna-run, 1 thread, medians of 5 interleaved runs, three
+ * trials, load 2.9-3.2); the same for Q4_0 rows was not faster. */
 static inline float matvec_q8_row(const int8_t *xq, const float *xs, const int8_t *row, const float *rs,
                                   int n, int gs) {
     __m256 acc = _mm256_setzero_ps();
     for (int g = 0; g < n / gs; g++) {
         __m256i isum = _mm256_setzero_si256();
         for (int j = g * gs; j < (g + 1) * gs; j += 32) {
+            _mm_prefetch((const char *)(row + j + 1024), _MM_HINT_T0);
             __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + j));
             isum = _mm256_add_epi32(isum, dot32_i8(_mm256_abs_epi8(xv), xv, _mm256_loadu_si256((const __m256i *)(row + j))));
         }
