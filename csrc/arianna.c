@@ -797,8 +797,7 @@ static void attention_worker(void *ctx, int ti, int nt) {
         for (int tok = 0; tok < T; tok++) {
             float *a = att + (size_t)tok * S;
             int seen = s->pos + tok + 1;
-            for (int t = 0; t < seen; t++) a[t] *= inv_sqrt;
-            softmax(a, seen);
+            kern_softmax_f32(a, seen, inv_sqrt);
             kern_wsum_f32(s->xb + (size_t)tok * D + h * hs, a, vbase, kv_dim, seen, hs);
         }
     }

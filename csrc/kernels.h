@@ -67,6 +67,9 @@ float kern_dot_f32(const float *a, const float *b, int n);
 void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n);
 /* SwiGLU's gate: a[j] = silu(a[j]) * b[j], silu(v) = v / (1 + e^-v). */
 void kern_swiglu_f32(float *a, const float *b, int n);
+/* Attention's softmax of scaled scores, in place: x[j] = e^(s x[j] - m) /
+ * sum_k e^(s x[k] - m), m = max_k s x[k]. */
+void kern_softmax_f32(float *x, int n, float s);
 
 /* Portable reference versions, same contracts. */
 void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
@@ -85,5 +88,6 @@ void scalar_quantize_q4(uint8_t *q, float *s, const float *x, int n);
 float scalar_dot_f32(const float *a, const float *b, int n);
 void scalar_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n);
 void scalar_swiglu_f32(float *a, const float *b, int n);
+void scalar_softmax_f32(float *x, int n, float s);
 
 #endif /* ARIANNA_KERNELS_H */

@@ -192,6 +192,7 @@ void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, 
 
 /* libm's expf, as before: a vector exp is not measured on a Pi yet. */
 void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }
+void kern_softmax_f32(float *x, int n, float s) { scalar_softmax_f32(x, n, s); }
 
 /* ---- Q8_0 ---------------------------------------------------------------- */
 /*

@@ -120,3 +120,16 @@ void scalar_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows
 void scalar_swiglu_f32(float *a, const float *b, int n) {
     for (int j = 0; j < n; j++) a[j] = a[j] / (1.0f + expf(-a[j])) * b[j];
 }
+
+void scalar_softmax_f32(float *x, int n, float s) {
+    for (int j = 0; j < n; j++) x[j] *= s;
+    float max = x[0];
+    for (int j = 1; j < n; j++)
+        if (x[j] > max) max = x[j];
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        x[j] = expf(x[j] - max);
+        sum += x[j];
+    }
+    for (int j = 0; j < n; j++) x[j] /= sum;
+}

@@ -286,6 +286,37 @@ static void test_swiglu(int n) {
     free(as);
 }
 
+/* softmax(s x) against the exact value in double, within 1e-6 of the
+ * largest weight: scores over [-40, 40) scaled by 1/sqrt(48), a score far
+ * below the rest (its weight underflows), and a NaN, which makes every
+ * weight NaN. */
+static void test_softmax(int n) {
+    float *x = rand_floats(n), *xk = malloc(n * sizeof(float)), *xs = malloc(n * sizeof(float));
+    const float s = 1.0f / sqrtf(48.0f);
+    for (int j = 0; j < n; j++) x[j] = j == n / 2 && n > 1 ? -1e4f : x[j] * 40.0f;
+    memcpy(xk, x, n * sizeof(float));
+    memcpy(xs, x, n * sizeof(float));
+    kern_softmax_f32(xk, n, s);
+    scalar_softmax_f32(xs, n, s);
+    double max = -INFINITY, sum = 0;
+    for (int j = 0; j < n; j++) max = fmax(max, (double)x[j] * s);
+    for (int j = 0; j < n; j++) sum += exp((double)x[j] * s - max);
+    int ok_k = 1, ok_s = 1;
+    for (int j = 0; j < n; j++) {
+        double e = exp((double)x[j] * s - max) / sum;
+        ok_k &= fabs(xk[j] - e) <= 1e-6;
+        ok_s &= fabs(xs[j] - e) <= 1e-6;
+    }
+    memcpy(xk, x, n * sizeof(float));
+    xk[n - 1] = NAN;
+    kern_softmax_f32(xk, n, s);
+    for (int j = 0; j < n; j++) ok_k &= isnan(xk[j]);
+    check_both(ok_k, ok_s, "softmax_f32", n, 0, 0, 1);
+    free(x);
+    free(xk);
+    free(xs);
+}
+
 /* kern_quantize_q8 == scalar_quantize_q8 bit for bit, and the scalar one
  * reconstructs every value within half a step. */
 static void check_quantize(const float *x, int n, int gs, const char *what) {
@@ -399,6 +430,7 @@ int main(void) {
         test_matvec_f32(f32_sizes[i]);
         test_dot_wsum(f32_sizes[i]);
         test_swiglu(f32_sizes[i]);
+        test_softmax(f32_sizes[i]);
         for (int T = 1; T <= 7; T += 3) test_gemm_f32(f32_sizes[i], T);
     }
 
