@@ -92,6 +92,23 @@ describe("bin decay (§8.6)", () => {
     expect(decayLevel(0, 31 * DAY, 7)).toBeGreaterThanOrEqual(LEO.bins.retireAt);
   });
 
+  test("a bin whose theme a rebuild dissolved is retired at the next maintenance, its file removed", () => {
+    const { leo, memory, dir } = openLeo();
+    memory.atomically(() => {
+      for (let i = 0; i < 4; i++) leo.field.observe("waves salt harbor sailors anchor tide lighthouse");
+    });
+    leo.themes.rebuild();
+    const [sea] = leo.themes.all();
+    const bin = leo.bins.write(sea.id, "sea", sea.words, 64, [{ id: 5, weight: 1 }]);
+    expect(leo.bins.maintain()).toEqual([]); // a live theme's bin stays
+    for (let i = 0; i < 60; i++) leo.field.forget(); // the field forgets the sea ...
+    leo.themes.rebuild(); // ... so the rebuild dissolves it
+    expect(leo.themes.get(sea.id)).toBeUndefined();
+    expect(leo.bins.maintain()).toEqual([bin.id]); // written just now: decay alone would keep it a month
+    expect(leo.bins.live()).toEqual([]);
+    expect(existsSync(join(dir, bin.path))).toBe(false);
+  });
+
   test("use resets the decay", () => {
     const { leo, memory } = openLeo();
     const bin = leo.bins.write(2, "garden", ["soil"], 64, [{ id: 6, weight: 1 }]);
