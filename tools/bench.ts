@@ -583,11 +583,11 @@ const memorySection: Section = {
     const report = await benchMemory({ sizes, turns: ctx.opts.quick ? 50 : 200, log });
     printTable(
       "Per-turn overhead: memory + leo + context assembly (model compute excluded)",
-      ["stored messages", "median ms", "p95 ms", "cpu ms", "idle work ms (median/max)", "MB per 1k turns", "RSS MiB (warm -> end)"],
+      ["stored messages", "median ms", "p95 ms", "cpu ms", "idle work ms (median/max)", "MB per 1k turns", "RSS MiB (warm -> end)", "JS heap MiB"],
       report.rows.map((r) => [
         String(r.messages), fmt(r.medianMs, 2), fmt(r.p95Ms, 2), fmt(r.cpuMedianMs, 2),
         `${fmt(r.idleMedianMs, 2)} / ${fmt(r.idleMaxMs, 1)}`, fmt(r.bytesPer1kTurns / 1e6, 2),
-        `${fmt(r.rssStartMiB, 1)} -> ${fmt(r.rssEndMiB, 1)}`,
+        `${fmt(r.rssStartMiB, 1)} -> ${fmt(r.rssEndMiB, 1)}`, `${fmt(r.heapStartMiB, 1)} -> ${fmt(r.heapEndMiB, 1)}`,
       ]),
       [
         `growth ${fmt(report.growth, 2)}x from the smallest to the largest history`,

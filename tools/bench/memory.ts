@@ -25,8 +25,13 @@ import { Session } from "../../src/orchestrator/session.ts";
 export interface BenchMemoryOptions {
   /** stored messages before measuring (default 1k, 10k, 100k) */
   sizes?: number[];
-  /** measured turns per size (default 200, after 20 warm-up turns) */
+  /** measured turns per size (default 200) */
   turns?: number;
+  /**
+   * turns before measuring (default 20: JIT and SQLite's caches). A soak wants the bounded caches full
+   * first: the token counts of 4,096 texts fill by about turn 1,000 of this bench, so ~1,500.
+   */
+  warmup?: number;
   /** where the databases live (default: the OS temp dir) */
   dir?: string;
   log?: (line: string) => void;
@@ -44,6 +49,9 @@ export interface BenchMemoryRow {
   /** process RSS after a full GC, after the warm-up turns and after the measured ones (MiB) */
   rssStartMiB: number;
   rssEndMiB: number;
+  /** the JavaScript heap in use at the same two points (MiB): what the runtime itself holds, without the allocator's slack */
+  heapStartMiB: number;
+  heapEndMiB: number;
   /** resonance.sqlite3 (+WAL) bytes per 1000 turns (a turn = user message + reply + its leo state) */
   bytesPer1kTurns: number;
   historySeconds: number;
@@ -126,13 +134,14 @@ const fileBytes = (path: string) => {
   }
 };
 
-/** RSS once garbage is collected: what the process keeps, not what it has yet to free. */
-const settledRssMiB = () => {
+/** RSS and JS heap once garbage is collected: what the process keeps, not what it has yet to free. */
+const settledMemoryMiB = () => {
   Bun.gc(true);
-  return process.memoryUsage().rss / 2 ** 20;
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss: rss / 2 ** 20, heap: heapUsed / 2 ** 20 };
 };
 
-async function benchSize(messages: number, turns: number, dir: string): Promise<BenchMemoryRow> {
+async function benchSize(messages: number, turns: number, warmup: number, dir: string): Promise<BenchMemoryRow> {
   const home = mkdtempSync(join(dir, "ia-bench-"));
   try {
     const rand = randomStream(messages);
@@ -165,9 +174,9 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
     const wall: number[] = [];
     const cpu: number[] = [];
     const idle: number[] = [];
-    let rssStartMiB = 0;
-    for (let i = 0; i < turns + 20; i++) {
-      if (i === 20) rssStartMiB = settledRssMiB();
+    let start = { rss: 0, heap: 0 };
+    for (let i = 0; i < turns + warmup; i++) {
+      if (i === warmup) start = settledMemoryMiB();
       now += 60_000;
       const prompt = sentence(rand, 6 + Math.floor(rand() * 10));
       const cpuBefore = process.cpuUsage();
@@ -176,12 +185,12 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
       const t1 = performance.now();
       const used = process.cpuUsage(cpuBefore);
       await session.idle();
-      if (i < 20) continue; // warm-up: caches, JIT
+      if (i < warmup) continue;
       wall.push(t1 - t0);
       cpu.push((used.user + used.system) / 1000);
       idle.push(performance.now() - t1);
     }
-    const rssEndMiB = settledRssMiB();
+    const end = settledMemoryMiB();
     await session.close();
     return {
       messages,
@@ -190,8 +199,10 @@ async function benchSize(messages: number, turns: number, dir: string): Promise<
       cpuMedianMs: median(cpu),
       idleMedianMs: median(idle),
       idleMaxMs: Math.max(...idle),
-      rssStartMiB,
-      rssEndMiB,
+      rssStartMiB: start.rss,
+      rssEndMiB: end.rss,
+      heapStartMiB: start.heap,
+      heapEndMiB: end.heap,
       bytesPer1kTurns,
       historySeconds,
     };
@@ -226,12 +237,13 @@ export async function benchMemory(options: BenchMemoryOptions = {}): Promise<Ben
   log(`memory bench in ${dir}: one durable commit = ${commitMs.toFixed(2)} ms`);
   const rows: BenchMemoryRow[] = [];
   for (const size of sizes) {
-    const row = await benchSize(size, options.turns ?? 200, dir);
+    const row = await benchSize(size, options.turns ?? 200, options.warmup ?? 20, dir);
     rows.push(row);
     log(
       `${String(size).padStart(7)} messages: median ${row.medianMs.toFixed(2)} ms (p95 ${row.p95Ms.toFixed(2)}, ` +
         `cpu ${row.cpuMedianMs.toFixed(2)}), idle ${row.idleMedianMs.toFixed(2)}/${row.idleMaxMs.toFixed(1)} ms, ` +
-        `${(row.bytesPer1kTurns / 1e6).toFixed(2)} MB per 1k turns, RSS ${row.rssStartMiB.toFixed(1)} -> ${row.rssEndMiB.toFixed(1)} MiB ` +
+        `${(row.bytesPer1kTurns / 1e6).toFixed(2)} MB per 1k turns, RSS ${row.rssStartMiB.toFixed(1)} -> ${row.rssEndMiB.toFixed(1)} MiB, ` +
+        `JS heap ${row.heapStartMiB.toFixed(1)} -> ${row.heapEndMiB.toFixed(1)} MiB ` +
         `over ${options.turns ?? 200} turns (history built in ${row.historySeconds.toFixed(1)} s)`,
     );
   }
@@ -246,10 +258,15 @@ export async function benchMemory(options: BenchMemoryOptions = {}): Promise<Ben
   };
 }
 
-/** `bun tools/bench/memory.ts [DIR] [--sizes 1000,10000] [--turns N]` (a soak: --sizes 10000 --turns 1000) */
+/** `bun tools/bench/memory.ts [DIR] [--sizes 1000,10000] [--turns N] [--warmup N]` (a soak: --sizes 10000 --warmup 1500 --turns 1000) */
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({ args: Bun.argv.slice(2), options: { sizes: { type: "string" }, turns: { type: "string" } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: Bun.argv.slice(2),
+    options: { sizes: { type: "string" }, turns: { type: "string" }, warmup: { type: "string" } },
+    allowPositionals: true,
+  });
   const sizes = values.sizes?.split(",").map(Number);
-  const report = await benchMemory({ dir: positionals[0], sizes, turns: values.turns ? Number(values.turns) : undefined, log: console.log });
+  const count = (v?: string) => (v === undefined ? undefined : Number(v));
+  const report = await benchMemory({ dir: positionals[0], sizes, turns: count(values.turns), warmup: count(values.warmup), log: console.log });
   console.log(JSON.stringify({ growth: report.growth, targets: report.targets }));
 }
