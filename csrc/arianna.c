@@ -756,18 +756,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n) {
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
-static void softmax(float *x, int n) {
-    float max = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > max) max = x[i];
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++) x[i] /= sum;
-}
-
 typedef struct {
     ar_session *s;
     int layer, T;
@@ -1208,7 +1196,9 @@ int ar_sampler_sample(ar_sampler *sp, float *logits) {
             if (logits[i] > logits[next]) next = i;
     } else {
         for (int i = 0; i < V; i++) logits[i] /= sp->temperature;
-        softmax(logits, V);
+        /* the scalar kernel on every build (libm expf, scale 1 is exact): a seed samples the same
+         * tokens on a Pi as here; attention may use the vector exp, sampling does not */
+        scalar_softmax_f32(logits, V, 1.0f);
         int n = V;
         for (int i = 0; i < V; i++) c[i] = (prob_index){logits[i], i};
         if (sp->topk > 0 && sp->topk < n) {
