@@ -116,6 +116,31 @@ describe("messages and episodes", () => {
     memory.close();
   });
 
+  test("the idle merge keeps the full-text index at a few segments and every search's hits as they were", () => {
+    // one segment per user message's commit, as turns write them; one database merged after each, one not
+    const merged = openMemory(tempDb());
+    const unmerged = openMemory(tempDb());
+    const segments = (memory: typeof merged) =>
+      (memory.db.query("SELECT count(DISTINCT id >> 37) AS n FROM user_messages_fts_data WHERE id >= 1 << 37").get() as { n: number }).n;
+    const words = ["lantern", "river", "stone", "bread", "winter", "letter", "garden", "quiet"];
+    for (let i = 0; i < 120; i++) {
+      const text = `${words[i % 8]} ${words[(i * 3) % 8]} line ${i}`;
+      for (const memory of [merged, unmerged]) memory.atomically(() => memory.messages.append(i % 2 ? "arianna" : "user", text));
+      merged.messages.mergeIndex();
+    }
+    expect(segments(unmerged)).toBeGreaterThan(5);
+    expect(segments(merged)).toBeLessThanOrEqual(3);
+    for (const query of [["lantern"], ["river", "quiet"], ["stone", "8", "bread"], ["line", "winter"]]) {
+      const terms = query.map((word, i) => ({ word, weight: i + 1 }));
+      for (const before of [undefined, 60, 7]) {
+        const ids = (memory: typeof merged) => memory.messages.search(terms, 4, before, { perTerm: 5 }).map((m) => m.id);
+        expect(ids(merged)).toEqual(ids(unmerged));
+      }
+    }
+    merged.close();
+    unmerged.close();
+  });
+
   test("everything survives closing and reopening the file", () => {
     const path = tempDb();
     const first = openMemory(path);

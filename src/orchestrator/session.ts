@@ -8,7 +8,8 @@
  *   5. store the reply with its metrics in one transaction, and answer
  *
  * Turns are serialized. After a turn, idle time belongs to leo: bins and
- * maintenance first, then the overthinking rings, which the next turn cancels.
+ * maintenance first (and a bounded merge of the full-text index), then the
+ * overthinking rings, which the next turn cancels.
  * docs/architecture.md §3 tells the turn end to end.
  */
 import type { Clock } from "../config/clock.ts";
@@ -503,6 +504,7 @@ export class Session {
     this.idleWork = (async () => {
       await sleep(0, abort.signal); // let the answer reach the caller first
       await leo.afterTurn();
+      this.memory.messages.mergeIndex(); // searches stay at a few segments (migration 006)
       if (this.options.overthink === false) return;
       await sleep(leo.config.overthinking.idleDelayMs, abort.signal);
       const plans = leo.planRings(prompt, reply.text, this.persona());
