@@ -26,6 +26,7 @@
 #ifndef ARIANNA_KERNELS_H
 #define ARIANNA_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Pick the variants for this CPU (idempotent). Call before any kern_*. */
@@ -52,8 +53,15 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
  * nibble, each stored + 8 (nibble v means v - 8, in [-8, 7]), and one fp32
  * scale per group; row r, group g starts at byte (r*n + g*32)/2 with scale
  * ws[r*(n/32) + g]. Inputs are Q8_0 with groups of 32. The matvec is the gemm
- * of one input, so prefill equals decode bit for bit here too. */
+ * of one input, so prefill equals decode bit for bit here too.
+ *
+ * A kernel may read Q4_0 in a layout of its own: kern_pack_q4 returns the
+ * bytes that layout takes for a rows x n matrix (writing it to dst, 32-byte
+ * aligned, unless dst is NULL), or 0 when the kernel reads the file layout.
+ * kern_matvec_q4 and kern_gemm_q4 take (wq, ws) as the file has them when it
+ * returns 0, else (the packed bytes, NULL). x86 packs (kernels_x86.c). */
 #define Q4_GROUP 32
+size_t kern_pack_q4(uint8_t *dst, const uint8_t *wq, const float *ws, int rows, int n);
 void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
                     int r0, int r1);
 void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,

@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 void kern_init(void) {}  /* chosen at compile time: nothing to detect */
 const char *kern_name(void) { return "avx2"; }
@@ -402,130 +403,134 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
 
 /* ---- Q4_0 ---------------------------------------------------------------- */
 
-/* A group's 16 bytes as 32 bytes in [0, 15] (each weight + 8), in value
- * order. */
-static inline __m256i nibbles_q4(const uint8_t *p) {
-    __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), mask), _mm_and_si128(b, mask));
-}
+/* The repacked layout (kern_pack_q4): rows in blocks of 8 (the last block
+ * padded with zero rows), and per block and group of 32 one 160-byte record:
+ * the 8 rows' fp32 scales, then 4 x 32 bytes where word l of part m holds
+ * bytes 4m..4m+3 of row l's 16 file bytes. Masking part m gives values
+ * 4m..4m+3 of the 8 rows, one row per 32-bit lane, and its high nibbles
+ * values 16+4m..16+4m+3: with the input's 4 values broadcast, maddubs and
+ * madd leave each row's group dot in its own lane, so a group costs ~2.5
+ * vector ops per row and input, where the row-major tile (one vector of
+ * partial sums per row and input, summed across lanes at the end) paid 6.
+ * llama.cpp reads Q4_0 the same way (block_q4_0x8). One memory stream per
+ * 8 rows, so decode reads it in order too. */
+#define Q4_BLOCK 160
+#define Q4_PREFETCH 1024
 
-/* A group's 32 int8 weights in [-8, 7]. */
-static inline __m256i unpack_q4(const uint8_t *p) { return _mm256_sub_epi8(nibbles_q4(p), _mm256_set1_epi8(8)); }
-
-/* R rows x C inputs, one group (32 values) at a time, then one FMA per group
- * into fp32 lanes. The int8 dot takes the stored nibbles u = w + 8 as
- * maddubs' unsigned operand (pairs of at most 2 * 15 * 127 fit int16) and
- * subtracts 8 * (the lane's sum of x), once per input and group: each int32
- * lane is the same exact integer as dot32_i8 of w and x, so the result is
- * bit-identical to the unpacked path below, with no sign or |x| per row.
- * The scale product is two broadcasts and a multiply, the same IEEE product.
- * Decode (one input) against the tile with dot32_i8 and a scalar product:
- * 1.2x in CPU time on the 110M shapes. */
-static inline __attribute__((always_inline))
-void gemm_q4_tile(float *out, int ldo, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
-                  int r, int t, const int R, const int C) {
-    int groups = n / Q4_GROUP;
-    const uint8_t *w0 = wq + (long)r * (n / 2);  /* row k, group g: w0 + k * n/2 + g * 16 */
-    const float *ws0 = ws + (long)r * groups, *xs0 = xs + (long)t * groups;
-    const int8_t *x0 = xq + (long)t * n;
-    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
-    __m256 acc[4][2];
-    for (int k = 0; k < R; k++)
-        for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
-    for (int g = 0; g < groups; g++) {
-        __m256i x8[2];
-        for (int c = 0; c < C; c++)
-            x8[c] = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(eight, _mm256_loadu_si256((const __m256i *)(x0 + (long)c * n + g * Q4_GROUP))), ones);
-        for (int k = 0; k < R; k++) {
-            __m256i u = nibbles_q4(w0 + (long)k * (n / 2) + g * 16);
-            __m256 wsv = _mm256_broadcast_ss(ws0 + (long)k * groups + g);
-            for (int c = 0; c < C; c++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x0 + (long)c * n + g * Q4_GROUP));
-                __m256i d = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones), x8[c]);
-                acc[k][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d),
-                                            _mm256_mul_ps(_mm256_broadcast_ss(xs0 + (long)c * groups + g), wsv),
-                                            acc[k][c]);
+size_t kern_pack_q4(uint8_t *dst, const uint8_t *wq, const float *ws, int rows, int n) {
+    int groups = n / Q4_GROUP, blocks = (rows + 7) / 8;
+    size_t bytes = (size_t)blocks * groups * Q4_BLOCK;
+    if (!dst) return bytes;
+    for (int b = 0; b < blocks; b++)
+        for (int g = 0; g < groups; g++) {
+            uint8_t *rec = dst + ((size_t)b * groups + g) * Q4_BLOCK;
+            for (int l = 0; l < 8; l++) {
+                long r = (long)b * 8 + l;
+                float s = r < rows ? ws[r * groups + g] : 0.0f;
+                memcpy(rec + 4 * l, &s, 4);
+                for (int m = 0; m < 4; m++)
+                    for (int i = 0; i < 4; i++)  /* 0x88: a padding row's values are 0 */
+                        rec[32 + 32 * m + 4 * l + i] = r < rows ? wq[(r * n + g * Q4_GROUP) / 2 + 4 * m + i] : 0x88;
             }
         }
-    }
-    for (int c = 0; c < C; c++) {
-        float *o = out + (long)(t + c) * ldo + r;
-        if (R == 4) _mm_storeu_ps(o, hsum4_ps(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
-        else
-            for (int k = 0; k < R; k++) o[k] = hsum_ps(acc[k][c]);
+    return bytes;
+}
+
+/* 8 * (the sum of an input's 32 values) per group: the stored nibbles are
+ * each weight + 8, so this is what a group's dot subtracts. Exact in int32. */
+static void q4_input_sums(int32_t *x8, const int8_t *x, int groups) {
+    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < groups; g++) {
+        __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, _mm256_loadu_si256((const __m256i *)(x + g * 32))), ones);
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+        x8[g] = _mm_cvtsi128_si32(s);
     }
 }
 
-/* Four rows at a time are unpacked to int8 once (n bytes each, in L1) and
- * run through the Q8_0 tile of groups of 32 (gemm_q8_rows32): the same
- * dot32_i8 of the same values, and the same scale product and FMA, so every
- * element is bit-identical to the tile below (which the last rows keep).
- * Unpacking per row instead of per row and input pair: single thread, T =
- * 64, CPU time, 1.5x on the 15M shapes. A single input (decode) unpacks
- * each row once either way and skips the copy (the copy was 0.9x there). */
-void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
-                  const float *ws, int n, int r0, int r1) {
-    if (T > 2) {
-        int8_t rows[4 * n];
-        for (; r0 + 4 <= r1; r0 += 4) {
-            for (int k = 0; k < 4; k++)
-                for (int g = 0; g < n / Q4_GROUP; g++)
-                    _mm256_storeu_si256((__m256i *)(rows + k * n + g * Q4_GROUP),
-                                        unpack_q4(wq + ((long)(r0 + k) * n + g * Q4_GROUP) / 2));
-            gemm_q8_rows32(out, ldo, xq, xs, T, rows, ws + (long)r0 * (n / Q4_GROUP), n, r0);
+/* One block of 8 rows x C inputs. Per group and input: maddubs of the
+ * unsigned nibbles against the broadcast input words (pairs at most
+ * 2 * 15 * 127 = 3810, eight of them summed in int16: 30480, no saturation),
+ * one madd to int32, minus the input's 8 * sum: the exact integer group dot
+ * of each row. Then one FMA per group into the row's lane, in group order,
+ * scaled by the rows' scales times the input's (one IEEE product). C = 4:
+ * 2 weight vectors, 4 int16 sums and 4 accumulators in registers. Every
+ * lane's arithmetic is the same whatever C is and wherever the block falls,
+ * so the matvec (C = 1) gives the gemm's bits. Decode prefetches the records
+ * 1 KiB ahead (the hardware prefetcher stops at 4 KiB boundaries): 110M
+ * Q4_0 arianna-run 1.15x tok/s (1 thread, medians of 5 interleaved runs,
+ * load 1.2; 2 KiB and 640 bytes were no better). */
+static inline __attribute__((always_inline))
+void gemm_q4_block(float *out, int ldo, const int8_t *xq, const float *xs, const int32_t *x8, const uint8_t *blk,
+                   int n, int r0, int r1, int b, int t, const int C) {
+    int groups = n / Q4_GROUP;
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *rec = blk + (size_t)g * Q4_BLOCK;
+        if (C == 1)
+            for (int k = 0; k < Q4_BLOCK; k += 64) _mm_prefetch((const char *)(rec + Q4_PREFETCH + k), _MM_HINT_T0);
+        __m256i s16[4];
+        for (int c = 0; c < C; c++) s16[c] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+        for (int m = 0; m < 4; m++) {
+            __m256i raw = _mm256_load_si256((const __m256i *)(rec + 32 + 32 * m));
+            __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+            for (int c = 0; c < C; c++) {
+                const int8_t *x = xq + (long)(t + c) * n + g * Q4_GROUP + 4 * m;
+                int32_t wlo, whi;
+                memcpy(&wlo, x, 4);
+                memcpy(&whi, x + 16, 4);
+                __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(wlo)),
+                                             _mm256_maddubs_epi16(hi, _mm256_set1_epi32(whi)));
+                s16[c] = _mm256_add_epi16(s16[c], p);
+            }
+        }
+        __m256 ws = _mm256_load_ps((const float *)rec);
+        for (int c = 0; c < C; c++) {
+            __m256i d = _mm256_sub_epi32(_mm256_madd_epi16(s16[c], ones),
+                                         _mm256_set1_epi32(x8[(long)(t + c) * groups + g]));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d),
+                                     _mm256_mul_ps(ws, _mm256_set1_ps(xs[(long)(t + c) * groups + g])), acc[c]);
         }
     }
-    for (int r = r0; r < r1;) {
-        int R = r + 4 <= r1 ? 4 : 1, t = 0;
-        for (; t + 2 <= T; t += 2)
-            R == 4 ? gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 4, 2)
-                   : gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 1, 2);
-        if (t < T)
-            R == 4 ? gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 4, 1)
-                   : gemm_q4_tile(out, ldo, xq, xs, wq, ws, n, r, t, 1, 1);
-        r += R;
+    int lo = b * 8 > r0 ? b * 8 : r0, hi = b * 8 + 8 < r1 ? b * 8 + 8 : r1;
+    for (int c = 0; c < C; c++) {
+        float *o = out + (long)(t + c) * ldo;
+        if (lo == b * 8 && hi == b * 8 + 8) _mm256_storeu_ps(o + lo, acc[c]);
+        else {
+            float lane[8];
+            _mm256_storeu_ps(lane, acc[c]);
+            for (int r = lo; r < hi; r++) o[r] = lane[r - b * 8];
+        }
     }
 }
 
-/* Decode: one row at a time, in memory order, with gemm_q4_tile's
- * arithmetic for one row and input (so the same bits as the gemm). Four rows
- * per pass, four FMA chains, was slower: the four interleaved row streams
- * stall on memory, as the file's header says of the fp32 and Q8_0 matvecs;
- * one row at a time is 1.28x its tok/s (110M Q4_0, arianna-run, 1 thread,
- * medians of 5 interleaved runs, load 2.5). The input's 8 * lane sums per
- * group are taken once per call, and two groups' nibbles are split from one
- * 32-byte load (one shift, two ands, two lane permutes for two groups):
- * a further 1.09-1.17x (110M) and 1.19x (15M) tok/s, load 2.0-2.1. */
-static inline __m256 q4_group_fma(__m256 acc, __m256i u, const int8_t *x, __m256i x8, float xs, float rs) {
-    __m256i d = _mm256_sub_epi32(
-        _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)x)), _mm256_set1_epi16(1)), x8);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(_mm256_set1_ps(xs), _mm256_set1_ps(rs)), acc);
+/* Blocks outer, inputs inner: a block's records (n / 32 * 160 bytes, 3.8
+ * KiB at n = 768) stay in L1 while all T inputs pass. ws is unused: the
+ * scales are in the records. */
+void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq,
+                  const float *ws, int n, int r0, int r1) {
+    int groups = n / Q4_GROUP;
+    int32_t x8[T * groups];
+    for (int t = 0; t < T; t++) q4_input_sums(x8 + (long)t * groups, xq + (long)t * n, groups);
+    for (int b = r0 / 8; b * 8 < r1; b++) {
+        const uint8_t *blk = wq + (size_t)b * groups * Q4_BLOCK;
+        int t = 0;
+        for (; t + 4 <= T; t += 4) gemm_q4_block(out, ldo, xq, xs, x8, blk, n, r0, r1, b, t, 4);
+        switch (T - t) {
+        case 3: gemm_q4_block(out, ldo, xq, xs, x8, blk, n, r0, r1, b, t, 3); break;
+        case 2: gemm_q4_block(out, ldo, xq, xs, x8, blk, n, r0, r1, b, t, 2); break;
+        case 1: gemm_q4_block(out, ldo, xq, xs, x8, blk, n, r0, r1, b, t, 1); break;
+        }
+    }
 }
 
 void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
                     int r0, int r1) {
-    int groups = n / Q4_GROUP;
-    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8), mask = _mm256_set1_epi8(0x0F);
-    __m256i x8[groups];
-    for (int g = 0; g < groups; g++)
-        x8[g] = _mm256_madd_epi16(
-            _mm256_maddubs_epi16(eight, _mm256_loadu_si256((const __m256i *)(xq + g * Q4_GROUP))), ones);
-    for (int r = r0; r < r1; r++) {
-        const uint8_t *row = wq + (long)r * (n / 2);
-        const float *rs = ws + (long)r * groups;
-        __m256 acc = _mm256_setzero_ps();
-        int g = 0;
-        for (; g + 2 <= groups; g += 2) {
-            __m256i b = _mm256_loadu_si256((const __m256i *)(row + g * 16));
-            __m256i lo = _mm256_and_si256(b, mask), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), mask);
-            acc = q4_group_fma(acc, _mm256_permute2x128_si256(lo, hi, 0x20), xq + g * Q4_GROUP, x8[g], xs[g], rs[g]);
-            acc = q4_group_fma(acc, _mm256_permute2x128_si256(lo, hi, 0x31), xq + (g + 1) * Q4_GROUP, x8[g + 1],
-                               xs[g + 1], rs[g + 1]);
-        }
-        if (g < groups) acc = q4_group_fma(acc, nibbles_q4(row + g * 16), xq + g * Q4_GROUP, x8[g], xs[g], rs[g]);
-        out[r] = hsum_ps(acc);
-    }
+    kern_gemm_q4(out, 0, xq, xs, 1, wq, ws, n, r0, r1);
 }
 
 /* roundf() in SIMD: _mm256_round_ps only rounds half to even, so truncate and

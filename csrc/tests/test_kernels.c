@@ -170,6 +170,21 @@ static void test_gemm_q8(int n, int gs, int T) {
     q8_free(wv);
 }
 
+/* The Q4_0 weights as kern_*_q4 read them (kernels.h): the file layout, or a
+ * packed copy (free it with free_q4_kernel) whose scales are inside. */
+static const uint8_t *q4_for_kernel(const uint8_t *wq, const float *ws, int rows, int n, const float **ks) {
+    size_t bytes = kern_pack_q4(NULL, wq, ws, rows, n);
+    *ks = ws;
+    if (bytes == 0) return wq;
+    uint8_t *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    kern_pack_q4(p, wq, ws, rows, n);
+    *ks = NULL;
+    return p;
+}
+static void free_q4_kernel(const uint8_t *kw, const uint8_t *wq) {
+    if (kw != wq) free((void *)kw);
+}
+
 /* Q4_0: the quantizer within half a step, the gemm against the scalar one
  * (1e-4 of the magnitude: only the fp32 scaling order differs), the matvec
  * bit-identical to the gemm of each input, and the extremes exact. */
@@ -190,13 +205,15 @@ static void test_q4(int n, int T) {
         ok &= v >= -7 && v <= 7 && fabsf(v * scale - w[i]) <= 0.5f * scale * 1.0001f;
     }
     check(ok, "scalar_quantize_q4 accuracy", n, Q4_GROUP, 0, ROWS);
+    const float *ks;
+    const uint8_t *kw = q4_for_kernel(wq, ws, ROWS, n, &ks);
     for (int t = 0; t < NRANGES; t++) {
         int r0 = ranges[t][0], r1 = ranges[t][1];
         float *got = nan_floats(T * ldo), *one = nan_floats(T * ldo), *ref = nan_floats(T * ldo);
-        kern_gemm_q4(got, ldo, xq, xs, T, wq, ws, n, r0, r1);
+        kern_gemm_q4(got, ldo, xq, xs, T, kw, ks, n, r0, r1);
         scalar_gemm_q4(ref, ldo, xq, xs, T, wq, ws, n, r0, r1);
         for (int i = 0; i < T; i++)
-            kern_matvec_q4(one + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, wq, ws, n, r0, r1);
+            kern_matvec_q4(one + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, kw, ks, n, r0, r1);
         int ok_k = memcmp(got, one, (size_t)T * ldo * sizeof(float)) == 0;
         for (int i = 0; i < T; i++) {
             ok_k &= outside_untouched(got + (long)i * ldo, ROWS, r0, r1);
@@ -216,8 +233,10 @@ static void test_q4(int n, int T) {
     for (long i = 0; i < (long)ROWS * n / 2; i++) wq[i] = (i & 1) ? 0xF0 : 0x0F; /* 7/-8 and -8/7 */
     for (long i = 0; i < (long)T * groups; i++) xs[i] = 1.0f;
     for (long i = 0; i < (long)ROWS * groups; i++) ws[i] = 1.0f;
+    free_q4_kernel(kw, wq);
+    kw = q4_for_kernel(wq, ws, ROWS, n, &ks);
     float *got = nan_floats(T * ldo), *ref = nan_floats(T * ldo);
-    kern_gemm_q4(got, ldo, xq, xs, T, wq, ws, n, 0, ROWS);
+    kern_gemm_q4(got, ldo, xq, xs, T, kw, ks, n, 0, ROWS);
     scalar_gemm_q4(ref, ldo, xq, xs, T, wq, ws, n, 0, ROWS);
     check(memcmp(got, ref, (size_t)T * ldo * sizeof(float)) == 0, "kern_gemm_q4 extremes", n, T, 0, ROWS);
     free(got);
@@ -225,6 +244,7 @@ static void test_q4(int n, int T) {
     free(x);
     free(w);
     q8_free(xv);
+    free_q4_kernel(kw, wq);
     free(wq);
     free(ws);
 }
