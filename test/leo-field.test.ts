@@ -212,6 +212,38 @@ describe("the field's counts after real turns (§1)", () => {
     };
   }
 
+  test("the counts a turn reads follow every observation, and a rolled-back one leaves nothing behind after recover", () => {
+    const { leo, memory } = openLeo();
+    const stored = (word: string) => {
+      const row = memory.db.query<{ count: number; count_spoken: number }, [string]>("SELECT count, count_spoken FROM vocab WHERE word = ?").get(word);
+      return [row?.count ?? 0, row?.count_spoken ?? 0];
+    };
+    const read = (word: string) => [leo.field.wordCount(word), leo.field.spokenCount(word)];
+    const words = ["river", "loud", "bridge", "мост", "never"];
+    const texts: [string, boolean][] = [
+      ["The river was loud.", true],
+      ["river river loud", false],
+      ["The bridge by the river; мост, мост.", true],
+    ];
+    for (const [text, spoken] of texts) {
+      for (const word of words) read(word); // cached before the observation changes the rows
+      leo.field.observe(text, { spoken });
+      for (const word of words) expect(read(word)).toEqual(stored(word));
+    }
+    expect(read("river")).toEqual([4, 2]);
+    // a reply's transaction that rolls back: leo.recover (as the session calls it) forgets what ran ahead
+    expect(() =>
+      memory.atomically(() => {
+        leo.field.observe("river bridge never", { spoken: true });
+        expect(read("never")).toEqual([1, 1]);
+        throw new Error("the disk is full");
+      }),
+    ).toThrow("the disk is full");
+    leo.recover();
+    for (const word of words) expect(read(word)).toEqual(stored(word));
+    expect(read("never")).toEqual([0, 0]);
+  });
+
   test("a conversation with repeats, self pairs, a ring and new words leaves exactly the per-occurrence counts", () => {
     const { leo, memory } = openLeo();
     const ref = reference();

@@ -1,7 +1,7 @@
 /**
  * field.ts — the living word field: bigrams, trigrams, co-occurrence and word
  * counts of everything said (docs/leo.md §1), kept in SQLite and updated
- * incrementally. Only a bounded word → id cache lives in RAM.
+ * incrementally. Only bounded caches (word → id, word → counts) live in RAM.
  *
  * A turn's messages join the field after its reply is out: `enqueue` makes
  * their word counts readable at once (all a turn reads between its commits),
@@ -10,6 +10,11 @@
  * settles whatever a kill left after `field.through`: nothing is lost, nothing
  * counted twice. Writing ~140 scattered n-gram pages per turn was 6 of its 11
  * ms at 100k messages (README, per-turn overhead).
+ *
+ * A turn reads ~40 word counts (novelty, the search terms, the non-word test,
+ * recall), most of them read in earlier turns too: a bounded cache keeps the
+ * stored counts and adds what each observation adds to the rows. A rolled-back
+ * write clears it (`reload`), as it clears the word ids.
  */
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
@@ -21,6 +26,8 @@ import { fieldTokens, isWord } from "./tokens.ts";
 const OBSERVATIONS = "field.observations";
 /** the id of the last stored message the field has observed (migration 004) */
 const THROUGH = "field.through";
+/** words whose stored counts are cached (a turn reads ~40, most of them again soon) */
+const COUNT_CACHE = 4096;
 
 /** A stored user message or reply. */
 export interface StoredText {
@@ -42,8 +49,15 @@ function count<R extends number[]>(rows: Map<string, R>, row: R, n = 1): void {
 /** word → (co-occurring word → count), both directions, self pairs left out */
 export type CooccurrenceGraph = Map<string, Map<string, number>>;
 
+/** A word's counts in `vocab` (both 0 for a word the field has not seen). */
+interface StoredCounts {
+  count: number;
+  spoken: number;
+}
+
 export class Field {
   private readonly wordIds: BoundedMap<string, number>;
+  private readonly counts = new BoundedMap<string, StoredCounts>(COUNT_CACHE);
   private readonly q;
   /** stored messages after `field.through`, oldest first, and their word counts and observations */
   private pending: StoredText[] = [];
@@ -71,8 +85,7 @@ export class Field {
       countWords: db.query<never, [number, number, number]>(
         "UPDATE vocab SET count = count + ?, count_spoken = count_spoken + ? WHERE id = ?",
       ),
-      wordCount: db.query<{ count: number }, [string]>("SELECT count FROM vocab WHERE word = ?"),
-      spokenCount: db.query<{ count_spoken: number }, [string]>("SELECT count_spoken FROM vocab WHERE word = ?"),
+      counts: db.query<{ count: number; count_spoken: number }, [string]>("SELECT count, count_spoken FROM vocab WHERE word = ?"),
       spokenAtLeast: db.query<{ word: string; count_spoken: number }, [number]>(
         "SELECT word, count_spoken FROM vocab WHERE count_spoken >= ?",
       ),
@@ -116,6 +129,7 @@ export class Field {
    */
   reload(): void {
     this.wordIds.clear();
+    this.counts.clear();
     this.pending = [];
     this.pendingWords.clear();
     this.pendingObservations = 0;
@@ -140,6 +154,7 @@ export class Field {
       }).immediate();
     } catch (error) {
       this.wordIds.clear();
+      this.counts.clear();
       throw error;
     }
     this.pending = [];
@@ -156,7 +171,13 @@ export class Field {
    */
   observe(text: string, options: { spoken?: boolean; knownOnly?: boolean } = {}): void {
     const { spoken = true, knownOnly = false } = options;
-    this.db.transaction(() => this.observeNow(text, spoken, knownOnly))();
+    try {
+      this.db.transaction(() => this.observeNow(text, spoken, knownOnly))();
+    } catch (error) {
+      this.wordIds.clear();
+      this.counts.clear();
+      throw error;
+    }
   }
 
   private observeNow(text: string, spoken: boolean, knownOnly: boolean): void {
@@ -190,7 +211,7 @@ export class Field {
     });
     // counted first, then one upsert per distinct key (a 64 KB text: 49k statements instead of 116k;
     // an ordinary turn has few repeats, and its cost is the rows it touches, not the statements)
-    const words = new Map<number, number>();
+    const words = new Map<number, { token: string; n: number }>();
     const bigrams = new Map<string, [number, number, number]>();
     const trigrams = new Map<string, [number, number, number, number]>();
     const pairs = new Map<string, [number, number, number]>();
@@ -198,7 +219,9 @@ export class Field {
     const coocEnd = Math.min(ids.length, this.config.coocTokens);
     for (let i = 0; i < ids.length; i++) {
       const a = ids[i];
-      words.set(a, (words.get(a) ?? 0) + 1);
+      const word = words.get(a);
+      if (word) word.n++;
+      else words.set(a, { token: tokens[i], n: 1 });
       if (i + 1 < ids.length) count(bigrams, [a, ids[i + 1], 0]);
       if (i + 2 < ids.length) count(trigrams, [a, ids[i + 1], ids[i + 2], 0]);
       // positions i < j: the pair (i,j) counts for cooc(a,b) and cooc(b,a), one row;
@@ -208,7 +231,14 @@ export class Field {
         count(pairs, [Math.min(a, b), Math.max(a, b), 0], a === b ? 2 : 1);
       }
     }
-    for (const [id, n] of words) this.q.countWords.run(n, spoken ? n : 0, id);
+    for (const [id, { token, n }] of words) {
+      this.q.countWords.run(n, spoken ? n : 0, id);
+      const cached = this.counts.get(token); // the cached counts follow the row
+      if (cached) {
+        cached.count += n;
+        if (spoken) cached.spoken += n;
+      }
+    }
     for (const [a, b, n] of bigrams.values()) this.q.addBigram.run(a, b, n);
     for (const [a, b, c, n] of trigrams.values()) this.q.addTrigram.run(a, b, c, n);
     // a pair with a fresh word cannot have a row yet: it starts at newPairStart, and each
@@ -249,14 +279,23 @@ export class Field {
     return x === undefined || y === undefined ? 0 : (this.q.cooc.get(Math.min(x, y), Math.max(x, y))?.n ?? 0);
   }
 
+  private stored(word: string): StoredCounts {
+    let counts = this.counts.get(word);
+    if (counts === undefined) {
+      const row = this.q.counts.get(word);
+      this.counts.set(word, (counts = { count: row?.count ?? 0, spoken: row?.count_spoken ?? 0 }));
+    }
+    return counts;
+  }
+
   /** Occurrences of the word, enqueued messages included (n-grams and co-occurrence count settled ones only). */
   wordCount(word: string): number {
-    return (this.q.wordCount.get(word)?.count ?? 0) + (this.pendingWords.get(word) ?? 0);
+    return this.stored(word).count + (this.pendingWords.get(word) ?? 0);
   }
 
   /** How often the word occurred in user messages and replies (rings not counted), enqueued ones included. */
   spokenCount(word: string): number {
-    return (this.q.spokenCount.get(word)?.count_spoken ?? 0) + (this.pendingWords.get(word) ?? 0);
+    return this.stored(word).spoken + (this.pendingWords.get(word) ?? 0);
   }
 
   /** Every word spoken at least `n` times, with its count (the theme rebuild's candidates). */

@@ -368,9 +368,14 @@ export class Leo {
 
   /** A finished ring: kept with its turn (an empty one counted) and observed into the field as unspoken words. */
   storeRing(messageId: number, plan: Pick<RingPlan, "kind" | "knownWordsOnly">, text: string): void {
-    this.options.db.transaction(() => {
-      this.rings.store(messageId, plan.kind, text);
-      this.field.observe(text, { spoken: false, knownOnly: plan.knownWordsOnly });
-    }).immediate();
+    try {
+      this.options.db.transaction(() => {
+        this.rings.store(messageId, plan.kind, text);
+        this.field.observe(text, { spoken: false, knownOnly: plan.knownWordsOnly });
+      }).immediate();
+    } catch (error) {
+      this.field.reload(); // its cached ids and counts may be ahead of what rolled back
+      throw error;
+    }
   }
 }

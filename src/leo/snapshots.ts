@@ -125,7 +125,10 @@ export class Snapshots {
    */
   recall(prompt: string, arousal: number, activeThemes: ReadonlySet<number>): Recalled[] {
     const promptWords = contentWords(prompt);
-    const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>) => [...a].some((x) => b.has(x));
+    const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>) => {
+      for (const x of a) if (b.has(x)) return true;
+      return false;
+    };
     return [...this.kept.values()]
       .filter((kept) => shares(promptWords, kept.words) || shares(activeThemes, kept.themes))
       .map((kept) => ({ snapshot: kept.snapshot, score: this.score(kept, promptWords, arousal, activeThemes) }))
