@@ -189,8 +189,10 @@ export class Themes {
     return this.live.get(id);
   }
 
-  /** Words of any theme, dissolved ones too (episode titles outlive themes). */
+  /** Words of any theme, dissolved ones too (episode titles outlive themes); a live one's from RAM. */
   wordsOf(id: number): string[] | undefined {
+    const live = this.live.get(id);
+    if (live) return [...live.words];
     const row = this.q.wordsOf.get(id);
     return row ? JSON.parse(row.words) : undefined;
   }
