@@ -2,6 +2,7 @@
  * tokens.ts — the field's own tokens (not the model's BPE): lower-cased words
  * of Unicode letters/marks/digits with inner ' or -, and a few punctuation marks.
  */
+import { BoundedMap } from "../shared/bounded-map.ts";
 import { STOPWORDS } from "./lexicon.ts";
 
 // a word, or one of . , ! ? ; : — - …
@@ -14,12 +15,23 @@ export interface Span {
   end: number;
 }
 
-/** Field tokens with their UTF-16 offsets in `text`. */
+/**
+ * The spans of the last few texts split: a turn splits its prompt and its reply
+ * ~10 times each (presence, themes, trauma, recall, trimming, quality, the
+ * field), ~0.2 ms a turn. Long texts are split afresh, so the memo stays small.
+ */
+const recentSpans = new BoundedMap<string, readonly Readonly<Span>[]>(32);
+const MEMO_MAX_CHARS = 4096;
+
+/** Field tokens with their UTF-16 offsets in `text` (a fresh array each call). */
 export function tokenSpans(text: string): Span[] {
+  const known = recentSpans.get(text);
+  if (known) return [...known];
   const spans: Span[] = [];
   for (const m of text.matchAll(TOKEN)) {
-    spans.push({ token: m[0].toLowerCase().replaceAll("’", "'"), start: m.index, end: m.index + m[0].length });
+    spans.push(Object.freeze({ token: m[0].toLowerCase().replaceAll("’", "'"), start: m.index, end: m.index + m[0].length }));
   }
+  if (text.length <= MEMO_MAX_CHARS) recentSpans.set(text, [...spans]);
   return spans;
 }
 
