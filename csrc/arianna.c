@@ -155,7 +155,7 @@ typedef struct {
  * then its scales), so each layer has its own pair of pointers. */
 typedef struct {
     const float *f;    /* fp32 values, or NULL                     */
-    const int8_t **q;  /* Q8_0 values (v3: Q4_0 bytes, see pack_q4) of each layer, or NULL */
+    const int8_t **q;  /* Q8_0 values (v3: Q4_0 bytes; see pack_weights) of each layer, or NULL */
     const float **s;   /* their scales, one per group                */
 } ar_tensor;
 
@@ -177,7 +177,7 @@ struct ar_model {
     float *rope_cos, *rope_sin; /* seq_len x head_size/2 */
     float *scale_copies;        /* Q8_0 scales re-aligned when misaligned in the file */
     const void **q8_pointers;   /* storage for the per-layer pointers of ar_tensor */
-    uint8_t *q4_packed;         /* Q4_0 matrices in the kernels' layout, or NULL */
+    uint8_t *packed;            /* Q8_0 / Q4_0 matrices in the kernels' layout, or NULL */
     uint8_t *f32_copy;          /* the fp32 file's bytes in huge pages, or NULL */
     const int8_t *cls_q;        /* the packed classifier when it shares the */
     const float *cls_s;         /* embedding table (whose lookup reads the file) */
@@ -410,14 +410,32 @@ static uint8_t *alloc_huge(size_t bytes) {
     return p;
 }
 
-/* Q4_0 matrices in the kernels' own layout when they have one (kernels.h,
- * kern_pack_q4): every matrix the matvec and gemm read, copied once at load
- * into one buffer; the embedding lookup keeps reading the file. On x86 the
- * layout interleaves 8 rows (kernels_x86.c). The buffer asks for huge pages
- * (fewer TLB misses as decode streams it): 110M Q4_0 arianna-run 1.12x
- * tok/s (1 thread, medians of 5 interleaved runs, load 1.2). */
-static int pack_q4(ar_model *m) {
-    if (m->format != 3 || kern_pack_q4(NULL, NULL, NULL, 1, Q4_GROUP) == 0) return AR_OK;
+/* The bytes kern_pack_q8 / kern_pack_q4 write for one matrix (dst NULL: just
+ * count them), 0 when the kernels read the file layout. */
+static size_t pack_matrix(const ar_model *m, uint8_t *dst, const int8_t *q, const float *s, int rows, int cols) {
+    if (m->format == 3) return kern_pack_q4(dst, (const uint8_t *)q, s, rows, cols);
+    return kern_pack_q8(dst, q, s, rows, cols, m->group_size);
+}
+
+/* Drop the whole pages of [p, p + len) from the file mapping (the page cache
+ * keeps the file; a later read would fault them back in). */
+static void release_pages(const void *p, size_t len) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + len) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Q8_0 and Q4_0 matrices in the kernels' own layout when they have one
+ * (kernels.h, kern_pack_q8 / kern_pack_q4): every matrix the matvec and gemm
+ * read, copied once at load into one buffer; the embedding lookup keeps
+ * reading the file. On x86 both layouts interleave 8 rows (kernels_x86.c).
+ * The buffer asks for huge pages (fewer TLB misses as decode streams it):
+ * 110M Q4_0 arianna-run 1.12x tok/s (1 thread, medians of 5 interleaved
+ * runs, load 1.2). Each matrix's file pages (values and scales) are dropped
+ * once packed, as copy_f32 does, so RSS peaks near one model, not two. */
+static int pack_weights(ar_model *m) {
+    if (m->format < 2 || pack_matrix(m, NULL, NULL, NULL, 1, m->group_size) == 0) return AR_OK;
     const ar_config *c = &m->cfg;
     ar_weights *w = &m->w;
     int D = c->dim, H = c->hidden_dim, L = c->n_layers, KV = D / c->n_heads * c->n_kv_heads;
@@ -431,13 +449,20 @@ static int pack_q4(ar_model *m) {
     int rows[8] = {D, KV, KV, D, H, D, H, c->vocab_size}, cols[8] = {D, D, D, D, D, H, D, D};
     int layers[8] = {L, L, L, L, L, L, L, 1};
     size_t total = 0;
-    for (int i = 0; i < 8; i++) total += layers[i] * kern_pack_q4(NULL, NULL, NULL, rows[i], cols[i]);
-    m->q4_packed = alloc_huge(total);
-    if (!m->q4_packed) return ar_fail(AR_E_NOMEM, "out of memory for the packed Q4_0 weights");
-    uint8_t *dst = m->q4_packed;
+    for (int i = 0; i < 8; i++) total += layers[i] * pack_matrix(m, NULL, NULL, NULL, rows[i], cols[i]);
+    m->packed = alloc_huge(total);
+    if (!m->packed) return ar_fail(AR_E_NOMEM, "out of memory for the packed weights");
+    uint8_t *dst = m->packed;
     for (int i = 0; i < 8; i++)
         for (int l = 0; l < layers[i]; l++) {
-            size_t bytes = kern_pack_q4(dst, (const uint8_t *)ts[i]->q[l], ts[i]->s[l], rows[i], cols[i]);
+            const int8_t *q = ts[i]->q[l];
+            const float *s = ts[i]->s[l];
+            size_t bytes = pack_matrix(m, dst, q, s, rows[i], cols[i]);
+            if (q != w->tok_emb.q[0]) {
+                size_t values = (size_t)rows[i] * cols[i];
+                release_pages(q, m->format == 3 ? values / 2 : values);
+                release_pages(s, values / m->group_size * sizeof(float));
+            }
             ts[i]->q[l] = (const int8_t *)dst;
             ts[i]->s[l] = NULL;
             dst += bytes;
@@ -446,7 +471,7 @@ static int pack_q4(ar_model *m) {
 }
 
 /* fp32 models (v0, v1) on x86: the file's bytes copied at load into a
- * huge-page buffer, the way pack_q4 does for Q4_0. Decode reads every weight
+ * huge-page buffer, the way pack_weights does for Q8_0 and Q4_0. Decode reads every weight
  * once a token, ~440 MB at 110M; from the file mapping's 4 KiB pages that is
  * ~110k TLB misses a token (this VM's perf has no TLB counters to show it).
  * 110M arianna-run, 1 thread, 18 alternating pairs (load 2.0-2.2): +6 % tok/s
@@ -521,7 +546,7 @@ ar_model *ar_model_open(const char *path, int n_threads) {
         return NULL;
     }
     pthread_mutex_init(&m->lock, NULL);
-    if (ar_map_file(path, &m->map) || parse_header(m, path) || map_weights(m) || pack_q4(m) || copy_f32(m) || build_rope(m)) goto fail;
+    if (ar_map_file(path, &m->map) || parse_header(m, path) || map_weights(m) || pack_weights(m) || copy_f32(m) || build_rope(m)) goto fail;
     {
         const ar_config *c = &m->cfg;
         int64_t D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
@@ -552,7 +577,7 @@ void ar_model_free(ar_model *m) {
     free(m->rope_sin);
     free(m->scale_copies);
     free(m->q8_pointers);
-    free(m->q4_packed);
+    free(m->packed);
     free(m->f32_copy);
     pthread_mutex_destroy(&m->lock);
     free(m);

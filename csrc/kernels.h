@@ -48,6 +48,12 @@ void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const fl
  * exact and the fp32 steps are the same), so prefill equals decode. */
 void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                   const float *ws, int n, int gs, int r0, int r1);
+/* A kernel may read Q8_0 in a layout of its own: kern_pack_q8 returns the
+ * bytes that layout takes for a rows x n matrix of group size gs (writing it
+ * to dst, 32-byte aligned, unless dst is NULL), or 0 when the kernel reads the
+ * file layout. kern_matvec_q8 and kern_gemm_q8 take (wq, ws) as the file has
+ * them, or (the packed bytes, NULL). x86 packs groups of 32 (kernels_x86.c). */
+size_t kern_pack_q8(uint8_t *dst, const int8_t *wq, const float *ws, int rows, int n, int gs);
 /* Q4_0 (model format v3): weights in groups of Q4_GROUP = 32 values, 16 bytes
  * a group: byte j holds value j in its low nibble and value j + 16 in its high
  * nibble, each stored + 8 (nibble v means v - 8, in [-8, 7]), and one fp32

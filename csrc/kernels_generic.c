@@ -22,6 +22,7 @@ void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T,
                   const float *ws, int n, int gs, int r0, int r1) {
     scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
 }
+size_t kern_pack_q8(uint8_t *dst, const int8_t *wq, const float *ws, int rows, int n, int gs) { return 0; }  /* the file layout */
 size_t kern_pack_q4(uint8_t *dst, const uint8_t *wq, const float *ws, int rows, int n) { return 0; }  /* the file layout */
 void kern_matvec_q4(float *out, const int8_t *xq, const float *xs, const uint8_t *wq, const float *ws, int n,
                     int r0, int r1) {

@@ -340,6 +340,7 @@ void kern_gemm_q4(float *out, int ldo, const int8_t *xq, const float *xs, int T,
     else gemm_q4_widen(out, ldo, xq, xs, T, wq, ws, n, r0, r1);
 }
 
+size_t kern_pack_q8(uint8_t *dst, const int8_t *wq, const float *ws, int rows, int n, int gs) { return 0; }  /* the file layout */
 size_t kern_pack_q4(uint8_t *dst, const uint8_t *wq, const float *ws, int rows, int n) { return 0; }  /* the file layout */
 
 /* Decode: four rows per pass give four independent accumulator chains. */

@@ -314,65 +314,105 @@ static inline float matvec_q8_row(const int8_t *xq, const float *xs, const int8_
     return hsum_ps(acc);
 }
 
+/* The repacked layout (kern_pack_q8), for groups of 32: rows in blocks of 8
+ * (the last block padded with zero rows), and per block and group one
+ * 288-byte record: the 8 rows' fp32 scales, then the 8 rows' 32 values.
+ *
+ * Every element keeps matvec_q8_row's arithmetic (per group 8 int32 lanes,
+ * each the exact sum of 4 products, scaled into the row's own 8 fp32 lanes by
+ * one FMA in group order, the lanes summed once at the end), so the bits are
+ * those of the file layout's kernels. One row per lane, as Q4_0 does, would
+ * sum each group whole and change the fp32 order, so the tile is not the
+ * Q4_0 one: a block of 8 rows x 1 input, 8 accumulators, |x| once per group
+ * and input, and the 8 rows' scale products one multiply (ws8 * xs, stored
+ * and broadcast back) instead of one per row: per element sign, maddubs,
+ * madd, convert and FMA, where the 4 rows x 2 inputs tile on the file layout
+ * paid a multiply more. Single thread, T = 64, best of 15 interleaved with
+ * it: 1.04-1.16x on 288x288, 768x288, 288x768, 768x768, 2048x768, 768x2048;
+ * 4 rows x 2 inputs on the records was 0.83-1.04x (the broadcast loads of
+ * two inputs' products), and summing the int16 pairs with shifts instead of
+ * madd 0.73-0.93x. Decode reads one stream of records per 8 rows, scales
+ * beside values, and prefetches 1 KiB ahead (the hardware prefetcher stops
+ * at 4 KiB boundaries). */
+#define Q8_BLOCK 288
+#define Q8_PREFETCH 1024
+
+size_t kern_pack_q8(uint8_t *dst, const int8_t *wq, const float *ws, int rows, int n, int gs) {
+    if (gs != 32) return 0;
+    int groups = n / 32, blocks = (rows + 7) / 8;
+    size_t bytes = (size_t)blocks * groups * Q8_BLOCK;
+    if (!dst) return bytes;
+    for (int b = 0; b < blocks; b++)
+        for (int g = 0; g < groups; g++) {
+            uint8_t *rec = dst + ((size_t)b * groups + g) * Q8_BLOCK;
+            for (int l = 0; l < 8; l++) {
+                long r = (long)b * 8 + l;
+                float s = r < rows ? ws[r * groups + g] : 0.0f;
+                memcpy(rec + 4 * l, &s, 4);
+                if (r < rows) memcpy(rec + 32 + 32 * l, wq + r * n + g * 32, 32);
+                else memset(rec + 32 + 32 * l, 0, 32);
+            }
+        }
+    return bytes;
+}
+
+/* Block b's rows in [r0, r1) for input t. */
+static inline __attribute__((always_inline))
+void gemm_q8_block(float *out, const int8_t *x, const float *xs, const uint8_t *blk, int n, int r0, int r1, int b,
+                   const int prefetch) {
+    int groups = n / 32;
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *rec = blk + (size_t)g * Q8_BLOCK;
+        if (prefetch)
+            for (int k = 0; k < Q8_BLOCK; k += 64) _mm_prefetch((const char *)(rec + Q8_PREFETCH + k), _MM_HINT_T0);
+        float p[8] __attribute__((aligned(32)));
+        _mm256_store_ps(p, _mm256_mul_ps(_mm256_load_ps((const float *)rec), _mm256_broadcast_ss(xs + g)));
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + g * 32)), ax = _mm256_abs_epi8(xv);
+        for (int k = 0; k < 8; k++) {
+            __m256i d = dot32_i8(ax, xv, _mm256_load_si256((const __m256i *)(rec + 32 + 32 * k)));
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_broadcast_ss(p + k), acc[k]);
+        }
+    }
+    __m128 s0 = hsum4_ps(acc[0], acc[1], acc[2], acc[3]), s1 = hsum4_ps(acc[4], acc[5], acc[6], acc[7]);
+    if (b * 8 >= r0 && b * 8 + 8 <= r1) {
+        _mm_storeu_ps(out + b * 8, s0);
+        _mm_storeu_ps(out + b * 8 + 4, s1);
+        return;
+    }
+    float sum[8];
+    _mm_storeu_ps(sum, s0);
+    _mm_storeu_ps(sum + 4, s1);
+    int lo = b * 8 > r0 ? b * 8 : r0, hi = b * 8 + 8 < r1 ? b * 8 + 8 : r1;
+    for (int r = lo; r < hi; r++) out[r] = sum[r - b * 8];
+}
+
+/* Blocks outer, inputs inner: a block's records (n / 32 * 288 bytes, 6.8
+ * KiB at n = 768) stay in L1 while all T inputs pass. */
+static void gemm_q8_packed(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq, int n,
+                           int r0, int r1) {
+    int groups = n / 32;
+    for (int b = r0 / 8; b * 8 < r1; b++) {
+        const uint8_t *blk = wq + (size_t)b * groups * Q8_BLOCK;
+        if (T == 1) gemm_q8_block(out, xq, xs, blk, n, r0, r1, b, 1);
+        else
+            for (int t = 0; t < T; t++)
+                gemm_q8_block(out + (long)t * ldo, xq + (long)t * n, xs + (long)t * groups, blk, n, r0, r1, b, 0);
+    }
+}
+
 void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
                     const int8_t *wq, const float *ws, int n, int gs, int r0, int r1) {
+    if (!ws) {
+        gemm_q8_packed(out, 0, xq, xs, 1, (const uint8_t *)wq, n, r0, r1);
+        return;
+    }
     if (gs % 32 != 0) {  /* odd group sizes are rare: correct, not fast */
         scalar_matvec_q8(out, xq, xs, wq, ws, n, gs, r0, r1);
         return;
     }
     for (int r = r0; r < r1; r++) out[r] = matvec_q8_row(xq, xs, wq + (long)r * n, ws + (long)r * (n / gs), n, gs);
-}
-
-/* The gemm keeps matvec_q8_row's arithmetic per element (exact int32 group
- * sums, then the same FMA into fp32 lanes and the same final sum), so every
- * element is bit-identical to the matvec. The scale product is two
- * broadcasts and one multiply, the same IEEE product as the scalar one.
- *
- * Groups of 32 (every model this repository writes): a tile of 4 rows x 2
- * inputs, one dot per group and element, so no int32 partial sums are held
- * and, with x read again from L1 as a memory operand, the 8 accumulators and
- * the temporaries fit the 16 ymm registers; the four row sums of an input
- * are one store. The 4 x 2 tile it replaces kept int32 partial sums beside
- * the fp32 accumulators (22 live ymm: spills) and paid a scalar multiply and
- * a register broadcast per element: single thread, T = 64, this is 1.5x its
- * speed (CPU time, 288x288, 768x288 and 288x768, the 15M shapes), close to
- * llama.cpp's own tile (tinyBLAS_Q0_AVX gemm4xN), which does the same work
- * per group. */
-static inline __attribute__((always_inline))
-void gemm_q8_tile32(float *out, int ldo, const int8_t *xq, const float *xs, const int8_t *w0, const float *ws0, int n,
-                    int r, int t, const int C) {
-    int groups = n / 32;
-    const int8_t *x0 = xq + (long)t * n, *x1 = x0 + n;
-    const float *xs0 = xs + (long)t * groups, *xs1 = xs0 + groups;
-    __m256 acc[4][2];
-    for (int k = 0; k < 4; k++)
-        for (int c = 0; c < C; c++) acc[k][c] = _mm256_setzero_ps();
-    for (int g = 0; g < groups; g++) {
-        __m256i ax0 = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(x0 + g * 32)));
-        __m256i ax1 = C > 1 ? _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(x1 + g * 32))) : ax0;
-        for (int k = 0; k < 4; k++) {
-            __m256i wv = _mm256_loadu_si256((const __m256i *)(w0 + (long)k * n + g * 32));
-            __m256 wsv = _mm256_broadcast_ss(ws0 + (long)k * groups + g);
-            __m256i d0 = dot32_i8(ax0, _mm256_loadu_si256((const __m256i *)(x0 + g * 32)), wv);
-            acc[k][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(_mm256_broadcast_ss(xs0 + g), wsv),
-                                        acc[k][0]);
-            if (C > 1) {
-                __m256i d1 = dot32_i8(ax1, _mm256_loadu_si256((const __m256i *)(x1 + g * 32)), wv);
-                acc[k][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(_mm256_broadcast_ss(xs1 + g), wsv),
-                                            acc[k][1]);
-            }
-        }
-    }
-    for (int c = 0; c < C; c++)
-        _mm_storeu_ps(out + (long)(t + c) * ldo + r, hsum4_ps(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
-}
-
-/* Rows r..r+3 (weights w0, scales ws0) against all T inputs. */
-static void gemm_q8_rows32(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *w0,
-                           const float *ws0, int n, int r) {
-    int t = 0;
-    for (; t + 2 <= T; t += 2) gemm_q8_tile32(out, ldo, xq, xs, w0, ws0, n, r, t, 2);
-    if (t < T) gemm_q8_tile32(out, ldo, xq, xs, w0, ws0, n, r, t, 1);
 }
 
 /* Other group sizes (multiples of 32) and the last rows: R rows x one input,
@@ -406,19 +446,17 @@ void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const 
 
 void kern_gemm_q8(float *out, int ldo, const int8_t *xq, const float *xs, int T, const int8_t *wq,
                   const float *ws, int n, int gs, int r0, int r1) {
+    if (!ws) {
+        gemm_q8_packed(out, ldo, xq, xs, T, (const uint8_t *)wq, n, r0, r1);
+        return;
+    }
     if (gs % 32 != 0) {
         scalar_gemm_q8(out, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
         return;
     }
     int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        int t = 0;
-        if (gs == 32) {
-            gemm_q8_rows32(out, ldo, xq, xs, T, wq + (long)r * n, ws + (long)r * (n / 32), n, r);
-        } else {
-            for (; t < T; t++) gemm_q8_tile(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4);
-        }
-    }
+    for (; r + 4 <= r1; r += 4)
+        for (int t = 0; t < T; t++) gemm_q8_tile(out, ldo, xq, xs, wq, ws, n, gs, r, t, 4);
     for (; r < r1; r++)
         for (int t = 0; t < T; t++) gemm_q8_tile(out, ldo, xq, xs, wq, ws, n, gs, r, t, 1);
 }

@@ -146,24 +146,47 @@ static void test_gemm_f32(int n, int T) {
     free(w);
 }
 
-/* Q8_0 gemm == kern_matvec_q8 on each input, bit for bit. */
+/* The Q8_0 weights as kern_*_q8 read them (kernels.h): the file layout, or a
+ * packed copy (free it with free_q8_kernel) whose scales are inside. */
+static const int8_t *q8_for_kernel(const int8_t *wq, const float *ws, int rows, int n, int gs, const float **ks) {
+    size_t bytes = kern_pack_q8(NULL, wq, ws, rows, n, gs);
+    *ks = ws;
+    if (bytes == 0) return wq;
+    uint8_t *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    kern_pack_q8(p, wq, ws, rows, n, gs);
+    *ks = NULL;
+    return (const int8_t *)p;
+}
+static void free_q8_kernel(const int8_t *kw, const int8_t *wq) {
+    if (kw != wq) free((void *)kw);
+}
+
+/* Q8_0 gemm == kern_matvec_q8 on each input, bit for bit, and the kernels'
+ * own layout gives the file layout's bits (the core packs at load). */
 static void test_gemm_q8(int n, int gs, int T) {
     int groups = n / gs, ldo = ROWS + 1;
     float *x = rand_floats((long)T * n), *w = rand_floats((long)ROWS * n);
     q8 xv = q8_of(x, T * n, gs), wv = q8_of(w, ROWS * n, gs);
     const int8_t *xq = xv.q, *wq = wv.q;
-    const float *xs = xv.s, *ws = wv.s;
+    const float *xs = xv.s, *ws = wv.s, *ks;
+    const int8_t *kq = q8_for_kernel(wq, ws, ROWS, n, gs, &ks);
     for (int t = 0; t < NRANGES; t++) {
         int r0 = ranges[t][0], r1 = ranges[t][1];
-        float *got = nan_floats(T * ldo), *want = nan_floats(T * ldo);
-        kern_gemm_q8(got, ldo, xq, xs, T, wq, ws, n, gs, r0, r1);
-        for (int i = 0; i < T; i++)
-            kern_matvec_q8(want + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, wq, ws, n, gs, r0, r1);
+        float *got = nan_floats(T * ldo), *want = nan_floats(T * ldo), *file = nan_floats(T * ldo);
+        kern_gemm_q8(got, ldo, xq, xs, T, kq, ks, n, gs, r0, r1);
+        for (int i = 0; i < T; i++) {
+            kern_matvec_q8(want + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, kq, ks, n, gs, r0, r1);
+            kern_matvec_q8(file + (long)i * ldo, xq + (long)i * n, xs + (long)i * groups, wq, ws, n, gs, r0, r1);
+        }
         check(memcmp(got, want, (size_t)T * ldo * sizeof(float)) == 0, "kern_gemm_q8 == kern_matvec_q8", n, gs, r0,
               r1);
+        check(memcmp(want, file, (size_t)T * ldo * sizeof(float)) == 0, "kern_matvec_q8 packed == file layout", n,
+              gs, r0, r1);
         free(got);
         free(want);
+        free(file);
     }
+    free_q8_kernel(kq, wq);
     free(x);
     free(w);
     q8_free(xv);
@@ -364,10 +387,12 @@ static void test_q8(int n, int gs) {
     const int8_t *xq = xv.q, *wq = wv.q;
     const float *xs = xv.s, *ws = wv.s;
     check(xs[0] == 0.0f, "zero group has scale 0", n, gs, 0, 1);
+    const float *ks;
+    const int8_t *kq = q8_for_kernel(wq, ws, ROWS, n, gs, &ks);
     for (int t = 0; t < NRANGES; t++) {
         int r0 = ranges[t][0], r1 = ranges[t][1];
         float *got = nan_floats(ROWS), *ref = nan_floats(ROWS);
-        kern_matvec_q8(got, xq, xs, wq, ws, n, gs, r0, r1);
+        kern_matvec_q8(got, xq, xs, kq, ks, n, gs, r0, r1);
         scalar_matvec_q8(ref, xq, xs, wq, ws, n, gs, r0, r1);
         int ok_k = outside_untouched(got, ROWS, r0, r1), ok_s = outside_untouched(ref, ROWS, r0, r1);
         for (int r = r0; r < r1; r++) {
@@ -386,6 +411,7 @@ static void test_q8(int n, int gs) {
         free(got);
         free(ref);
     }
+    free_q8_kernel(kq, wq);
     free(x);
     free(w);
     q8_free(xv);
@@ -408,8 +434,11 @@ static void test_q8_extremes(int n, int gs) {
     for (int g = 0; g < groups; g++) xs[g] = 1.0f;
     for (long i = 0; i < (long)ROWS * groups; i++) ws[i] = 1.0f;
     float *got = nan_floats(ROWS), *ref = nan_floats(ROWS);
-    kern_matvec_q8(got, xq, xs, wq, ws, n, gs, 0, ROWS);
+    const float *ks;
+    const int8_t *kq = q8_for_kernel(wq, ws, ROWS, n, gs, &ks);
+    kern_matvec_q8(got, xq, xs, kq, ks, n, gs, 0, ROWS);
     scalar_matvec_q8(ref, xq, xs, wq, ws, n, gs, 0, ROWS);
+    free_q8_kernel(kq, wq);
     int ok = got[0] == 16129.0f * n && got[1] == -16129.0f * n;
     for (int r = 0; r < ROWS; r++) ok &= got[r] == ref[r];  /* small integers: exact */
     check(ok, "kern_matvec_q8 extremes", n, gs, 0, ROWS);
