@@ -328,12 +328,13 @@ static inline float matvec_q8_row(const int8_t *xq, const float *xs, const int8_
  * and broadcast back) instead of one per row: per element sign, maddubs,
  * madd, convert and FMA, where the 4 rows x 2 inputs tile on the file layout
  * paid a multiply more. Single thread, T = 64, best of 15 interleaved with
- * it: 1.04-1.16x on 288x288, 768x288, 288x768, 768x768, 2048x768, 768x2048;
- * 4 rows x 2 inputs on the records was 0.83-1.04x (the broadcast loads of
- * two inputs' products), and summing the int16 pairs with shifts instead of
+ * it (load 0.1): 1.06-1.14x on 288x288, 768x288, 288x768, 768x768, 2048x768
+ * and 768x2048; 4 rows x 2 inputs on the records was 0.83-1.04x and 2 x 4
+ * 0.55-0.88x (busier VM), summing the int16 pairs with shifts instead of
  * madd 0.73-0.93x. Decode reads one stream of records per 8 rows, scales
  * beside values, and prefetches 1 KiB ahead (the hardware prefetcher stops
- * at 4 KiB boundaries). */
+ * at 4 KiB boundaries): the matvec with the weights in L2 1.7-2.7x, 110M
+ * arianna-run 1.10x tok/s (bench medians of 7, load 0.1-1.1). */
 #define Q8_BLOCK 288
 #define Q8_PREFETCH 1024
 
@@ -415,8 +416,8 @@ void kern_matvec_q8(float *out, const int8_t *xq, const float *xs,
     for (int r = r0; r < r1; r++) out[r] = matvec_q8_row(xq, xs, wq + (long)r * n, ws + (long)r * (n / gs), n, gs);
 }
 
-/* Other group sizes (multiples of 32) and the last rows: R rows x one input,
- * the int32 group sums held across the group's chunks. */
+/* The file layout (group sizes other than 32, multiples of 32): R rows x one
+ * input, the int32 group sums held across the group's chunks. */
 static inline __attribute__((always_inline))
 void gemm_q8_tile(float *out, int ldo, const int8_t *xq, const float *xs, const int8_t *wq, const float *ws, int n,
                   int gs, int r, int t, const int R) {
