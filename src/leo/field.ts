@@ -128,12 +128,17 @@ export class Field {
    * again (a rolled-back reply is not among them, a committed prompt is).
    */
   reload(): void {
-    this.wordIds.clear();
-    this.counts.clear();
+    this.dropCachedRows();
     this.pending = [];
     this.pendingWords.clear();
     this.pendingObservations = 0;
     for (const message of this.q.unsettled.all(this.state.value(THROUGH))) this.enqueue(message);
+  }
+
+  /** Word ids and counts cached from rows that a rolled-back write may have changed. */
+  private dropCachedRows(): void {
+    this.wordIds.clear();
+    this.counts.clear();
   }
 
   /** A stored message joins the field: its word counts now, its n-grams at `settle`. */
@@ -153,8 +158,7 @@ export class Field {
         this.state.set(THROUGH, this.pending.at(-1)!.id, this.clock());
       }).immediate();
     } catch (error) {
-      this.wordIds.clear();
-      this.counts.clear();
+      this.dropCachedRows();
       throw error;
     }
     this.pending = [];
@@ -174,8 +178,7 @@ export class Field {
     try {
       this.db.transaction(() => this.observeNow(text, spoken, knownOnly))();
     } catch (error) {
-      this.wordIds.clear();
-      this.counts.clear();
+      this.dropCachedRows();
       throw error;
     }
   }
