@@ -4,7 +4,7 @@ import { LEO } from "../src/config/leo.ts";
 import { parseChatTemplate } from "../src/config/model-profile.ts";
 import { externalVocabularyRatio, highlights } from "../src/leo/highlights.ts";
 import { Database } from "bun:sqlite";
-import { nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
+import { contentWords, nextTemperature, roleMarkers, trimReply } from "../src/leo/index.ts";
 import { QualityBand, readKernelRecord } from "../src/leo/kernel-record.ts";
 import { assessReply, entropyQuality, type ReplyEvidence } from "../src/leo/quality.ts";
 import { Snapshots } from "../src/leo/snapshots.ts";
@@ -15,6 +15,7 @@ const { time, clock, openLeo } = leoFixture("quality");
 
 const Q = LEO.quality;
 const T = LEO.trimming;
+const S = LEO.snapshots;
 const template = parseChatTemplate({
   system: "{text}\n",
   user: "User: {text}\n",
@@ -79,7 +80,7 @@ describe("quality (§8.7)", () => {
 describe("where re-sampling starts (§6.2): the kernel's quality band", () => {
   const W = LEO.entropyBand;
   const filled = (qualities: number[]) => {
-    const band = new QualityBand(W, Q);
+    const band = new QualityBand(W, Q, LEO.snapshots);
     for (const q of qualities) band.record(q);
     return band;
   };
@@ -120,6 +121,54 @@ describe("where re-sampling starts (§6.2): the kernel's quality band", () => {
   });
 });
 
+describe("where snapshots begin (§6.4): the fixed quality, or the kernel's own best", () => {
+  const W = LEO.entropyBand;
+  const filled = (qualities: number[]) => {
+    const band = new QualityBand(W, Q, S);
+    for (const q of qualities) band.record(q);
+    return band;
+  };
+  const repeat = (pattern: number[], n: number) => Array.from({ length: n }, (_, i) => pattern[i % pattern.length]);
+  // first candidates in the proportions of the calibration runs: 1.6M — 0.80 clean but off the subject (61 %),
+  // one flagged word 0.32, garbled 0.16, out of its entropy band 0.73; 5.9M — the same 0.80, and 1.00 on over a tenth
+  const small = [0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.32, 0.32, 0.16, 0.73];
+  const larger = [1, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 1, 0.75, 0.32];
+
+  test("a young kernel needs the fixed quality", () => {
+    expect(filled(repeat(small, W.minReplies - 1)).snapshotFrom()).toBe(S.minQuality);
+  });
+
+  test("a kernel that never reaches it keeps its own best: its quantile, which for the 1.6M kernel is its clean 0.80", () => {
+    expect(filled(repeat(small, W.minReplies)).snapshotFrom()).toBeCloseTo(0.8);
+    expect(filled(repeat(small, W.replies)).snapshotFrom()).toBeCloseTo(0.8);
+  });
+
+  test("a kernel that reaches it often enough keeps the fixed quality; a poor one never goes below the floor", () => {
+    expect(filled(repeat(larger, W.replies)).snapshotFrom()).toBe(S.minQuality);
+    expect(filled(repeat([0.32, 0.16, 0.5, 0.4], W.replies)).snapshotFrom()).toBe(S.floor);
+  });
+
+  test("through the turns: the 1.6M kernel's on-subject 0.80 reply is kept once it has its replies, an off-subject one never", () => {
+    const { leo, memory } = openLeo();
+    const turn = (prompt: string, reply: string, quality: number) => {
+      const prep = leo.prepare(prompt);
+      leo.observe(memory.atomically(() => memory.messages.append("user", prompt)));
+      const outcome = memory.atomically(() => {
+        const message = memory.messages.append("arianna", reply);
+        return leo.commitTurn(prep, { messageId: message.id, text: reply, entropy: 0.45, quality, firstQuality: quality, nonWordShare: 0 });
+      });
+      leo.settle();
+      return outcome.snapshot;
+    };
+    const onSubject = () => turn("the tomato seedlings need more sun", "The tomato is a small sun in the morning.", 0.8);
+    const offSubject = () => turn("we studied a chess endgame with a knight", "Your heads is a big city, but a long place.", 0.8);
+    expect(onSubject()).toBeUndefined(); // young: 0.85 needed
+    for (const q of repeat(small, W.minReplies)) turn("I cooked pasta with too much garlic", "You are all right, it is late.", q);
+    expect(offSubject()).toBeUndefined();
+    expect(onSubject()?.text).toBe("The tomato is a small sun in the morning.");
+  });
+});
+
 describe("trimming (§8.8)", () => {
   const trim = (raw: string, prompt = "hello") => trimReply(raw, prompt, markers, T);
   test("runaway punctuation collapses to three", () => {
@@ -153,13 +202,17 @@ describe("trimming (§8.8)", () => {
 });
 
 describe("snapshots, highlights, external vocabulary", () => {
-  test("good replies become snapshots; recall favours resonance and spreads use", () => {
+  /** the bar of a kernel that reaches the fixed quality, for a reply to `prompt` */
+  const fixedBar = (prompt: string) => ({ from: S.minQuality, subject: contentWords(prompt) });
+
+  test("good replies on their subject become snapshots; recall favours resonance and spreads use", () => {
     const { leo, memory } = openLeo();
     memory.atomically(() => {
-      expect(leo.snapshots.consider(null, "a weak reply", { arousal: 0.1, quality: 0.4, nonWordShare: 0 }, [])).toBeUndefined();
-      expect(leo.snapshots.consider(null, "a photood reply", { arousal: 0.1, quality: 0.9, nonWordShare: 0.3 }, [])).toBeUndefined();
-      leo.snapshots.consider(null, "The lighthouse keeps its light for ships it never meets.", { arousal: 0.2, quality: 0.9, nonWordShare: 0 }, [1]);
-      leo.snapshots.consider(null, "Bread rises slowly in a warm kitchen.", { arousal: 0.2, quality: 0.9, nonWordShare: 0 }, []);
+      const bar = fixedBar("a reply about the lighthouse and the bread");
+      expect(leo.snapshots.consider(null, "a weak reply", { arousal: 0.1, quality: 0.4, nonWordShare: 0 }, [], bar)).toBeUndefined();
+      expect(leo.snapshots.consider(null, "a photood reply", { arousal: 0.1, quality: 0.9, nonWordShare: 0.3 }, [], bar)).toBeUndefined();
+      leo.snapshots.consider(null, "The lighthouse keeps its light for ships it never meets.", { arousal: 0.2, quality: 0.9, nonWordShare: 0 }, [1], bar);
+      leo.snapshots.consider(null, "Bread rises slowly in a warm kitchen.", { arousal: 0.2, quality: 0.9, nonWordShare: 0 }, [], bar);
     });
     time.now += 48 * HOUR;
     const recalled = leo.snapshots.recall("why does the lighthouse keep its light", 0.2, new Set([1]));
@@ -170,15 +223,36 @@ describe("snapshots, highlights, external vocabulary", () => {
     expect(leo.snapshots.recall("why does the lighthouse keep its light", 0.2, new Set([1]))[0].score).toBeLessThan(before);
   });
 
+  test("a snapshot shares a content word with its prompt or an active theme's words; at the bar, nothing else is kept", () => {
+    const { leo, memory } = openLeo();
+    // replies as the 1.6M kernel writes them (calibration run), at its own bar of 0.80
+    const reply = { arousal: 0.03, quality: 0.8, nonWordShare: 0 };
+    const bar = (prompt: string, themeWords: string[] = []) => ({ from: 0.8, subject: new Set([...contentWords(prompt), ...themeWords]) });
+    const garden = "I spent the afternoon in my garden planting tomatoes";
+    memory.atomically(() => {
+      // off the subject: the chess prompt's reply talks of a daughter
+      expect(leo.snapshots.consider(null, "Your daughter is very loud tonight, but she has a good drink.", reply, [], bar("my brother always opens chess games with the same move"))).toBeUndefined();
+      // a word of the prompt
+      expect(leo.snapshots.consider(null, "The garden is a quiet place, and I am glad to hear it.", reply, [], bar(garden))).toBeDefined();
+      // a word of an active theme, not of the prompt
+      expect(leo.snapshots.consider(null, "The soil keeps the rain for a long time.", reply, [2], bar("what a day", ["garden", "soil", "compost"]))).toBeDefined();
+      // under its bar, or with a non-word, even on the subject
+      expect(leo.snapshots.consider(null, "The garden is warm.", { ...reply, quality: 0.79 }, [], bar(garden))).toBeUndefined();
+      expect(leo.snapshots.consider(null, "The garden is bravelffast.", { ...reply, nonWordShare: 0.25 }, [], bar(garden))).toBeUndefined();
+    });
+    expect(leo.snapshots.all().map((s) => s.themes)).toEqual([[], [2]]);
+  });
+
   test("past the cap the least used, then oldest, snapshots go", () => {
     const { memory } = openLeo();
     const config = { ...LEO.snapshots, cap: 10, evict: 3 };
     const small = new Snapshots(memory.db, config, clock);
     memory.atomically(() => {
       const good = { arousal: 0, quality: 0.9, nonWordShare: 0 };
-      for (let i = 0; i < 10; i++) small.consider(null, `reply number ${i}`, good, []);
+      const bar = fixedBar("tell me a reply");
+      for (let i = 0; i < 10; i++) small.consider(null, `reply number ${i}`, good, [], bar);
       small.bumpUses([small.all()[0].id]); // the oldest is loved: it stays
-      small.consider(null, "reply number 10", good, []);
+      small.consider(null, "reply number 10", good, [], bar);
     });
     expect(small.all().map((s) => s.text)).toEqual(["reply number 0", ...[4, 5, 6, 7, 8, 9, 10].map((i) => `reply number ${i}`)]);
   });

@@ -218,6 +218,13 @@ export const LEO = {
   snapshots: {
     /** an exemplary reply has no fault: the off-subject factor alone (0.8) keeps it out (at 0.6, 58 % were saved) */
     minQuality: 0.85,
+    /**
+     * …or, for a kernel that never gets there, its own best: at or above this quantile of its quality band
+     * (docs/leo.md §6.4). The 1.6M kernel tops out at 0.80 (every reply off the subject): no snapshot at all.
+     */
+    kernelQuantile: 0.9,
+    /** never below this, whatever the kernel (the spec's first threshold) */
+    floor: 0.6,
     cap: 512,
     evict: 51,
     recallMax: 3,

@@ -135,7 +135,7 @@ export class Leo {
     this.rings = new Rings(db, clock);
     this.band = new EntropyBand(this.config.entropyBand, this.config.presence.entropyBeforeGeneration);
     this.stock = new StockPhrases(this.config.quality);
-    this.qualityBand = new QualityBand(this.config.entropyBand, this.config.quality);
+    this.qualityBand = new QualityBand(this.config.entropyBand, this.config.quality, this.config.snapshots);
     // messages a kill left unobserved join the field; themes are rebuilt at start-up; bins
     // catch up on the days that passed while off
     this.field.reload();
@@ -293,7 +293,12 @@ export class Leo {
     const reading = this.trauma.reading();
     this.themes.recordTurn(prep.activeThemes, reply.messageId);
     const activeIds = prep.activeThemes.map((t) => t.theme.id);
-    const snapshot = this.snapshots.consider(reply.messageId, reply.text, { ...reply, arousal: prep.arousal }, activeIds);
+    const themeWords = new Set(prep.activeThemes.flatMap((t) => t.theme.words));
+    const subject = new Set([...contentWords(prep.prompt), ...themeWords]);
+    const snapshot = this.snapshots.consider(reply.messageId, reply.text, { ...reply, arousal: prep.arousal }, activeIds, {
+      from: this.qualityBand.snapshotFrom(),
+      subject,
+    });
     this.snapshots.bumpUses(prep.recalled.map((r) => r.snapshot.id));
     this.bins.markUsed(prep.binsUsed);
     this.band.record(reply.entropy);
@@ -301,7 +306,6 @@ export class Leo {
     this.stock.record(reply.text);
     const turns = this.state.increment(TURNS, this.clock());
     if (rebuildDue(turns, this.config.themes)) this.rebuildPending = true;
-    const themeWords = new Set(prep.activeThemes.flatMap((t) => t.theme.words));
     return {
       presence: p,
       trauma: { ...score, ...reading, event },
@@ -321,7 +325,7 @@ export class Leo {
     if (this.kernel) {
       const record = readKernelRecord(this.options.db, this.kernel.sha256, Math.max(this.config.entropyBand.replies, this.config.quality.stockReplies));
       this.band.load(record.entropies);
-    this.qualityBand.load(record.firstQualities);
+      this.qualityBand.load(record.firstQualities);
       this.stock.load(record.texts);
     }
   }

@@ -1,8 +1,9 @@
 /**
  * kernel-record.ts — what leo remembers of the loaded kernel's own recent
- * replies (docs/leo.md §2.3, §6.1, §6.2): its entropy band, its stock phrases
- * and its quality band (where re-sampling starts). All are per kernel (by model sha256), read back from the per-turn record
- * when a kernel is adopted, then kept in RAM and updated every turn.
+ * replies (docs/leo.md §2.3, §6.1, §6.2, §6.4): its entropy band, its stock
+ * phrases and its quality band (where re-sampling starts and snapshots begin).
+ * All are per kernel (by model sha256), read back from the per-turn record when
+ * a kernel is adopted, then kept in RAM and updated every turn.
  */
 import type { Database } from "bun:sqlite";
 import type { LeoConfig } from "../config/leo.ts";
@@ -56,36 +57,55 @@ export class EntropyBand {
 }
 
 /**
- * Where re-sampling starts for this kernel: below `resampleBelow`, and only
- * among its own worst replies — below the `resampleQuantile` of its first
- * candidates' quality over its last replies (the entropy band's window; the
- * fixed threshold alone until that window has `minReplies`). The factors that
- * make up quality misfire by different amounts on different kernels, so a
- * fixed threshold re-samples one kernel's ordinary reply; this one keeps
- * re-sampling to the replies that are poor for the kernel that wrote them.
+ * The kernel's quality band: its first candidates' quality over its last
+ * replies (the entropy band's window; until that window has `minReplies`, the
+ * fixed thresholds alone). The factors that make up quality misfire by
+ * different amounts on different kernels, so a fixed threshold re-samples one
+ * kernel's ordinary reply and never saves another's best; judged against its
+ * own band, each kernel re-samples its own worst replies and keeps its own best.
  */
 export class QualityBand {
   private recent: number[] = [];
+  /** `recent` sorted, built at most once per turn (prepare and commit both read it) */
+  private sorted?: Float64Array;
 
   constructor(
     private readonly window: LeoConfig["entropyBand"],
     private readonly config: LeoConfig["quality"],
+    private readonly snapshots: LeoConfig["snapshots"],
   ) {}
 
   /** Oldest first. */
   load(firstQualities: readonly number[]): void {
     this.recent = firstQualities.slice(-this.window.replies);
+    this.sorted = undefined;
   }
 
   record(firstQuality: number): void {
     this.recent.push(firstQuality);
     if (this.recent.length > this.window.replies) this.recent.shift();
+    this.sorted = undefined;
   }
 
-  /** A candidate below this is re-sampled. */
+  /** The kernel's own quantile q of quality; undefined while it has too few replies. */
+  private at(q: number): number | undefined {
+    if (this.recent.length < this.window.minReplies) return undefined;
+    this.sorted ??= sortedCopy(this.recent);
+    return quantile(this.sorted, q);
+  }
+
+  /** A candidate below this is re-sampled: below the fixed threshold and below the kernel's `resampleQuantile`. */
   resampleBelow(): number {
-    if (this.recent.length < this.window.minReplies) return this.config.resampleBelow;
-    return Math.min(this.config.resampleBelow, quantile(sortedCopy(this.recent), this.config.resampleQuantile));
+    return Math.min(this.config.resampleBelow, this.at(this.config.resampleQuantile) ?? this.config.resampleBelow);
+  }
+
+  /**
+   * A reply at or above this may be a snapshot: the fixed `minQuality`, or the
+   * kernel's own `kernelQuantile` where it never reaches that, never below `floor`.
+   */
+  snapshotFrom(): number {
+    const s = this.snapshots;
+    return Math.max(s.floor, Math.min(s.minQuality, this.at(s.kernelQuantile) ?? s.minQuality));
   }
 }
 

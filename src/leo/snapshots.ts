@@ -1,6 +1,6 @@
 /**
  * snapshots.ts — exemplary replies, "how I speak" (docs/leo.md §6.4): kept when
- * good and free of non-words, capped, and recalled into the context when they
+ * good for their kernel, on their subject and free of non-words, capped, and recalled into the context when they
  * share a word or a theme with the prompt and resonate with it.
  */
 import type { Database } from "bun:sqlite";
@@ -53,6 +53,11 @@ interface Kept {
   themes: Set<number>;
 }
 
+const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean => {
+  for (const x of a) if (b.has(x)) return true;
+  return false;
+};
+
 const keep = (snapshot: Snapshot): Kept => ({ snapshot, words: contentWords(snapshot.text), themes: new Set(snapshot.themes) });
 
 export class Snapshots {
@@ -86,15 +91,21 @@ export class Snapshots {
     return [...this.kept.values()].map((k) => k.snapshot);
   }
 
-  /** Keep a reply that is good enough and has no non-words; past the cap, the least used (then oldest) go. */
+  /**
+   * Keep a reply that is good for its kernel (quality at or above `from`, the
+   * quality band's line), has no non-words and shares a content word with its
+   * subject (the prompt's and active themes' words); past the cap, the least
+   * used (then oldest) go.
+   */
   consider(
     messageId: number | null,
     text: string,
     reply: { arousal: number; quality: number; nonWordShare: number },
     themes: number[],
+    bar: { from: number; subject: ReadonlySet<string> },
   ): Snapshot | undefined {
     const { arousal, quality } = reply;
-    if (quality < this.config.minQuality || reply.nonWordShare > 0) return undefined;
+    if (quality < bar.from || reply.nonWordShare > 0 || !shares(contentWords(text), bar.subject)) return undefined;
     const snapshot = toSnapshot(this.q.insert.get(messageId, this.clock(), text, arousal, quality, JSON.stringify(themes))!);
     this.kept.set(snapshot.id, keep(snapshot));
     if (this.kept.size > this.config.cap) {
@@ -125,10 +136,6 @@ export class Snapshots {
    */
   recall(prompt: string, arousal: number, activeThemes: ReadonlySet<number>): Recalled[] {
     const promptWords = contentWords(prompt);
-    const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>) => {
-      for (const x of a) if (b.has(x)) return true;
-      return false;
-    };
     return [...this.kept.values()]
       .filter((kept) => shares(promptWords, kept.words) || shares(activeThemes, kept.themes))
       .map((kept) => ({ snapshot: kept.snapshot, score: this.score(kept, promptWords, arousal, activeThemes) }))
