@@ -142,15 +142,28 @@ void gemm_f32_cols(float *out, int ldo, const float *x, int ldx, const float *w,
 
 /* Cache blocking: a block of rows that fits in L1 (~16 KiB of weights) is
  * kept there while every tile of inputs passes over it, and each tile of
- * inputs stays in L1 across the block's row tiles. */
+ * inputs stays in L1 across the block's row tiles. While a block is in use
+ * nothing touches the next one, so the hardware prefetcher does not fetch it
+ * and each block began with a burst of misses to memory: each pair of inputs
+ * now prefetches its share of the next block's lines into L2. 15M fp32
+ * prefill of 127 tokens, 1 thread, 8 interleaved rounds of 15: 1.16x (T0,
+ * into L1: 1.13x); 2 threads 1.16x. The same bits. */
 void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const float *w, int ldw, int n,
                    int r0, int r1) {
     int block = (16384 / 4) / (n > 0 ? n : 1) / 6 * 6;
     if (block < 6) block = 6;
+    int row_lines = (n + 15) / 16, passes = T > 2 ? (T + 1) / 2 : 1;
     for (int rb = r0; rb < r1; rb += block) {
-        int re = rb + block < r1 ? rb + block : r1, t = 0;
-        for (; t + 2 <= T; t += 2) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 2);
-        if (t < T) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 1);
+        int re = rb + block < r1 ? rb + block : r1;
+        int lines = ((re + block < r1 ? re + block : r1) - re) * row_lines, line = 0;
+        int share = (lines + passes - 1) / passes;
+        for (int t = 0; t < T; t += 2) {
+            for (int e = line + share < lines ? line + share : lines; line < e; line++)
+                _mm_prefetch((const char *)(w + (long)(re + line / row_lines) * ldw + line % row_lines * 16),
+                             _MM_HINT_T1);
+            if (t + 2 <= T) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 2);
+            else gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 1);
+        }
     }
 }
 
