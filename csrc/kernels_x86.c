@@ -406,13 +406,16 @@ void gemm_q8_block(float *out, const int8_t *x, const float *xs, const uint8_t *
  * KiB at n = 768) stay in L1 while all T inputs pass. */
 static void gemm_q8_packed(float *out, int ldo, const int8_t *xq, const float *xs, int T, const uint8_t *wq, int n,
                            int r0, int r1) {
-    int groups = n / 32;
+    int groups = n / 32, lines = groups * Q8_BLOCK / 64, share = T > 1 ? (lines + T - 1) / T : 0;
     for (int b = r0 / 8; b * 8 < r1; b++) {
         const uint8_t *blk = wq + (size_t)b * groups * Q8_BLOCK;
         if (T == 1) gemm_q8_block(out, xq, xs, blk, n, r0, r1, b, 1);
         else
-            for (int t = 0; t < T; t++)
+            for (int t = 0, line = 0, last = (b + 1) * 8 < r1 ? lines : 0; t < T; t++) {
+                for (int e = line + share < last ? line + share : last; line < e; line++)
+                    _mm_prefetch((const char *)(blk + (size_t)groups * Q8_BLOCK + line * 64), _MM_HINT_T1);
                 gemm_q8_block(out + (long)t * ldo, xq + (long)t * n, xs + (long)t * groups, blk, n, r0, r1, b, 0);
+            }
     }
 }
 
