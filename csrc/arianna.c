@@ -612,6 +612,12 @@ int64_t ar_model_info(const ar_model *m, int key) {
  * waking sleepers through a condition variable every time would cost more than
  * the work. Workers therefore spin on a generation counter for a while after
  * each job and only then sleep; between replies they are asleep.
+ *
+ * A job opens n-1 seats; a worker that wakes takes one and runs the job. The
+ * caller, once it has run out of work, closes the seats that are left and
+ * waits only for the workers that sat down: a worker that has lost its core
+ * before reaching the job no longer stalls it (the job's work is shared out
+ * dynamically, so the caller has done that worker's share).
  */
 
 typedef void (*ar_job_fn)(void *ctx, int ti, int nt);
@@ -622,7 +628,8 @@ struct ar_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint generation;
-    atomic_int pending;
+    atomic_int seats;   /* workers that may still join the current job */
+    atomic_int done;    /* workers that joined it and have finished    */
     atomic_bool stop;
     ar_job_fn fn;
     void *ctx;
@@ -658,8 +665,13 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return NULL;
         seen = g;
+        int free_seats = atomic_load_explicit(&p->seats, memory_order_acquire);
+        while (free_seats > 0 && !atomic_compare_exchange_weak_explicit(&p->seats, &free_seats, free_seats - 1,
+                                                                        memory_order_acquire, memory_order_acquire))
+            ;
+        if (free_seats <= 0) continue; /* the caller finished the job without us */
         p->fn(p->ctx, ti, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
 }
 
@@ -709,22 +721,24 @@ static void pool_free(ar_pool *p) {
 static int pool_size(const ar_pool *p) { return p ? p->n : 0; }
 
 /* Jobs smaller than this many multiply-adds run on the caller alone: waking
- * the workers costs microseconds, and on a busy device a worker that has lost
- * its core stalls the whole job, so tiny kernels (a 6 MB personality model is
- * all tiny jobs) are faster and steadier on one thread. At 2 threads on the
- * 15M shape it leaves 7 dispatches per token parallel (w1/w3 of each layer
- * and the classifier); 1 << 16 makes it ~30. Measured busy (the shared 2-core
- * build VM at load ~11; -DPARALLEL_MIN_WORK builds, decode medians of 9):
- * fp32 / Q8_0 tok/s 8.1 / 16.8 at 1 << 16, 12.1 / 17.0 at 1 << 17, 19.3 / 40.4
- * at 1 << 18: a worker that loses its core stalls every small job. Idle,
- * 1 << 16 was +12 % fp32 / +20 % Q8_0 (issue #16's profile); the busy case
- * is the device's normal one, so the threshold stays. */
+ * the workers costs microseconds. At 2 threads on the 15M shape it leaves
+ * every matrix of a decode step parallel (the smallest, wo, is 288 x 288)
+ * and attention serial until ~110 positions. Before workers joined by seats
+ * (above), the caller waited for every worker, and a worker that had lost its
+ * core stalled every small job: on the shared build VM at load ~11, fp32 /
+ * Q8_0 decode ran 8.1 / 16.8 tok/s at 1 << 16 against 19.3 / 40.4 at 1 << 18.
+ * With seats, 15M fp32 decode at 2 threads (medians of interleaved rounds,
+ * this 2-core VM busy with other work): 1 << 16 is 1.17x the old pool at
+ * 1 << 18 (1 << 18 with seats 1.14x); beside three more busy loops 1.24x
+ * (1.17x), where the old pool at 1 << 16 fell to 0.45x. Q8_0 1.10x (1.05x). */
 #ifndef PARALLEL_MIN_WORK
-#define PARALLEL_MIN_WORK (1 << 18)
+#define PARALLEL_MIN_WORK (1 << 16)
 #endif
 
-/* Run fn(ctx, ti, n) on every thread and wait for all of them. The caller
- * spins briefly, then yields its core so a worker sharing it can finish. */
+/* Run fn(ctx, ti, n) on the caller and on every worker that joins in time,
+ * and wait for those. fn shares its work out dynamically, so it is complete
+ * whichever threads ran it. The caller spins briefly, then yields its core so
+ * a worker sharing it can finish. */
 static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx, int64_t work) {
     if (p->n == 1 || work < PARALLEL_MIN_WORK) {
         fn(ctx, 0, 1);
@@ -732,13 +746,15 @@ static void pool_run(ar_pool *p, ar_job_fn fn, void *ctx, int64_t work) {
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->seats, p->n - 1, memory_order_release);
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+    int joined = p->n - 1 - atomic_exchange_explicit(&p->seats, 0, memory_order_acq_rel);
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < joined; spins++) {
         if (spins < SPIN_ROUNDS) cpu_relax();
         else sched_yield();
     }
