@@ -777,11 +777,14 @@ function llamaBench(bin: string, gguf: string, threads: number): [number, number
  * One arianna run, the same work: [prefill tok/s of PEER_PREFILL ids, decode tok/s]. Like each
  * llama-bench run, whose timed prompt follows an untimed one of the same size in the same process,
  * the timed prefill follows an untimed one: otherwise ours would start with caches that llama-bench,
- * run just before it, has filled with its own weights.
+ * run just before it, has filled with its own weights. The Engine prefills all of a prompt but its
+ * last token, so a prompt of PEER_PREFILL + 1 ids is PEER_PREFILL tokens prefilled, the last one's
+ * logits computed: llama-bench's work exactly.
  */
 async function ariannaBench(engine: Engine, m: ModelFile, threads: number): Promise<[number, number]> {
-  await prefillOnce(engine, idPrompt(PEER_PREFILL));
-  const pp = (PEER_PREFILL * 1000) / (await prefillOnce(engine, idPrompt(PEER_PREFILL))).prefillMs;
+  const ids = idPrompt(PEER_PREFILL + 1);
+  await prefillOnce(engine, ids);
+  const pp = (PEER_PREFILL * 1000) / (await prefillOnce(engine, ids)).prefillMs;
   const tg = runRunner(RUNNER, m, PEER_DECODE + PROMPT.split(" ").length + 1, threads).tps;
   return [pp, tg];
 }
