@@ -155,12 +155,13 @@ void kern_gemm_f32(float *out, int ldo, const float *x, int ldx, int T, const fl
     int row_lines = (n + 15) / 16, passes = T > 2 ? (T + 1) / 2 : 1;
     for (int rb = r0; rb < r1; rb += block) {
         int re = rb + block < r1 ? rb + block : r1;
-        int lines = ((re + block < r1 ? re + block : r1) - re) * row_lines, line = 0;
+        int lines = ((re + block < r1 ? re + block : r1) - re) * row_lines, line = 0, prow = re, pcol = 0;
         int share = (lines + passes - 1) / passes;
         for (int t = 0; t < T; t += 2) {
-            for (int e = line + share < lines ? line + share : lines; line < e; line++)
-                _mm_prefetch((const char *)(w + (long)(re + line / row_lines) * ldw + line % row_lines * 16),
-                             _MM_HINT_T1);
+            for (int e = line + share < lines ? line + share : lines; line < e; line++) {
+                _mm_prefetch((const char *)(w + (long)prow * ldw + pcol * 16), _MM_HINT_T1);
+                if (++pcol == row_lines) pcol = 0, prow++;
+            }
             if (t + 2 <= T) gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 2);
             else gemm_f32_cols(out, ldo, x, ldx, w, ldw, n, rb, re, t, 1);
         }
