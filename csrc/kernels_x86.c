@@ -538,11 +538,13 @@ static void q4_input_sums(int32_t *x8, const int8_t *x, int groups) {
  * so the matvec (C = 1) gives the gemm's bits. Decode prefetches the records
  * 2 KiB ahead, every other group the next two records' 320 bytes: five
  * lines, each once (three a group touched every other line twice). 110M
- * Q4_0 decode, 1 thread, the old 1 KiB x three against this, token by token
- * in one process: 1.07-1.09x tok/s (11 rounds of 64 tokens, every round
- * faster); the five lines 1 KiB ahead were level, 1.5 and 2.5 KiB 1.05x, and
- * the three a group at 2 KiB 1.03x (kernel alone). Without a prefetch the
- * kernel alone was 0.83-0.88x: the hardware prefetcher does not keep up. */
+ * Q4_0 decode, 1 thread, against 1 KiB x three: arianna-run 1.01-1.04x
+ * tok/s (three sets of 10-12 interleaved rounds, faster in 24 of 34), and
+ * token by token in one process 1.00-1.09x, the more the quieter the
+ * memory of this shared host. Five lines 1 KiB ahead were level, 1.5 or
+ * 2.5 KiB 1.05x, three a group at 2 KiB 1.03x (kernel alone), and the same
+ * pattern on the Q8_0 records 0.94x. Without a prefetch the kernel alone
+ * was 0.83-0.88x: the hardware prefetcher does not keep up. */
 static inline __attribute__((always_inline))
 void gemm_q4_block(float *out, int ldo, const int8_t *xq, const float *xs, const int32_t *x8, const uint8_t *blk,
                    int n, int r0, int r1, int b, int t, const int C) {
