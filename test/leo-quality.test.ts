@@ -243,6 +243,42 @@ describe("snapshots, highlights, external vocabulary", () => {
     expect(leo.snapshots.all().map((s) => s.themes)).toEqual([[], [2]]);
   });
 
+  test("recall gives the best eligible snapshots, best first and the newer of equals first, at most recallMax", () => {
+    const { memory } = openLeo();
+    const all = new Snapshots(memory.db, { ...S, recallMax: 100 }, clock);
+    const few = new Snapshots(memory.db, S, clock);
+    const replies = [
+      "The harbor lights are small and warm.",
+      "Bread rises slowly in a warm kitchen.", // shares no word with the prompt and no theme
+      "My brother plays chess at the harbor.",
+      "Quiet water, a quiet boat, the harbor asleep.",
+      "The tide keeps the harbor quiet tonight.", // the best, found last
+      "The tide keeps the harbor quiet tonight.", // the same, written with it: an equal score
+    ];
+    memory.atomically(() => {
+      for (const [i, text] of replies.entries()) {
+        if (i !== 5) time.now += HOUR;
+        all.consider(null, text, { arousal: i >= 4 ? 0.1 : 0.2 * i, quality: 0.9, nonWordShare: 0 }, i === 1 ? [] : [7], { from: 0.85, subject: contentWords(text) });
+      }
+    });
+    few.reload();
+    const prompt = "is the harbor quiet when the tide comes in";
+    const ranked = all.recall(prompt, 0.1, new Set());
+    expect(ranked.map((r) => r.snapshot.text)).not.toContain("Bread rises slowly in a warm kitchen.");
+    expect(ranked).toHaveLength(5);
+    for (let i = 1; i < ranked.length; i++) {
+      const [a, b] = [ranked[i - 1], ranked[i]];
+      expect(a.score > b.score || (a.score === b.score && a.snapshot.id > b.snapshot.id)).toBe(true);
+    }
+    // the two equal ones lead (most words shared, nearest arousal), the newer first
+    expect(ranked[0].score).toBe(ranked[1].score);
+    expect(ranked.slice(0, 2).map((r) => r.snapshot.id)).toEqual(all.all().filter((x) => x.text === replies[5]).map((x) => x.id).reverse());
+    expect(few.recall(prompt, 0.1, new Set())).toEqual(ranked.slice(0, S.recallMax));
+    // a shared active theme makes the kitchen eligible too
+    expect(all.recall(prompt, 0.1, new Set([7])).map((r) => r.snapshot.text)).toHaveLength(5);
+    expect(all.recall("a warm kitchen", 0.1, new Set()).map((r) => r.snapshot.text)).toEqual([replies[1], replies[0]]); // "warm"
+  });
+
   test("past the cap the least used, then oldest, snapshots go", () => {
     const { memory } = openLeo();
     const config = { ...LEO.snapshots, cap: 10, evict: 3 };

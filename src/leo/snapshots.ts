@@ -6,7 +6,7 @@
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
-import { contentWords, jaccard } from "./tokens.ts";
+import { contentWords, jaccardOf, sharedCount } from "./tokens.ts";
 
 export interface Snapshot {
   id: number;
@@ -52,11 +52,6 @@ interface Kept {
   words: Set<string>;
   themes: Set<number>;
 }
-
-const shares = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean => {
-  for (const x of a) if (b.has(x)) return true;
-  return false;
-};
 
 const keep = (snapshot: Snapshot): Kept => ({ snapshot, words: contentWords(snapshot.text), themes: new Set(snapshot.themes) });
 
@@ -105,7 +100,7 @@ export class Snapshots {
     bar: { from: number; subject: ReadonlySet<string> },
   ): Snapshot | undefined {
     const { arousal, quality } = reply;
-    if (quality < bar.from || reply.nonWordShare > 0 || !shares(contentWords(text), bar.subject)) return undefined;
+    if (quality < bar.from || reply.nonWordShare > 0 || sharedCount(contentWords(text), bar.subject) === 0) return undefined;
     const snapshot = toSnapshot(this.q.insert.get(messageId, this.clock(), text, arousal, quality, JSON.stringify(themes))!);
     this.kept.set(snapshot.id, keep(snapshot));
     if (this.kept.size > this.config.cap) {
@@ -117,13 +112,14 @@ export class Snapshots {
     return snapshot;
   }
 
-  private score({ snapshot, words, themes }: Kept, promptWords: ReadonlySet<string>, arousal: number, activeThemes: ReadonlySet<number>): number {
+  /** `wordsJaccard` and `themesJaccard`: the snapshot's words against the prompt's, its themes against the active ones. */
+  private score(snapshot: Snapshot, now: number, wordsJaccard: number, themesJaccard: number, arousal: number): number {
     const w = this.config.weights;
-    const age = this.clock() - snapshot.ts;
+    const age = now - snapshot.ts;
     const recency = Math.max(0, 1 - age / this.config.recencyWindowMs);
     return (
-      w.jaccard * jaccard(promptWords, words) +
-      w.themes * jaccard(activeThemes, themes) +
+      w.jaccard * wordsJaccard +
+      w.themes * themesJaccard +
       w.arousal * (1 - Math.abs(arousal - snapshot.arousal)) +
       (w.quality * snapshot.quality * (1 - 0.5 * recency)) / (1 + snapshot.uses / this.config.usesDivisor)
     );
@@ -131,17 +127,37 @@ export class Snapshots {
 
   /**
    * The best few above the threshold among the eligible ones (sharing a content
-   * word with the prompt, or an active theme), best first. No write: uses are
-   * bumped when the turn commits.
+   * word with the prompt, or an active theme), best first (then newest). One
+   * pass that compares each snapshot's sets once and holds only the best few:
+   * at the cap of 512, filtering, scoring and sorting every eligible one took
+   * 0.37–0.54 ms a call, this 0.14–0.19 (the bench's words). No write: uses
+   * are bumped when the turn commits.
    */
   recall(prompt: string, arousal: number, activeThemes: ReadonlySet<number>): Recalled[] {
     const promptWords = contentWords(prompt);
-    return [...this.kept.values()]
-      .filter((kept) => shares(promptWords, kept.words) || shares(activeThemes, kept.themes))
-      .map((kept) => ({ snapshot: kept.snapshot, score: this.score(kept, promptWords, arousal, activeThemes) }))
-      .filter((r) => r.score > this.config.recallMinScore)
-      .sort((a, b) => b.score - a.score || b.snapshot.id - a.snapshot.id)
-      .slice(0, this.config.recallMax);
+    const now = this.clock();
+    const best: Recalled[] = [];
+    for (const { snapshot, words, themes } of this.kept.values()) {
+      let sharedWords = 0;
+      for (const w of promptWords) if (words.has(w)) sharedWords++;
+      let sharedThemes = 0;
+      for (const t of activeThemes) if (themes.has(t)) sharedThemes++;
+      if (sharedWords === 0 && sharedThemes === 0) continue;
+      const score = this.score(
+        snapshot,
+        now,
+        jaccardOf(sharedWords, promptWords.size, words.size),
+        jaccardOf(sharedThemes, activeThemes.size, themes.size),
+        arousal,
+      );
+      if (score <= this.config.recallMinScore) continue;
+      let at = best.length;
+      while (at > 0 && (score > best[at - 1].score || (score === best[at - 1].score && snapshot.id > best[at - 1].snapshot.id))) at--;
+      if (at >= this.config.recallMax) continue;
+      best.splice(at, 0, { snapshot, score });
+      if (best.length > this.config.recallMax) best.pop();
+    }
+    return best;
   }
 
   bumpUses(ids: readonly number[]): void {

@@ -60,11 +60,17 @@ export function contentWords(text: string): Set<string> {
   return new Set(fieldTokens(text).filter(isContentWord));
 }
 
-export function jaccard<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): number {
-  if (a.size === 0 && b.size === 0) return 0;
+/** How many members of `a` are in `b`. */
+export function sharedCount<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): number {
   let shared = 0;
   for (const x of a) if (b.has(x)) shared++;
-  return shared / (a.size + b.size - shared);
+  return shared;
 }
+
+/** The Jaccard index of two sets of these sizes with `shared` members in common (0 for two empty sets). */
+export const jaccardOf = (shared: number, sizeA: number, sizeB: number): number =>
+  sizeA === 0 && sizeB === 0 ? 0 : shared / (sizeA + sizeB - shared);
+
+export const jaccard = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>): number => jaccardOf(sharedCount(a, b), a.size, b.size);
 
 export const clamp01 = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : x);
