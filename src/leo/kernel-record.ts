@@ -18,8 +18,40 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
 }
 
-/** Ascending, by the engine's numeric sort (no comparator call per pair: a turn sorts 200 values three times). */
-const sortedCopy = (values: readonly number[]): Float64Array => Float64Array.from(values).sort();
+/**
+ * A kernel's last `size` values of one measure, oldest first, and their sorted
+ * copy, sorted at most once between changes (a turn reads the entropy band,
+ * the running median and the quality band's quantiles; each sorted its own
+ * copy of the 200 values before).
+ */
+class RecentValues {
+  private values: number[] = [];
+  private sortedValues?: Float64Array;
+
+  constructor(private readonly size: number) {}
+
+  get length(): number {
+    return this.values.length;
+  }
+
+  /** Oldest first. */
+  load(values: readonly number[]): void {
+    this.values = values.slice(-this.size);
+    this.sortedValues = undefined;
+  }
+
+  record(value: number): void {
+    this.values.push(value);
+    if (this.values.length > this.size) this.values.shift();
+    this.sortedValues = undefined;
+  }
+
+  /** The value at quantile q (by the engine's numeric sort: no comparator call per pair). */
+  quantile(q: number): number {
+    this.sortedValues ??= Float64Array.from(this.values).sort();
+    return quantile(this.sortedValues, q);
+  }
+}
 
 /**
  * The kernel's entropy band: the 10th..90th percentile of E over its last 200
@@ -27,32 +59,32 @@ const sortedCopy = (values: readonly number[]): Float64Array => Float64Array.fro
  * stands for E before a reply is generated.
  */
 export class EntropyBand {
-  private recent: number[] = [];
+  private readonly recent: RecentValues;
 
   constructor(
     private readonly config: LeoConfig["entropyBand"],
     private readonly fallbackMedian: number,
-  ) {}
+  ) {
+    this.recent = new RecentValues(config.replies);
+  }
 
   /** Oldest first. */
   load(entropies: readonly number[]): void {
-    this.recent = entropies.slice(-this.config.replies);
+    this.recent.load(entropies);
   }
 
   record(entropy: number): void {
-    this.recent.push(entropy);
-    if (this.recent.length > this.config.replies) this.recent.shift();
+    this.recent.record(entropy);
   }
 
   band(): [number, number] {
     if (this.recent.length < this.config.minReplies) return [...this.config.initial];
-    const sorted = sortedCopy(this.recent);
-    return [quantile(sorted, this.config.percentiles[0]), quantile(sorted, this.config.percentiles[1])];
+    return [this.recent.quantile(this.config.percentiles[0]), this.recent.quantile(this.config.percentiles[1])];
   }
 
   median(): number {
     if (this.recent.length === 0) return this.fallbackMedian;
-    return quantile(sortedCopy(this.recent), 0.5);
+    return this.recent.quantile(0.5);
   }
 }
 
@@ -65,33 +97,28 @@ export class EntropyBand {
  * own band, each kernel re-samples its own worst replies and keeps its own best.
  */
 export class QualityBand {
-  private recent: number[] = [];
-  /** `recent` sorted, built at most once per turn (prepare and commit both read it) */
-  private sorted?: Float64Array;
+  private readonly recent: RecentValues;
 
   constructor(
     private readonly window: LeoConfig["entropyBand"],
     private readonly config: LeoConfig["quality"],
     private readonly snapshots: LeoConfig["snapshots"],
-  ) {}
+  ) {
+    this.recent = new RecentValues(window.replies);
+  }
 
   /** Oldest first. */
   load(firstQualities: readonly number[]): void {
-    this.recent = firstQualities.slice(-this.window.replies);
-    this.sorted = undefined;
+    this.recent.load(firstQualities);
   }
 
   record(firstQuality: number): void {
-    this.recent.push(firstQuality);
-    if (this.recent.length > this.window.replies) this.recent.shift();
-    this.sorted = undefined;
+    this.recent.record(firstQuality);
   }
 
   /** The kernel's own quantile q of quality; undefined while it has too few replies. */
   private at(q: number): number | undefined {
-    if (this.recent.length < this.window.minReplies) return undefined;
-    this.sorted ??= sortedCopy(this.recent);
-    return quantile(this.sorted, q);
+    return this.recent.length < this.window.minReplies ? undefined : this.recent.quantile(q);
   }
 
   /** A candidate below this is re-sampled: below the fixed threshold and below the kernel's `resampleQuantile`. */
