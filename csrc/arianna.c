@@ -864,11 +864,13 @@ static void matvec_worker(void *ctx, int ti, int nt) {
     }
 }
 
-/* Run the job on the pool; a Q8_0 or Q4_0 job's inputs are in s->xq and
- * s->xs, quantized by prepare(). */
+/* Quantize the inputs for Q8_0 and Q4_0 models, then run the job on the pool. */
 static void run_matvec(ar_session *s, matvec_job *j) {
     const ar_model *m = s->m;
     if (m->format >= 2) {
+        for (int tok = 0; tok < j->T; tok++)
+            kern_quantize_q8(s->xq + (size_t)tok * j->n, s->xs + (size_t)tok * (j->n / m->group_size),
+                             j->x + (size_t)tok * j->n, j->n, m->group_size);
         j->xq = s->xq;
         j->xs = s->xs;
     }
@@ -882,52 +884,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n) {
     for (int j = 0; j < n; j++) ss += x[j] * x[j];
     ss = 1.0f / sqrtf(ss / n + 1e-5f);
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
-}
-
-/* The per-token steps between two matrix jobs, for each token t of a block:
- * x[t] += add[t] (the residual), normed[t] = rmsnorm(x[t]) with weights
- * norm, and the next matvec's input in[t] (n wide) quantized into s->xq,
- * s->xs for a Q8_0 or Q4_0 model; each step only when given. */
-typedef struct {
-    ar_session *s;
-    int T, n;
-    float *x;
-    const float *add, *norm;
-    float *normed;
-    const float *in;
-    atomic_int next_token;
-} prep_job;
-
-static void prep_worker(void *ctx, int ti, int nt) {
-    prep_job *j = ctx;
-    const ar_model *m = j->s->m;
-    int D = m->cfg.dim, gs = m->group_size;
-    for (int t; (t = atomic_fetch_add_explicit(&j->next_token, 1, memory_order_relaxed)) < j->T;) {
-        float *x = j->x + (size_t)t * D;
-        if (j->add)
-            for (int i = 0; i < D; i++) x[i] += j->add[(size_t)t * D + i];
-        if (j->norm) rmsnorm(j->normed + (size_t)t * D, x, j->norm, D);
-        if (j->in)
-            kern_quantize_q8(j->s->xq + (size_t)t * j->n, j->s->xs + (size_t)t * (j->n / gs), j->in + (size_t)t * j->n,
-                             j->n, gs);
-    }
-}
-
-/* A token's prep element (an add, an rmsnorm and a quantization) takes about
- * as long as 64 multiply-adds of a gemm (~2 ns here): a prefill block's prep
- * is shared out over the threads, a decode step's stays on the caller. Each
- * token gets the same arithmetic on any thread, so the same bits. The prep
- * is ~6 % of a 1-thread 15M Q8_0 prefill; at 2 threads (interleaved rounds of
- * 15 prefills on this shared VM) 1.12x while the other core was free, 0.96x
- * while it was busy with other work; 110M Q8_0 1.02x; 1 thread level. */
-#define PREP_ELEMENT_WORK 64
-
-static void prepare(ar_session *s, int T, float *x, const float *add, const float *norm, float *normed,
-                    const float *in, int n) {
-    if (s->m->format < 2) in = NULL;
-    if (!add && !norm && !in) return;
-    prep_job j = {.s = s, .T = T, .n = n, .x = x, .add = add, .norm = norm, .normed = normed, .in = in};
-    pool_run(s->m->pool, prep_worker, &j, (int64_t)T * s->m->cfg.dim * PREP_ELEMENT_WORK);
 }
 
 typedef struct {
@@ -1019,8 +975,8 @@ static void forward(ar_session *s, const int32_t *tokens, int T, int want_logits
         size_t kv_off = ((size_t)l * c->seq_len + s->pos) * kv_dim;
         float *k = s->key_cache + kv_off, *v = s->value_cache + kv_off;
 
-        /* the previous layer's FFN output joins the residual stream here */
-        prepare(s, T, s->x, l ? s->xb : NULL, w->rms_att + (size_t)l * D, s->xb, s->xb, D);
+        for (int t = 0; t < T; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, w->rms_att + (size_t)l * D, D);
         matvec_job qkv = {.m = m, .x = s->xb, .n = D, .T = T, .count = 3, .t = {&w->wq, &w->wk, &w->wv},
                           .layer = l, .out = {s->q, k, v}, .rows = {D, kv_dim, kv_dim}};
         run_matvec(s, &qkv);
@@ -1030,24 +986,24 @@ static void forward(ar_session *s, const int32_t *tokens, int T, int want_logits
         int64_t attn_work = (int64_t)T * c->n_heads * (s->pos + T) * (D / c->n_heads) * 2;
         pool_run(m->pool, attention_worker, &aj, attn_work);
 
-        prepare(s, T, s->x, NULL, NULL, NULL, s->xb, D);
         matvec_job wo = {.m = m, .x = s->xb, .n = D, .T = T, .count = 1, .t = {&w->wo}, .layer = l,
                          .out = {s->xb2}, .rows = {D}};
         run_matvec(s, &wo);
+        for (size_t i = 0; i < (size_t)T * D; i++) s->x[i] += s->xb2[i];
 
-        prepare(s, T, s->x, s->xb2, w->rms_ffn + (size_t)l * D, s->xb, s->xb, D);
+        for (int t = 0; t < T; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, w->rms_ffn + (size_t)l * D, D);
         matvec_job ffn_in = {.m = m, .x = s->xb, .n = D, .T = T, .count = 2, .t = {&w->w1, &w->w3}, .layer = l,
                              .out = {s->hb, s->hb2}, .rows = {H, H}, .swiglu = 1};
         run_matvec(s, &ffn_in);
-        prepare(s, T, s->x, NULL, NULL, NULL, s->hb, H);
         matvec_job ffn_out = {.m = m, .x = s->hb, .n = H, .T = T, .count = 1, .t = {&w->w2}, .layer = l,
                               .out = {s->xb}, .rows = {D}};
         run_matvec(s, &ffn_out);
+        for (size_t i = 0; i < (size_t)T * D; i++) s->x[i] += s->xb[i];
     }
-    prepare(s, T, s->x, s->xb, NULL, NULL, NULL, D);
     if (want_logits) {
         float *last = s->x + (size_t)(T - 1) * D;
-        prepare(s, 1, last, NULL, w->rms_final, last, last, D);
+        rmsnorm(last, last, w->rms_final, D);
         matvec_job cls = {.m = m, .x = last, .n = D, .T = 1, .count = 1, .t = {&w->wcls}, .layer = 0,
                           .out = {s->logits}, .rows = {c->vocab_size}};
         run_matvec(s, &cls);
