@@ -63,6 +63,8 @@ export class Field {
   private pending: StoredText[] = [];
   private readonly pendingWords = new Map<string, number>();
   private pendingObservations = 0;
+  /** field.observations as stored, kept once read (each observation returns the new count) */
+  private observed?: number;
 
   constructor(
     private readonly db: Database,
@@ -76,6 +78,10 @@ export class Field {
       .join(" ");
     this.q = {
       wordId: db.query<{ id: number }, [string]>("SELECT id FROM vocab WHERE word = ?"),
+      /** the ids of a JSON array of words (those the field knows) */
+      wordIds: db.query<{ word: string; id: number }, [string]>(
+        "SELECT word, id FROM vocab WHERE word IN (SELECT value FROM json_each(?))",
+      ),
       // system messages are no speech: never observed
       unsettled: db.query<StoredText, [number]>(
         "SELECT id, text FROM messages WHERE id > ? AND role IN ('user', 'arianna') ORDER BY id",
@@ -86,6 +92,10 @@ export class Field {
         "UPDATE vocab SET count = count + ?, count_spoken = count_spoken + ? WHERE id = ?",
       ),
       counts: db.query<{ count: number; count_spoken: number }, [string]>("SELECT count, count_spoken FROM vocab WHERE word = ?"),
+      /** the counts of a JSON array of words (those the field knows) */
+      countsOf: db.query<{ word: string; count: number; count_spoken: number }, [string]>(
+        "SELECT word, count, count_spoken FROM vocab WHERE word IN (SELECT value FROM json_each(?))",
+      ),
       spokenAtLeast: db.query<{ word: string; count_spoken: number }, [number]>(
         "SELECT word, count_spoken FROM vocab WHERE count_spoken >= ?",
       ),
@@ -102,6 +112,11 @@ export class Field {
       bigram: db.query<{ n: number }, [number, number]>("SELECT n FROM bigram WHERE a = ? AND b = ?"),
       trigram: db.query<{ n: number }, [number, number, number]>(
         "SELECT n FROM trigram WHERE a = ? AND b = ? AND c = ?",
+      ),
+      /** how many of a JSON array of [a, b, c] id triples the field holds (each position counted) */
+      knownTrigrams: db.query<{ n: number }, [string]>(
+        `SELECT count(*) AS n FROM json_each(?) AS j
+         JOIN trigram t ON t.a = j.value ->> 0 AND t.b = j.value ->> 1 AND t.c = j.value ->> 2`,
       ),
       cooc: db.query<{ n: number }, [number, number]>("SELECT n FROM cooc WHERE a = ? AND b = ?"),
       pairs: db.query<{ a: string; b: string; n: number }, []>(
@@ -135,10 +150,11 @@ export class Field {
     for (const message of this.q.unsettled.all(this.state.value(THROUGH))) this.enqueue(message);
   }
 
-  /** Word ids and counts cached from rows that a rolled-back write may have changed. */
+  /** Word ids, counts and the observation count cached from rows that a rolled-back write may have changed. */
   private dropCachedRows(): void {
     this.wordIds.clear();
     this.counts.clear();
+    this.observed = undefined;
   }
 
   /** A stored message joins the field: its word counts now, its n-grams at `settle`. */
@@ -188,7 +204,7 @@ export class Field {
     if (tokens.length === 0) return;
     const runs = knownOnly ? this.knownRuns(tokens) : [tokens];
     for (const run of runs) this.observeTokens(run, spoken);
-    const observed = this.state.increment(OBSERVATIONS, this.clock());
+    const observed = (this.observed = this.state.increment(OBSERVATIONS, this.clock()));
     if (observed % this.config.forgetEvery === 0) this.forget();
   }
 
@@ -260,10 +276,15 @@ export class Field {
 
   /** Texts observed, enqueued ones included. */
   observations(): number {
-    return this.state.value(OBSERVATIONS) + this.pendingObservations;
+    return (this.observed ??= this.state.value(OBSERVATIONS)) + this.pendingObservations;
   }
 
+  /** The ids of the words (undefined: unknown); the ones not cached are read in one statement. */
   private ids(words: readonly string[]): (number | undefined)[] {
+    const missing = [...new Set(words.filter((w) => !this.wordIds.has(w)))];
+    if (missing.length > 1) {
+      for (const { word, id } of this.q.wordIds.all(JSON.stringify(missing))) this.wordIds.set(word, id);
+    }
     return words.map((w) => this.idOf(w));
   }
 
@@ -291,6 +312,21 @@ export class Field {
     return counts;
   }
 
+  /**
+   * Read the stored counts of the words not cached yet in one statement, so a
+   * turn's look-ups of them (novelty, the non-word test) hit the cache instead
+   * of one statement a word.
+   */
+  readCounts(words: Iterable<string>): void {
+    const missing = [...new Set(words)].filter((w) => !this.counts.has(w));
+    if (missing.length < 2) return;
+    const rows = new Map(this.q.countsOf.all(JSON.stringify(missing)).map((r) => [r.word, r]));
+    for (const word of missing) {
+      const row = rows.get(word);
+      this.counts.set(word, { count: row?.count ?? 0, spoken: row?.count_spoken ?? 0 });
+    }
+  }
+
   /** Occurrences of the word, enqueued messages included (n-grams and co-occurrence count settled ones only). */
   wordCount(word: string): number {
     return this.stored(word).count + (this.pendingWords.get(word) ?? 0);
@@ -310,11 +346,13 @@ export class Field {
   knownTrigramShare(tokens: readonly string[]): number | undefined {
     if (tokens.length < 3) return undefined;
     const ids = this.ids(tokens);
-    let known = 0;
+    const triples: number[][] = [];
     for (let i = 0; i + 2 < ids.length; i++) {
       const [a, b, c] = [ids[i], ids[i + 1], ids[i + 2]];
-      if (a !== undefined && b !== undefined && c !== undefined && this.q.trigram.get(a, b, c)) known++;
+      if (a !== undefined && b !== undefined && c !== undefined) triples.push([a, b, c]);
     }
+    // one statement for the whole prompt, not one a trigram (~10 a turn)
+    const known = triples.length === 0 ? 0 : this.q.knownTrigrams.get(JSON.stringify(triples))!.n;
     return known / (ids.length - 2);
   }
 

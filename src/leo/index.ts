@@ -252,9 +252,11 @@ export class Leo {
     const all = words(text);
     if (all.length === 0 || !this.kernel) return 0;
     const c = this.config.quality;
+    const long = all.filter((word) => (word.match(/\p{L}/gu)?.length ?? 0) >= c.nonWordLetters);
+    this.field.readCounts(long);
     let nonWords = 0;
-    for (const word of all) {
-      if ((word.match(/\p{L}/gu)?.length ?? 0) < c.nonWordLetters || this.field.spokenCount(word) > 0) continue;
+    for (const word of long) {
+      if (this.field.spokenCount(word) > 0) continue;
       let n = this.pieces.get(word);
       if (n === undefined) this.pieces.set(word, (n = (await this.kernel.tokenize(word)).length));
       if (n >= c.nonWordPieces) nonWords++;
@@ -319,6 +321,7 @@ export class Leo {
   /** After a rolled-back turn: drop in-memory state that may be ahead of SQLite. */
   recover(): void {
     this.field.reload();
+    this.trauma.reload();
     this.snapshots.reload();
     this.themes.reload();
     this.bins.reload();

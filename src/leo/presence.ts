@@ -26,6 +26,7 @@ export function novelty(field: Field, prompt: string, config: LeoConfig["presenc
   const trigram =
     tokens.length < config.noveltyMinTokens ? config.noveltyShortPrompt : 1 - (field.knownTrigramShare(tokens) ?? 0);
   const content = [...new Set(tokens.filter(isContentWord))];
+  field.readCounts(content);
   const word =
     content.length === 0
       ? config.noveltyNoWords

@@ -9,7 +9,7 @@ import type { Database } from "bun:sqlite";
 import type { Clock } from "../config/clock.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import { IDENTITY_NAMES, IDENTITY_PHRASES } from "./lexicon.ts";
-import type { LeoState } from "./state.ts";
+import type { LeoState, StateValue } from "./state.ts";
 import { clamp01, contentWords, words } from "./tokens.ts";
 
 const LEVEL = "trauma.level";
@@ -43,6 +43,10 @@ export class Trauma {
   private identityPhrases: readonly string[] = IDENTITY_PHRASES;
   private names: ReadonlySet<string> = new Set();
   private readonly q;
+  /** the stored level (null: none yet), kept once read: a turn reads it twice, `record` writes it */
+  private storedLevel?: StateValue | null;
+  /** trauma_words, kept once read until an event rewrites them (every turn reads them) */
+  private wordRows?: { word: string; weight: number; updated_at: number }[];
 
   constructor(
     db: Database,
@@ -71,6 +75,12 @@ export class Trauma {
         "INSERT INTO trauma_events (ts, message_id, score, level, words) VALUES (?, ?, ?, ?, ?)",
       ),
     };
+  }
+
+  /** Forget what is kept from SQLite (after a rolled-back turn). */
+  reload(): void {
+    this.storedLevel = undefined;
+    this.wordRows = undefined;
   }
 
   /**
@@ -123,24 +133,25 @@ export class Trauma {
     const recent = this.q.lastScores.all(this.config.levelHistory).map((r) => this.decayed(r.score, r.ts));
     const level = clamp01(0.5 * s.score + (0.5 * recent.reduce((a, b) => a + b, 0)) / recent.length);
     this.state.set(LEVEL, level, now);
+    this.storedLevel = { value: level, updatedAt: now };
     if (s.score < this.config.eventThreshold) return { level };
     for (const word of s.originWords) {
       const row = this.q.word.get(word);
       this.q.setWord.run(word, (row ? this.decayed(row.weight, row.updated_at) : 0) + s.score, now);
     }
+    this.wordRows = undefined;
     this.q.addEvent.run(now, messageId, s.score, level, JSON.stringify(s.originWords));
     return { level, event: { score: s.score, level, words: s.originWords } };
   }
 
   level(): number {
-    const stored = this.state.get(LEVEL);
+    const stored = (this.storedLevel ??= this.state.get(LEVEL) ?? null);
     return stored ? this.decayed(stored.value, stored.updatedAt) : 0;
   }
 
   /** Current (decayed) weight of each trauma word, heaviest first. */
   weights(): { word: string; weight: number }[] {
-    return this.q
-      .words.all()
+    return (this.wordRows ??= this.q.words.all())
       .map((r) => ({ word: r.word, weight: this.decayed(r.weight, r.updated_at) }))
       .sort((a, b) => b.weight - a.weight || a.word.localeCompare(b.word));
   }

@@ -67,8 +67,9 @@ export const ftsPhrase = (word: string): string => `"${word.replaceAll('"', '""'
 
 export class Messages {
   private readonly insertQuery;
-  private readonly lastQuery;
+  private readonly latestQuery;
   private readonly byIdQuery;
+  private readonly byIdsQuery;
   private readonly recentQuery;
   private readonly matchQuery;
   private readonly countQuery;
@@ -84,8 +85,15 @@ export class Messages {
     this.insertQuery = db.query<MessageRow, [number, Role, string, number, number]>(
       `INSERT INTO messages (ts, role, text, episode_id, flags) VALUES (?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
     );
-    this.lastQuery = db.query<MessageRow, []>(`SELECT ${COLUMNS} FROM messages ORDER BY id DESC LIMIT 1`);
+    // what an append needs, in one statement: when the last message was written, and the newest episode
+    this.latestQuery = db.query<{ ts: number | null; episode_id: number | null }, []>(
+      `SELECT (SELECT ts FROM messages ORDER BY id DESC LIMIT 1) AS ts,
+              (SELECT id FROM episodes ORDER BY id DESC LIMIT 1) AS episode_id`,
+    );
     this.byIdQuery = db.query<MessageRow, [number]>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
+    this.byIdsQuery = db.query<MessageRow, [string]>(
+      `SELECT ${COLUMNS} FROM messages WHERE id IN (SELECT value FROM json_each(?))`,
+    );
     this.recentQuery = db.query<MessageRow, [number, number]>(
       `SELECT ${COLUMNS} FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?`,
     );
@@ -109,9 +117,9 @@ export class Messages {
    */
   append(role: Role, text: string, flags = 0): Message {
     const ts = this.clock();
-    const last = this.lastQuery.get();
-    const silentTooLong = !last || (role === "user" && ts - last.ts > this.episodeIdleGapMs);
-    const episodeId = silentTooLong ? this.episodes.open(ts).id : (this.episodes.latest()?.id ?? this.episodes.open(ts).id);
+    const last = this.latestQuery.get()!;
+    const silentTooLong = last.ts === null || (role === "user" && ts - last.ts > this.episodeIdleGapMs);
+    const episodeId = silentTooLong ? this.episodes.open(ts).id : (last.episode_id ?? this.episodes.open(ts).id);
     return toMessage(this.insertQuery.get(ts, role, text, episodeId, flags)!);
   }
 
@@ -123,6 +131,12 @@ export class Messages {
   get(id: number): Message | undefined {
     const row = this.byIdQuery.get(id);
     return row ? toMessage(row) : undefined;
+  }
+
+  /** The messages with these ids, in one statement, by id (an id with no message is absent). */
+  getMany(ids: readonly number[]): Map<number, Message> {
+    if (ids.length === 0) return new Map();
+    return new Map(this.byIdsQuery.all(JSON.stringify(ids)).map((r) => [r.id, toMessage(r)]));
   }
 
   /** Up to `limit` messages before `beforeId`, newest first. */
@@ -142,10 +156,12 @@ export class Messages {
         scores.set(rowid, (scores.get(rowid) ?? 0) + weight);
       }
     }
-    return [...scores]
+    const ids = [...scores]
       .sort((a, b) => b[1] - a[1] || b[0] - a[0])
       .slice(0, limit)
-      .map(([id]) => this.get(id)!);
+      .map(([id]) => id);
+    const found = this.getMany(ids);
+    return ids.map((id) => found.get(id)!);
   }
 
   /**

@@ -134,10 +134,13 @@ export class ReplyNotStored extends Error {
  */
 const RECALL_DISTANCE = 6;
 
-/** Her reply to a user message: the next message, when it is hers (turns are serial). */
-function answerTo(memory: Memory, message: Message): Message | undefined {
-  const next = memory.messages.get(message.id + 1);
-  return next?.role === "arianna" && next.episodeId === message.episodeId ? next : undefined;
+/** Her replies to user messages, read in one statement: the next message, when it is hers (turns are serial). */
+function answersTo(memory: Memory, messages: readonly Message[]): (Message | undefined)[] {
+  const next = memory.messages.getMany(messages.map((m) => m.id + 1));
+  return messages.map((message) => {
+    const reply = next.get(message.id + 1);
+    return reply?.role === "arianna" && reply.episodeId === message.episodeId ? reply : undefined;
+  });
 }
 
 /** A stored reply's per-turn record (memory's `metrics` row): what leo measured and how the kernel ran. */
@@ -425,9 +428,9 @@ export class Session {
     // what the user said is the memory that bears on the message: facts, names, plans, each with
     // her answer to it; when there is such a memory, only the last RECALL_DISTANCE messages come
     // between it and the message, as in the memory dialogues the kernel learns from
-    const hits = memory.messages
-      .search(terms, config.memoryHits, near.at(-1)?.id ?? user.id)
-      .map((message) => ({ message, reply: answerTo(memory, message) }));
+    const found = memory.messages.search(terms, config.memoryHits, near.at(-1)?.id ?? user.id);
+    const replies = answersTo(memory, found);
+    const hits = found.map((message, i) => ({ message, reply: replies[i] }));
     const shown = hits.length > 0 ? near : recent;
     const inContext = new Set([...shown, ...hits.flatMap((h) => (h.reply ? [h.message, h.reply] : [h.message]))].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
