@@ -72,7 +72,7 @@ export class Snapshots {
       ),
       evictable: db.query<{ id: number }, [number]>("SELECT id FROM snapshots ORDER BY uses, ts, id LIMIT ?"),
       remove: db.query<never, [number]>("DELETE FROM snapshots WHERE id = ?"),
-      bump: db.query<never, [number]>("UPDATE snapshots SET uses = uses + 1 WHERE id = ?"),
+      bump: db.query<never, [string]>("UPDATE snapshots SET uses = uses + 1 WHERE id IN (SELECT value FROM json_each(?))"),
     };
     this.reload();
   }
@@ -160,9 +160,11 @@ export class Snapshots {
     return best;
   }
 
+  /** One use more for each recalled snapshot (distinct ids), in one statement. */
   bumpUses(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    this.q.bump.run(JSON.stringify(ids));
     for (const id of ids) {
-      this.q.bump.run(id);
       const kept = this.kept.get(id);
       if (kept) kept.snapshot.uses++;
     }

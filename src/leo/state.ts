@@ -11,6 +11,7 @@ export interface StateValue {
 export class LeoState {
   private readonly getQuery;
   private readonly setQuery;
+  private readonly incrementQuery;
 
   constructor(db: Database) {
     this.getQuery = db.query<{ value: number; updated_at: number }, [string]>(
@@ -19,6 +20,10 @@ export class LeoState {
     this.setQuery = db.query<never, [string, number, number]>(
       `INSERT INTO leo_state (key, value, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    );
+    this.incrementQuery = db.query<{ value: number }, [string, number]>(
+      `INSERT INTO leo_state (key, value, updated_at) VALUES (?, 1, ?)
+       ON CONFLICT (key) DO UPDATE SET value = value + 1, updated_at = excluded.updated_at RETURNING value`,
     );
   }
 
@@ -35,10 +40,8 @@ export class LeoState {
     this.setQuery.run(key, value, updatedAt);
   }
 
-  /** Add one and return the new count. */
+  /** Add one (an absent key counts from 0) and return the new count, in one statement. */
   increment(key: string, updatedAt: number): number {
-    const next = this.value(key) + 1;
-    this.set(key, next, updatedAt);
-    return next;
+    return this.incrementQuery.get(key, updatedAt)!.value;
   }
 }

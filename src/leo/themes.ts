@@ -4,6 +4,7 @@
  * activated by prompts, and followed reply by reply (emerging / fading).
  */
 import type { Database } from "bun:sqlite";
+import { valuesRows } from "../shared/sql.ts";
 import type { LeoConfig } from "../config/leo.ts";
 import type { CooccurrenceGraph, Field } from "./field.ts";
 import { isContentWord, jaccard } from "./tokens.ts";
@@ -153,9 +154,6 @@ export class Themes {
         "UPDATE themes SET words = ?, weights = ?, updated_at = ? WHERE id = ?",
       ),
       dissolve: db.query<never, [number, number]>("UPDATE themes SET dissolved_at = ? WHERE id = ?"),
-      addStrength: db.query<never, [number, number, number, number]>(
-        "INSERT INTO theme_strength (theme_id, message_id, ts, strength) VALUES (?, ?, ?, ?)",
-      ),
       replies: db.query<{ id: number }, [number]>("SELECT id FROM messages WHERE role = 'arianna' ORDER BY id DESC LIMIT ?"),
       strengths: db.query<{ theme_id: number; message_id: number; strength: number }, [number]>(
         "SELECT theme_id, message_id, strength FROM theme_strength WHERE message_id >= ?",
@@ -260,7 +258,12 @@ export class Themes {
   /** Record a turn (`replyId`: the reply message) and the strength of its active themes. */
   recordTurn(active: readonly ActiveTheme[], replyId: number): void {
     const now = this.clock();
-    for (const { theme, strength } of active) this.q.addStrength.run(theme.id, replyId, now, strength);
+    // one statement for the turn's themes (db.query keeps one prepared per row count: at most maxActive)
+    if (active.length > 0) {
+      this.db
+        .query<never, number[]>(`INSERT INTO theme_strength (theme_id, message_id, ts, strength) VALUES ${valuesRows(active.length, "(?, ?, ?, ?)")}`)
+        .run(...active.flatMap(({ theme, strength }) => [theme.id, replyId, now, strength]));
+    }
     this.turns.push({ id: replyId, strengths: new Map(active.map((a) => [a.theme.id, a.strength])) });
     if (this.turns.length > this.keepTurns) this.turns.shift();
   }

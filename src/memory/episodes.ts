@@ -4,6 +4,7 @@
  * episode dwelt on most.
  */
 import type { Database } from "bun:sqlite";
+import { valuesRows } from "../shared/sql.ts";
 
 export interface Episode {
   id: number;
@@ -24,11 +25,10 @@ export class Episodes {
   private readonly insertQuery;
   private readonly isEmptyQuery;
   private readonly listQuery;
-  private readonly countThemeHit;
   private readonly dominantQuery;
   private readonly setTitleQuery;
 
-  constructor(db: Database) {
+  constructor(private readonly db: Database) {
     this.latestQuery = db.query<EpisodeRow, []>("SELECT id, started_at, title FROM episodes ORDER BY id DESC LIMIT 1");
     this.insertQuery = db.query<EpisodeRow, [number]>(
       "INSERT INTO episodes (started_at) VALUES (?) RETURNING id, started_at, title",
@@ -39,10 +39,6 @@ export class Episodes {
     this.listQuery = db.query<EpisodeRow & { messages: number }, [number, number]>(
       `SELECT e.id, e.started_at, e.title, (SELECT count(*) FROM messages m WHERE m.episode_id = e.id) AS messages
        FROM episodes e WHERE e.id < ? ORDER BY e.id DESC LIMIT ?`,
-    );
-    this.countThemeHit = db.query<never, [number, number]>(
-      `INSERT INTO episode_themes (episode_id, theme_id, hits) VALUES (?, ?, 1)
-       ON CONFLICT (episode_id, theme_id) DO UPDATE SET hits = hits + 1`,
     );
     this.dominantQuery = db.query<{ theme_id: number }, [number]>(
       "SELECT theme_id FROM episode_themes WHERE episode_id = ? ORDER BY hits DESC, theme_id LIMIT 1",
@@ -75,7 +71,13 @@ export class Episodes {
    */
   recordThemes(episodeId: number, themeIds: readonly number[], titleOf: (themeId: number) => string | undefined): void {
     if (themeIds.length === 0) return;
-    for (const id of themeIds) this.countThemeHit.run(episodeId, id);
+    // one statement for the turn's themes (db.query keeps one prepared per row count: at most maxActive)
+    this.db
+      .query<never, number[]>(
+        `INSERT INTO episode_themes (episode_id, theme_id, hits) VALUES ${valuesRows(themeIds.length, "(?, ?, 1)")}
+         ON CONFLICT (episode_id, theme_id) DO UPDATE SET hits = hits + 1`,
+      )
+      .run(...themeIds.flatMap((id) => [episodeId, id]));
     const dominant = this.dominantQuery.get(episodeId)!.theme_id;
     const title = titleOf(dominant);
     if (title) this.setTitleQuery.run(dominant, title, episodeId);
