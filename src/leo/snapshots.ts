@@ -138,10 +138,8 @@ export class Snapshots {
     const now = this.clock();
     const best: Recalled[] = [];
     for (const { snapshot, words, themes } of this.kept.values()) {
-      let sharedWords = 0;
-      for (const w of promptWords) if (words.has(w)) sharedWords++;
-      let sharedThemes = 0;
-      for (const t of activeThemes) if (themes.has(t)) sharedThemes++;
+      const sharedWords = sharedCount(promptWords, words);
+      const sharedThemes = sharedCount(activeThemes, themes);
       if (sharedWords === 0 && sharedThemes === 0) continue;
       const score = this.score(
         snapshot,
