@@ -6,17 +6,22 @@
  * HTTP/1.0 without Host is an ordinary 401, never a 500 with a stack.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { connect } from "node:net";
 import { IDLE_TIMEOUT_S } from "../src/server/auth.ts";
 import { startService, tempDir, type Service } from "../tools/reliability/service.ts";
 
+const home = tempDir("sockets");
 let svc: Service;
 let port: number;
 beforeAll(async () => {
-  svc = await startService(tempDir("sockets"));
+  svc = await startService(home);
   port = Number(new URL(svc.url).port);
 });
-afterAll(() => svc.kill("SIGTERM"));
+afterAll(async () => {
+  await svc.kill("SIGTERM");
+  rmSync(home, { recursive: true, force: true });
+});
 
 /** Send `raw`, read until the server closes (or `waitMs` passes: then null); the answer and when it closed. */
 function exchange(raw: string, waitMs: number): Promise<{ answer: string; closedAfterMs: number | null }> {

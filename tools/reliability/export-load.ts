@@ -11,7 +11,7 @@
  * /health is asked every 20 ms; reports the peak VmRSS of the service and the
  * slowest /health answer, with the baseline before any export.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { openMemory } from "../../src/memory/index.ts";
@@ -77,6 +77,7 @@ export async function exportLoad(opts: { messages: number; parallel: number[]; r
     return result;
   } finally {
     await svc.kill("SIGTERM");
+    rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -10,7 +10,7 @@
  * the turn is exactly what the turn wrote to it (frames of page size + 24).
  */
 import { Database } from "bun:sqlite";
-import { statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadRuntimeConfig } from "../../src/config/runtime.ts";
@@ -74,6 +74,7 @@ export async function measureWal(opts: { turns: number; model?: string; pageSize
   } finally {
     await session.close();
     await engine.close();
+    rmSync(home, { recursive: true, force: true });
   }
 }
 
