@@ -7,4 +7,4 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 exec bash "$here/../tools/pinned-venv.sh" "${ARIANNA_TRAINER_VENV:-$here/.venv}" "$here/requirements.txt" \
-  setup_env "the trainer environment (torch from PyPI, ~1-2 min)"
+  setup_env "the trainer environment (torch from PyPI, ~1-2 min)" 6000
