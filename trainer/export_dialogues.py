@@ -82,6 +82,10 @@ def snapshot_db(path: str, dest: Optional[str] = None) -> str:
         dst = sqlite3.connect(dest)
         try:
             src.backup(dst, pages=256)
+            # The copy carries the device's WAL mode in its header; as a plain
+            # rollback-journal file it is one file, and reading it leaves no
+            # -wal/-shm beside it (those outlived every removed snapshot).
+            dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
     finally:

@@ -117,6 +117,21 @@ def test_snapshot_is_consistent_while_the_device_writes(tmp_path):
     w.close()
 
 
+def test_the_snapshot_of_a_wal_database_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The snapshot is read and removed: no -wal or -shm of it outlives the export."""
+    import tempfile
+    import export_dialogues as X
+    path = make_db(str(tmp_path / "live.sqlite3"), SCHEMA_MIN, fixture_dialogues()[:1], T0, MIN)
+    w = sqlite3.connect(path)
+    w.execute("PRAGMA journal_mode=WAL")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    X.export(db=path, out_dir=str(tmp_path / "out"), exclude_flags=0)
+    w.close()
+    assert os.listdir(scratch) == []
+
+
 def test_jsonl_from_api_export(tmp_path):
     import export_dialogues as X
     rows = [
