@@ -84,6 +84,13 @@ void kern_swiglu_f32(float *a, const float *b, int n);
 /* Attention's softmax of scaled scores, in place: x[j] = e^(s x[j] - m) /
  * sum_k e^(s x[k] - m), m = max_k s x[k]. */
 void kern_softmax_f32(float *x, int n, float s);
+/* The sums the sampler's entropy needs over x[n] (n >= 1), m = max_k x[k]:
+ * *z = sum_j e^(x[j] - m) and *es = sum_j e^(x[j] - m) (x[j] - m), each added
+ * up in double. A term with x[j] - m < ENTROPY_FLOOR counts as 0 (e^-87 is
+ * 1.6e-38, where fp32 leaves the normal range), so a -inf logit adds nothing.
+ * A NaN in x makes both sums NaN. Reads x only. */
+#define ENTROPY_FLOOR -87.0f
+void kern_entropy_sums(const float *x, int n, double *z, double *es);
 
 /* Portable reference versions, same contracts. */
 void scalar_matvec_f32(float *out, const float *x, const float *w, int n, int r0, int r1);
@@ -103,5 +110,9 @@ float scalar_dot_f32(const float *a, const float *b, int n);
 void scalar_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, int n);
 void scalar_swiglu_f32(float *a, const float *b, int n);
 void scalar_softmax_f32(float *x, int n, float s);
+void scalar_entropy_sums(const float *x, int n, double *z, double *es);
+/* scalar_entropy_sums's terms for a given max m, added to *z and *es (also
+ * the vector versions' tail). */
+void scalar_entropy_terms(const float *x, int n, float m, double *z, double *es);
 
 #endif /* ARIANNA_KERNELS_H */

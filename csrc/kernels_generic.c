@@ -41,3 +41,4 @@ void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, 
 }
 void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }
 void kern_softmax_f32(float *x, int n, float s) { scalar_softmax_f32(x, n, s); }
+void kern_entropy_sums(const float *x, int n, double *z, double *es) { scalar_entropy_sums(x, n, z, es); }

@@ -13,6 +13,7 @@
  * chains (the A72's FMA latency is 7 cycles).
  */
 #include <arm_neon.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <sys/auxv.h>
 
@@ -193,6 +194,75 @@ void kern_wsum_f32(float *y, const float *a, const float *v, int ldv, int rows, 
 /* libm's expf, as before: a vector exp is not measured on a Pi yet. */
 void kern_swiglu_f32(float *a, const float *b, int n) { scalar_swiglu_f32(a, b, n); }
 void kern_softmax_f32(float *x, int n, float s) { scalar_softmax_f32(x, n, s); }
+
+/* e^x for 4 lanes: kernels_x86.c's exp_ps (Cephes expf, |error| < 2 ulp on
+ * [-87, 88]), inputs clamped the same way. */
+static inline float32x4_t exp_f32x4(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), vmulq_f32(p, r), r);
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+/* The sampler's entropy sums (kernels_x86.c's blocks: at most 32 fp32 terms
+ * a lane before the double sums): libm expf over 32,000 logits is a per-token
+ * cost every format shares; not yet timed on a Pi, checked under qemu. */
+#define ENTROPY_BLOCK 256
+static inline void entropy_step(float32x4_t v, float32x4_t mb, float32x4_t *z, float32x4_t *s) {
+    const float32x4_t floor = vdupq_n_f32(ENTROPY_FLOOR);
+    float32x4_t d = vsubq_f32(v, mb);
+    uint32x4_t keep = vcgeq_f32(d, floor);
+    d = vmaxq_f32(d, floor); /* a -inf becomes finite, so 0 * d stays 0 */
+    float32x4_t e = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(exp_f32x4(d)), keep));
+    *z = vaddq_f32(*z, e);
+    *s = vfmaq_f32(*s, e, d);
+}
+
+void kern_entropy_sums(const float *x, int n, double *z, double *es) {
+    float32x4_t mv = vdupq_n_f32(-INFINITY);
+    uint32x4_t ok = vdupq_n_u32(~0u);
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t v = vld1q_f32(x + j);
+        mv = vmaxq_f32(mv, v);
+        ok = vandq_u32(ok, vceqq_f32(v, v));
+    }
+    float m = vmaxvq_f32(mv);
+    int has_nan = vminvq_u32(ok) == 0;
+    for (; j < n; j++) {
+        has_nan |= isnan(x[j]);
+        if (x[j] > m) m = x[j];
+    }
+    if (has_nan) {
+        *z = *es = NAN;
+        return;
+    }
+    const float32x4_t mb = vdupq_n_f32(m);
+    const int whole = n - n % 8;
+    double zs = 0.0, ss = 0.0;
+    for (j = 0; j < whole;) {
+        const int end = whole - j > ENTROPY_BLOCK ? j + ENTROPY_BLOCK : whole;
+        float32x4_t z0 = vdupq_n_f32(0.0f), z1 = z0, s0 = z0, s1 = z0;
+        for (; j < end; j += 8) {
+            entropy_step(vld1q_f32(x + j), mb, &z0, &s0);
+            entropy_step(vld1q_f32(x + j + 4), mb, &z1, &s1);
+        }
+        zs += vaddvq_f32(vaddq_f32(z0, z1));
+        ss += vaddvq_f32(vaddq_f32(s0, s1));
+    }
+    scalar_entropy_terms(x + j, n - j, m, &zs, &ss);
+    *z = zs;
+    *es = ss;
+}
 
 /* ---- Q8_0 ---------------------------------------------------------------- */
 /*

@@ -133,3 +133,21 @@ void scalar_softmax_f32(float *x, int n, float s) {
     }
     for (int j = 0; j < n; j++) x[j] /= sum;
 }
+
+void scalar_entropy_terms(const float *x, int n, float m, double *z, double *es) {
+    for (int j = 0; j < n; j++) {
+        float d = x[j] - m;
+        if (d < ENTROPY_FLOOR) continue; /* also a -inf, whose e * d would be 0 * -inf; a NaN goes on */
+        float e = expf(d);
+        *z += e;
+        *es += e * d;
+    }
+}
+
+void scalar_entropy_sums(const float *x, int n, double *z, double *es) {
+    float m = x[0];
+    for (int j = 1; j < n; j++)
+        if (x[j] > m) m = x[j];
+    *z = *es = 0.0;
+    scalar_entropy_terms(x, n, m, z, es);
+}

@@ -295,6 +295,52 @@ void kern_softmax_f32(float *x, int n, float s) {
     for (; j < n; j++) x[j] /= sum;
 }
 
+/* The sampler's entropy sums with the same exp: libm expf over a 32,000-token
+ * vocabulary was 0.2 ms a token, ~3 % of a 110M Q4_0 decode token (perf).
+ * Each lane adds up at most 32 terms in fp32 before a block goes into the
+ * double sums, so the rounding stays near 1e-6 relative at any vocabulary
+ * size (test_sampler checks the entropy against libm within 1e-5). */
+#define ENTROPY_BLOCK 256
+void kern_entropy_sums(const float *x, int n, double *z, double *es) {
+    __m256 mv = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        mv = _mm256_max_ps(mv, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float m = hmax_ps(mv);
+    int has_nan = _mm256_movemask_ps(nan) != 0;
+    for (; j < n; j++) {
+        has_nan |= isnan(x[j]);
+        if (x[j] > m) m = x[j];
+    }
+    if (has_nan) {
+        *z = *es = NAN;
+        return;
+    }
+    const __m256 mb = _mm256_set1_ps(m), floor = _mm256_set1_ps(ENTROPY_FLOOR);
+    const int whole = n - n % 8;
+    double zs = 0.0, ss = 0.0;
+    for (j = 0; j < whole;) {
+        const int end = whole - j > ENTROPY_BLOCK ? j + ENTROPY_BLOCK : whole;
+        __m256 zv = _mm256_setzero_ps(), sv = _mm256_setzero_ps();
+        for (; j < end; j += 8) {
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + j), mb);
+            __m256 keep = _mm256_cmp_ps(d, floor, _CMP_GE_OQ);
+            d = _mm256_max_ps(d, floor); /* a -inf becomes finite, so 0 * d stays 0 */
+            __m256 e = _mm256_and_ps(exp_ps(d), keep);
+            zv = _mm256_add_ps(zv, e);
+            sv = _mm256_fmadd_ps(e, d, sv);
+        }
+        zs += hsum_ps(zv);
+        ss += hsum_ps(sv);
+    }
+    scalar_entropy_terms(x + j, n - j, m, &zs, &ss);
+    *z = zs;
+    *es = ss;
+}
+
 /* ---- Q8_0 ---------------------------------------------------------------- */
 
 /* 32 int8 products summed into 8 int32 lanes; ax = |x|, taken once where

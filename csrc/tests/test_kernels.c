@@ -360,6 +360,35 @@ static void test_softmax(int n) {
     free(xs);
 }
 
+/* The entropy sums against double: logits over [-30, 30), one far below the
+ * rest (its term drops) and a -inf; z within 1e-6 relative, es within 1e-6 of
+ * z's scale times the widest d that counts. A NaN makes both sums NaN. */
+static void test_entropy_sums(int n) {
+    float *x = rand_floats(n);
+    for (int j = 0; j < n; j++) x[j] *= 30.0f;
+    if (n > 2) x[n / 2] = -1e4f;
+    if (n > 3) x[1] = -INFINITY;
+    float m = x[0];
+    for (int j = 1; j < n; j++) m = fmaxf(m, x[j]);
+    double z = 0, es = 0;
+    for (int j = 0; j < n; j++) {
+        double d = (double)x[j] - m;
+        if (d < ENTROPY_FLOOR) continue;
+        z += exp(d);
+        es += exp(d) * d;
+    }
+    double zk, ek, zs, esc;
+    kern_entropy_sums(x, n, &zk, &ek);
+    scalar_entropy_sums(x, n, &zs, &esc);
+    int ok_k = fabs(zk - z) <= 1e-6 * z && fabs(ek - es) <= 1e-6 * z * 90.0;
+    int ok_s = fabs(zs - z) <= 1e-6 * z && fabs(esc - es) <= 1e-6 * z * 90.0;
+    x[n - 1] = NAN;
+    kern_entropy_sums(x, n, &zk, &ek);
+    ok_k &= isnan(zk) && isnan(ek);
+    check_both(ok_k, ok_s, "entropy_sums", n, 0, 0, 1);
+    free(x);
+}
+
 /* kern_quantize_q8 == scalar_quantize_q8 bit for bit, and the scalar one
  * reconstructs every value within half a step. */
 static void check_quantize(const float *x, int n, int gs, const char *what) {
@@ -480,6 +509,7 @@ int main(void) {
         test_dot_wsum(f32_sizes[i]);
         test_swiglu(f32_sizes[i]);
         test_softmax(f32_sizes[i]);
+        test_entropy_sums(f32_sizes[i]);
         for (int T = 1; T <= 7; T += 3) test_gemm_f32(f32_sizes[i], T);
     }
 
