@@ -1095,18 +1095,22 @@ static int check_tokens(const ar_session *s, const int32_t *tokens, int n) {
     return AR_OK;
 }
 
-int ar_session_prefill(ar_session *s, const int32_t *tokens, int n) {
+static int prefill(ar_session *s, const int32_t *tokens, int n, int want_logits) {
     ar_clear_error();
     int rc = check_tokens(s, tokens, n);
     if (rc) return rc;
     pthread_mutex_lock(&s->m->lock);
     for (int i = 0; i < n; i += AR_BATCH) {
         int T = n - i < AR_BATCH ? n - i : AR_BATCH;
-        forward(s, tokens + i, T, i + T == n);
+        forward(s, tokens + i, T, want_logits && i + T == n);
     }
     pthread_mutex_unlock(&s->m->lock);
     return s->pos;
 }
+
+int ar_session_prefill(ar_session *s, const int32_t *tokens, int n) { return prefill(s, tokens, n, 1); }
+
+int ar_session_prefill_kv(ar_session *s, const int32_t *tokens, int n) { return prefill(s, tokens, n, 0); }
 
 int ar_session_forward(ar_session *s, int token) {
     int32_t t = token;

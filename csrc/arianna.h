@@ -93,6 +93,11 @@ AR_EXPORT int ar_session_truncate(ar_session *s, int pos);
  * token's logits are computed (the others skip the classifier). Returns the new
  * position, or AR_E_CONTEXT if pos + n > seq_len (nothing is consumed then). */
 AR_EXPORT int ar_session_prefill(ar_session *s, const int32_t *tokens, int n);
+/* ar_session_prefill into the KV cache alone: no token's logits are computed,
+ * and ar_session_logits keeps what it held. For a caller that runs the next
+ * token through ar_session_step or ar_session_forward anyway (a prompt but its
+ * last token), where the last token's classifier would go unread. */
+AR_EXPORT int ar_session_prefill_kv(ar_session *s, const int32_t *tokens, int n);
 /* Run one token; its logits become readable. Returns the new position. */
 AR_EXPORT int ar_session_forward(ar_session *s, int token);
 /* The logits buffer (vocab_size floats) of the last computed token. It stays

@@ -166,8 +166,8 @@ static void generate(ar_session *s, ar_tokenizer *tok, ar_sampler *sp, Printer *
     }
 
     if (!stop && pos < steps) {
-        /* The prompt all but its last token in one call, then step. */
-        if (n_prompt > 1 && ar_session_prefill(s, prompt_tokens, n_prompt - 1) < 0) die("prefill failed");
+        /* The prompt all but its last token in one call (no logits: the step computes them), then step. */
+        if (n_prompt > 1 && ar_session_prefill_kv(s, prompt_tokens, n_prompt - 1) < 0) die("prefill failed");
         ar_sampler_observe(sp, prompt_tokens, n_prompt);
         int token = prompt_tokens[n_prompt - 1];
         double start = 0;
@@ -257,7 +257,7 @@ static void chat(ar_session *s, ar_tokenizer *tok, ar_sampler *sp, Printer *pr, 
             pos = steps;
             break;
         }
-        if (n_feed > 1 && ar_session_prefill(s, feed, n_feed - 1) < 0) die("prefill failed");
+        if (n_feed > 1 && ar_session_prefill_kv(s, feed, n_feed - 1) < 0) die("prefill failed");
         ar_sampler_observe(sp, feed, n_feed);
         int token = feed[n_feed - 1];
         free(feed);

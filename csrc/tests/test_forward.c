@@ -128,6 +128,24 @@ static void check_session_rules(const fixture *fx) {
     CHECK(memcmp(first, ar_session_logits(a), V * sizeof(float)) == 0, "%s: replay is exact", fx->name);
     CHECK(ar_session_truncate(a, n + 1) == AR_E_ARG, "cannot truncate forward");
 
+    /* prefill_kv: the same cache without the classifier, so the next step's
+     * logits are prefill's bits; the logits buffer is left as it was */
+    float *logits = ar_session_logits(a), *stepped = malloc(V * sizeof(float));
+    CHECK(ar_session_truncate(a, 0) == 0 && ar_session_prefill(a, toks, n - 1) == n - 1 &&
+          ar_session_forward(a, toks[n - 1]) == n, "prefill then a step");
+    memcpy(stepped, logits, V * sizeof(float));
+    CHECK(ar_session_truncate(a, 0) == 0, "truncate to 0");
+    for (int i = 0; i < V; i++) logits[i] = (float)i;
+    CHECK(ar_session_prefill_kv(a, toks, n - 1) == n - 1, "prefill_kv returns the new position");
+    int untouched = 1;
+    for (int i = 0; i < V; i++) untouched &= logits[i] == (float)i;
+    CHECK(untouched, "%s: prefill_kv computes no logits", fx->name);
+    CHECK(ar_session_forward(a, toks[n - 1]) == n, "the last token after prefill_kv");
+    CHECK(memcmp(stepped, logits, V * sizeof(float)) == 0, "%s: prefill_kv then a step gives prefill's logits",
+          fx->name);
+    free(stepped);
+    CHECK(ar_session_prefill_kv(a, toks, fx->c.seq_len) == AR_E_CONTEXT, "prefill_kv keeps the context limit");
+
     /* the context limit: nothing is consumed when a prefill would overflow */
     int room = fx->c.seq_len - ar_session_pos(a);
     int32_t *many = calloc(room + 1, sizeof(int32_t));

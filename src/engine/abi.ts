@@ -73,6 +73,7 @@ export const symbols = {
   ar_session_pos: { args: [FFIType.ptr], returns: FFIType.i32 },
   ar_session_truncate: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ar_session_prefill: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  ar_session_prefill_kv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ar_session_forward: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ar_session_logits: { args: [FFIType.ptr], returns: FFIType.ptr },
 

@@ -354,7 +354,8 @@ function limitsOf(p: SamplingParams): Limits {
 /**
  * Bring the session to all prompt tokens but the last (which always runs
  * through step()): the longest prefix already in the cache is kept, the rest
- * is prefilled. Returns how many tokens were reused, and the prefill's time.
+ * is prefilled into the KV cache without logits (step computes the ones it
+ * samples from). Returns how many tokens were reused, and the prefill's time.
  */
 function prefillPrompt(c: Loaded, ids: number[]): { reused: number; prefillMs: number } {
   const n = ids.length;
@@ -368,7 +369,7 @@ function prefillPrompt(c: Loaded, ids: number[]): { reused: number; prefillMs: n
   const t0 = performance.now();
   if (n - 1 > reused) {
     const chunk = Int32Array.from(ids.slice(reused, n - 1));
-    const rc = L.ar_session_prefill(c.session, ptr(chunk), chunk.length);
+    const rc = L.ar_session_prefill_kv(c.session, ptr(chunk), chunk.length);
     if (rc < 0) {
       resync(c);
       throw lastError(rc, "prefill");
