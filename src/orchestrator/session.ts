@@ -506,8 +506,14 @@ export class Session {
     const { leo, model } = this.options;
     this.idleWork = (async () => {
       await sleep(0, abort.signal); // let the answer reach the caller first
+      // the turn's texts join the field and the full-text index takes a bounded merge step
+      // (migration 006: searches stay at a few segments) in one durable commit; the merge
+      // committed on its own was a second fsync after every turn
+      this.commit(() => {
+        leo.settle();
+        this.memory.messages.mergeIndex();
+      });
       await leo.afterTurn();
-      this.memory.messages.mergeIndex(); // searches stay at a few segments (migration 006)
       if (this.options.overthink === false) return;
       await sleep(leo.config.overthinking.idleDelayMs, abort.signal);
       const plans = leo.planRings(prompt, reply.text, this.persona());
