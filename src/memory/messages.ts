@@ -150,18 +150,32 @@ export class Messages {
    * by the summed weights of the terms a message contains (newer first on ties).
    */
   search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, { perTerm = 16 } = {}): Message[] {
+    const ids = this.ranked(terms, limit, beforeId, perTerm);
+    const found = this.getMany(ids);
+    return ids.map((id) => found.get(id)!);
+  }
+
+  /**
+   * `search`'s hits, each with the message stored right after it (the reply,
+   * when there is one), read in one statement instead of two.
+   */
+  searchWithNext(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER): { message: Message; next?: Message }[] {
+    const ids = this.ranked(terms, limit, beforeId, 16);
+    const found = this.getMany(ids.flatMap((id) => [id, id + 1]));
+    return ids.map((id) => ({ message: found.get(id)!, next: found.get(id + 1) }));
+  }
+
+  private ranked(terms: readonly SearchTerm[], limit: number, beforeId: number, perTerm: number): number[] {
     const scores = new Map<number, number>();
     for (const { word, weight } of terms) {
       for (const { rowid } of this.matchQuery.all(ftsPhrase(word), beforeId, perTerm)) {
         scores.set(rowid, (scores.get(rowid) ?? 0) + weight);
       }
     }
-    const ids = [...scores]
+    return [...scores]
       .sort((a, b) => b[1] - a[1] || b[0] - a[0])
       .slice(0, limit)
       .map(([id]) => id);
-    const found = this.getMany(ids);
-    return ids.map((id) => found.get(id)!);
   }
 
   /**

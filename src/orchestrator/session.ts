@@ -134,14 +134,9 @@ export class ReplyNotStored extends Error {
  */
 const RECALL_DISTANCE = 6;
 
-/** Her replies to user messages, read in one statement: the next message, when it is hers (turns are serial). */
-function answersTo(memory: Memory, messages: readonly Message[]): (Message | undefined)[] {
-  const next = memory.messages.getMany(messages.map((m) => m.id + 1));
-  return messages.map((message) => {
-    const reply = next.get(message.id + 1);
-    return reply?.role === "arianna" && reply.episodeId === message.episodeId ? reply : undefined;
-  });
-}
+/** Her reply to a user message: the message after it, when it is hers and in its episode (turns are serial). */
+const replyTo = (message: Message, next: Message | undefined): Message | undefined =>
+  next?.role === "arianna" && next.episodeId === message.episodeId ? next : undefined;
 
 /** A stored reply's per-turn record (memory's `metrics` row): what leo measured and how the kernel ran. */
 function metricsRow(
@@ -428,9 +423,9 @@ export class Session {
     // what the user said is the memory that bears on the message: facts, names, plans, each with
     // her answer to it; when there is such a memory, only the last RECALL_DISTANCE messages come
     // between it and the message, as in the memory dialogues the kernel learns from
-    const found = memory.messages.search(terms, config.memoryHits, near.at(-1)?.id ?? user.id);
-    const replies = answersTo(memory, found);
-    const hits = found.map((message, i) => ({ message, reply: replies[i] }));
+    const hits = memory.messages
+      .searchWithNext(terms, config.memoryHits, near.at(-1)?.id ?? user.id)
+      .map(({ message, next }) => ({ message, reply: replyTo(message, next) }));
     const shown = hits.length > 0 ? near : recent;
     const inContext = new Set([...shown, ...hits.flatMap((h) => (h.reply ? [h.message, h.reply] : [h.message]))].map((m) => m.id));
     const recalled = prep.recalled.map((r) => r.snapshot).filter((s) => s.messageId === null || !inContext.has(s.messageId));
