@@ -7,8 +7,9 @@
  *   observe(message)                with the user message's commit: its word counts, n-grams later
  *   assess(raw, prompt, entropies)  per candidate: trimmed text + quality
  *   commitTurn(...)                 inside the reply's transaction: trauma, themes, snapshots, band
- *   afterTurn()                     after the answer: the turn's texts settle into the field, theme
- *                                   rebuilds, bins for recurring themes, decay
+ *   settle()                        after the answer, in the idle work's first commit: the turn's
+ *                                   texts join the field
+ *   afterTurn()                     then: theme rebuilds, bins for recurring themes, decay
  *   planRings / storeRing           overthinking in idle time
  */
 import type { Database } from "bun:sqlite";
@@ -283,7 +284,7 @@ export class Leo {
     return { text, entropy, report };
   }
 
-  /** Call inside the transaction that stores the reply (the reply joins the field in `afterTurn`). */
+  /** Call inside the transaction that stores the reply (the reply joins the field when it settles, after the answer). */
   commitTurn(
     prep: TurnPreparation,
     reply: { messageId: number; text: string; entropy: number; quality: number; firstQuality: number; nonWordShare: number },
@@ -334,8 +335,8 @@ export class Leo {
   }
 
   /**
-   * After the answer is out: the turn's messages settle into the field, the
-   * islands are rebuilt when due, themes active on enough of the last turns get
+   * After the answer is out: the turn's messages settle into the field (when
+   * the caller has not settled them yet), the islands are rebuilt when due, themes active on enough of the last turns get
    * their bins (refreshing a bin whose theme changed), and the bins' decay is
    * refreshed.
    */

@@ -7,9 +7,10 @@
  *   4. pass the reply through leo (trim, score, re-sample when poor)
  *   5. store the reply with its metrics in one transaction, and answer
  *
- * Turns are serialized. After a turn, idle time belongs to leo: bins and
- * maintenance first (and a bounded merge of the full-text index), then the
- * overthinking rings, which the next turn cancels.
+ * Turns are serialized. After a turn, idle time belongs to leo: the turn's
+ * texts join the word field with a bounded merge of the full-text index (one
+ * commit), then bins and maintenance, then the overthinking rings, which the
+ * next turn cancels.
  * docs/architecture.md §3 tells the turn end to end.
  */
 import type { Clock } from "../config/clock.ts";
