@@ -12,7 +12,8 @@
  * All must produce the same token ids as the host. (Different summation orders
  * could in principle flip a near-tie argmax; with these seeds they do not, so a
  * difference here is a real bug or a real numerical problem to look at, not
- * something to loosen.)
+ * something to loosen.) test_kernels and test_sampler (csrc/tests) are built
+ * for both Pi CPUs and must pass on each, as they do on the host.
  *
  * Where qemu-aarch64 or zig is missing the affected tests are skipped with a
  * note, except under CI=true, where everything must run.
@@ -288,6 +289,44 @@ describe("cross builds", () => {
         },
         120_000,
       );
+    }
+  }
+
+  // Two of csrc/tests built for the Pi and run on each CPU: the token checks above decode greedily,
+  // so nothing there compares the NEON kernels with the scalar ones one by one (test_kernels) or
+  // reads the sampler's entropy, whose sums have a NEON exp of their own (test_sampler, against libm).
+  const piBuilds = new Map<string, string>();
+  function buildPiTest(name: string, mcpu: string): string {
+    const out = join(WORK, `${name}-${mcpu}`);
+    if (piBuilds.has(out)) return out;
+    const core = Bun.spawnSync(["make", "-s", "--no-print-directory", "-C", "csrc", "--eval", "__print-%: ; @echo $($*)",
+      "__print-CORE_SRC", "ARCH=aarch64", "ARCHFLAGS=", "CFLAGS="], { cwd: ROOT }).stdout.toString().trim().split(/\s+/);
+    const srcs = [`tests/${name}.c`, "tests/reference.c", ...core].map((f) => join(ROOT, "csrc", f));
+    const r = Bun.spawnSync([...zigCmd(), "cc", "-target", "aarch64-linux-gnu.2.31", `-mcpu=${mcpu}`, "-O2", "-std=c11",
+      "-D_GNU_SOURCE", "-pthread", "-I", join(ROOT, "csrc"), "-o", out, ...srcs, "-lm"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`building ${name} for ${mcpu} failed:\n${r.stderr.toString()}`);
+    piBuilds.set(out, out);
+    return out;
+  }
+  const piRuns: [string, string, "cortex-a72" | "cortex-a76"][] = [
+    ["aarch64-cortex_a72", "cortex_a72", "cortex-a72"],
+    ["aarch64-cortex_a72", "cortex_a72", "cortex-a76"],
+    ["aarch64-cortex_a76", "cortex_a76", "cortex-a76"],
+  ];
+  for (const name of ["test_kernels", "test_sampler"]) {
+    for (const [dir, mcpu, cpu] of piRuns) {
+      const prefix = launcher(dir, cpu);
+      test.skipIf(!ZIG || prefix === null)(`${name}: the ${mcpu} build passes on ${cpu}`, () => {
+        expect(buildOk).toBe(true);
+        const bin = buildPiTest(name, mcpu);
+        const r = Bun.spawnSync([...prefix!, bin], {
+          cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, QEMU_LD_PREFIX: AARCH64_SYSROOT },
+        });
+        const out = r.stdout.toString() + r.stderr.toString();
+        if (r.exitCode !== 0) console.error(out);
+        expect(r.exitCode).toBe(0);
+        expect(out).toMatch(/: [1-9]\d* passed, 0 failed/);
+      }, 120_000);
     }
   }
 });
