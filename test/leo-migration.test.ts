@@ -97,7 +97,7 @@ describe("migration 005: full-text recall over the user's messages", () => {
 
     const memory = openMemory(path);
     expect(schemaVersion(memory.db)).toBe(SCHEMA_VERSION);
-    const found = (word: string) => memory.messages.search([{ word, weight: 1 }], 5).map((m) => m.id);
+    const found = (word: string) => memory.messages.search([{ word, weight: 1 }], 5).map((h) => h.message.id);
     expect(found("basil")).toEqual([1]);
     expect(found("name")).toEqual([]);
     const later = memory.atomically(() => memory.messages.append("user", "how is Basil today"));

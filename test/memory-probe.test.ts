@@ -40,7 +40,7 @@ test("memory: full-text recall finds what the user said, however many of her rep
     for (let i = 0; i < 20; i++) memory.messages.append("arianna", `A cat, a cat, a small cat ${i}.`);
     const cat = [{ word: "cat", weight: 1 }];
     // only the user's messages are indexed: her twenty newer replies cannot push the line out of the per-term window
-    expect(memory.messages.search(cat, 4, undefined, { perTerm: 1 }).map((m) => m.id)).toEqual([told.id]);
+    expect(memory.messages.search(cat, 4, undefined, { perTerm: 1 }).map((h) => h.message.id)).toEqual([told.id]);
   } finally {
     memory.close();
     rmSync(home, { recursive: true, force: true });

@@ -50,7 +50,7 @@ describe("database", () => {
     expect(memory.db.query("SELECT topic, decay_level FROM bins").get()).toEqual({ topic: "old", decay_level: 0.2 });
     expect(memory.db.query("SELECT text, uses FROM snapshots").get()).toEqual({ text: "I keep the lantern lit", uses: 0 });
     // the full-text index holds the user's messages (migration 005): her reply is no hit
-    expect(memory.messages.search([{ word: "lantern", weight: 1 }], 5).map((m) => m.id)).toEqual([1]);
+    expect(memory.messages.search([{ word: "lantern", weight: 1 }], 5).map((h) => h.message.id)).toEqual([1]);
     memory.close();
   });
 
@@ -101,13 +101,13 @@ describe("messages and episodes", () => {
       "filler line 48",
     ]);
     const terms = (...words: string[]) => words.map((word) => ({ word, weight: 1 }));
-    expect(memory.messages.search(terms("lighthouse", "nothing"), 3).map((m) => m.id)).toEqual([1]);
+    expect(memory.messages.search(terms("lighthouse", "nothing"), 3).map((h) => h.message.id)).toEqual([1]);
     // hits stay out of the recent window
     expect(memory.messages.search(terms("lighthouse"), 3, 1)).toEqual([]);
     // words are quoted for FTS5: syntax characters are harmless
     expect(memory.messages.search(terms('"quoted"', "apostrophe's", "OR", "NEAR("), 3).length).toBe(1);
     // more (and heavier) matching words rank higher; newer first on ties; her lines (odd) are no hits
-    expect(memory.messages.search([{ word: "filler", weight: 1 }, { word: "8", weight: 5 }], 3).map((m) => m.text)).toEqual([
+    expect(memory.messages.search([{ word: "filler", weight: 1 }, { word: "8", weight: 5 }], 3).map((h) => h.message.text)).toEqual([
       "filler line 8",
       "filler line 48",
       "filler line 46",
@@ -133,7 +133,7 @@ describe("messages and episodes", () => {
     for (const query of [["lantern"], ["river", "quiet"], ["stone", "8", "bread"], ["line", "winter"]]) {
       const terms = query.map((word, i) => ({ word, weight: i + 1 }));
       for (const before of [undefined, 60, 7]) {
-        const ids = (memory: typeof merged) => memory.messages.search(terms, 4, before, { perTerm: 5 }).map((m) => m.id);
+        const ids = (memory: typeof merged) => memory.messages.search(terms, 4, before, { perTerm: 5 }).map((h) => h.message.id);
         expect(ids(merged)).toEqual(ids(unmerged));
       }
     }

@@ -21,7 +21,7 @@ export { exportPages } from "./export.ts";
 export { Headroom, StorageFull, RESERVE, TURN_HEADROOM, freeBytes } from "./headroom.ts";
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 export { Episodes, type Episode } from "./episodes.ts";
-export { MessageFlag, Messages, NOT_FOR_TRAINING, ftsPhrase, type Message, type Role, type SearchTerm } from "./messages.ts";
+export { MessageFlag, Messages, NOT_FOR_TRAINING, ftsPhrase, type Message, type Role, type SearchHit, type SearchTerm } from "./messages.ts";
 export { Metrics, type TurnMetrics } from "./metrics.ts";
 
 export interface Memory {

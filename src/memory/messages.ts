@@ -59,6 +59,12 @@ export interface SearchTerm {
   weight: number;
 }
 
+/** A full-text hit and the message stored after it. */
+export interface SearchHit {
+  message: Message;
+  next?: Message;
+}
+
 /** FTS5 leaf pages (~4 KB each) merged per idle window: ~7 WAL pages of 1 KiB a turn on average at 100k messages */
 const INDEX_MERGE_PAGES = 16;
 
@@ -148,19 +154,11 @@ export class Messages {
    * Full-text hits among the user's messages older than `beforeId` (only they
    * are indexed: migration 005): each term's `perTerm` newest matches, scored
    * by the summed weights of the terms a message contains (newer first on ties).
+   * Each hit comes with the message stored right after it (her reply, when
+   * there is one), read in the same statement.
    */
-  search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, { perTerm = 16 } = {}): Message[] {
+  search(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER, { perTerm = 16 } = {}): SearchHit[] {
     const ids = this.ranked(terms, limit, beforeId, perTerm);
-    const found = this.getMany(ids);
-    return ids.map((id) => found.get(id)!);
-  }
-
-  /**
-   * `search`'s hits, each with the message stored right after it (the reply,
-   * when there is one), read in one statement instead of two.
-   */
-  searchWithNext(terms: readonly SearchTerm[], limit: number, beforeId = Number.MAX_SAFE_INTEGER): { message: Message; next?: Message }[] {
-    const ids = this.ranked(terms, limit, beforeId, 16);
     const found = this.getMany(ids.flatMap((id) => [id, id + 1]));
     return ids.map((id) => ({ message: found.get(id)!, next: found.get(id + 1) }));
   }

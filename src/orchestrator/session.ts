@@ -425,7 +425,7 @@ export class Session {
     // her answer to it; when there is such a memory, only the last RECALL_DISTANCE messages come
     // between it and the message, as in the memory dialogues the kernel learns from
     const hits = memory.messages
-      .searchWithNext(terms, config.memoryHits, near.at(-1)?.id ?? user.id)
+      .search(terms, config.memoryHits, near.at(-1)?.id ?? user.id)
       .map(({ message, next }) => ({ message, reply: replyTo(message, next) }));
     const shown = hits.length > 0 ? near : recent;
     const inContext = new Set([...shown, ...hits.flatMap((h) => (h.reply ? [h.message, h.reply] : [h.message]))].map((m) => m.id));
