@@ -3,11 +3,11 @@
  * end, on small synthetic models written by tools/gen-model.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  Engine, EngineError, FormatError, libraryCandidates, type GenerationSummary, type SamplingParams,
+  Engine, EngineError, FormatError, libraryCandidates, resolveLibrary, type GenerationSummary, type SamplingParams,
   type TokenEvent,
 } from "../src/engine/index.ts";
 import { REPO_ROOT } from "../src/engine/library.ts";
@@ -72,6 +72,30 @@ describe("library choice", () => {
       libraryCandidates({ root: "/r", arch: "x64", cpuinfo: `flags\t\t: sse ${f}\n` }).map((c) => c.variant);
     expect(x86("avx2 fma")).toEqual(["host", "x86_64"]);
     expect(x86("avx2")).toEqual(["host"]);
+  });
+
+  test("a host build older than csrc/ is rebuilt before it is used; an up-to-date one is not", () => {
+    const root = mkdtempSync(join(tmpdir(), "ia-library-"));
+    try {
+      // a csrc/ whose make "builds" the real library by copying it: the staleness is make's own answer
+      mkdirSync(join(root, "csrc"));
+      writeFileSync(join(root, "csrc", "core.c"), "/* a source */\n");
+      const lib = join(REPO_ROOT, "build", "host", "libarianna.so");
+      writeFileSync(join(root, "csrc", "Makefile"),
+        `host: ../build/host/libarianna.so\n../build/host/libarianna.so: core.c\n\tmkdir -p ../build/host && cp ${lib} $@\n`);
+      const lines: string[] = [];
+      const pick = (build = true) => resolveLibrary({ root, env: {}, arch: "x64", cpuinfo: "", build, log: (l) => lines.push(l) });
+      expect(pick()).toMatchObject({ variant: "host", built: true });
+      expect(pick()).toMatchObject({ variant: "host", built: false });
+      const before = new Date(Date.now() - 3_600_000);
+      utimesSync(join(root, "build", "host", "libarianna.so"), before, before); // a `git pull` changed a source since
+      expect(pick(false)).toMatchObject({ variant: "host", built: false }); // asked not to build: used as it is
+      expect(pick()).toMatchObject({ variant: "host", built: true });
+      expect(lines.some((l) => l.includes("is older than csrc/"))).toBe(true);
+      expect(pick()).toMatchObject({ variant: "host", built: false });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test("the engine reports its library and kernel", () => {

@@ -5,6 +5,9 @@
  * then the cross builds: x86_64 (needs avx2 + fma), aarch64-cortex_a76 (needs
  * the dotprod extension, `asimddp`), aarch64-cortex_a72 (any aarch64). When
  * nothing fits, the host library is built once with `make -s -C csrc host`.
+ * A host build older than csrc/ (a `git pull` since it was made) is rebuilt
+ * before use: it would lack symbols the engine binds, and dlopen would refuse
+ * it, so the service would not start.
  * Nothing happens at import time.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -86,13 +89,35 @@ export function resolveLibrary(opts: ResolveOptions = {}): LibraryChoice {
     if (!existsSync(p)) throw new EngineError(E_LIBRARY, `ARIANNA_LIB=${override}: no such file`);
     return { path: p, variant: "env", built: false };
   }
-  for (const c of libraryCandidates(opts)) {
-    if (existsSync(c.path)) return { ...c, built: false };
-  }
-  const host = join(root, "build", "host", LIB_NAME);
-  if (opts.build === false) throw new EngineError(E_LIBRARY, `no ${LIB_NAME} for this CPU under ${join(root, "build")}`);
+  const build = opts.build !== false;
   const log = opts.log ?? ((l: string) => console.error(l));
-  log(`arianna: no ${LIB_NAME} for this CPU yet; building ${host} (make -s -C csrc host) ...`);
+  for (const c of libraryCandidates(opts)) {
+    if (!existsSync(c.path)) continue;
+    if (c.variant === "host" && build && hostIsStale(root)) return buildHost(root, log, `${c.path} is older than csrc/`);
+    return { ...c, built: false };
+  }
+  if (!build) throw new EngineError(E_LIBRARY, `no ${LIB_NAME} for this CPU under ${join(root, "build")}`);
+  return buildHost(root, log, `no ${LIB_NAME} for this CPU yet`);
+}
+
+/**
+ * Whether make would rebuild the host library from this checkout's csrc/
+ * (`make -q`, ~10 ms). A tree without csrc/ or without make (a deployed
+ * device) is never stale: its libraries came built.
+ */
+function hostIsStale(root: string): boolean {
+  const csrc = join(root, "csrc");
+  if (!existsSync(join(csrc, "Makefile"))) return false;
+  try {
+    return Bun.spawnSync(["make", "-q", "-s", "-C", csrc, "host"], { stdout: "ignore", stderr: "ignore" }).exitCode === 1;
+  } catch {
+    return false;
+  }
+}
+
+function buildHost(root: string, log: (line: string) => void, why: string): LibraryChoice {
+  const host = join(root, "build", "host", LIB_NAME);
+  log(`arianna: ${why}; building ${host} (make -s -C csrc host) ...`);
   const r = Bun.spawnSync(["make", "-s", "-C", join(root, "csrc"), "host"], { stdout: "pipe", stderr: "pipe" });
   const err = r.stderr.toString().trim().split("\n").slice(-20).join("\n");
   if (!existsSync(host)) {

@@ -92,7 +92,10 @@ function init(libPath: string | undefined, nThreads: number | undefined, cancel:
   try {
     library = openLibrary(choice.path);
   } catch (e) {
-    throw new EngineError(E_LIBRARY, `cannot open ${choice.path}: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    // a library built before this checkout's engine bindings (the Pi builds are not rebuilt by themselves)
+    const hint = /symbol/i.test(message) ? " (a build older than this checkout: `bun run build`, or `bun run build:cross` for the Pi builds)" : "";
+    throw new EngineError(E_LIBRARY, `cannot open ${choice.path}: ${message}${hint}`);
   }
   L = library.symbols;
   libInfo = {
