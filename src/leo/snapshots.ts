@@ -51,14 +51,10 @@ interface Kept {
   snapshot: Snapshot;
   words: Set<string>;
   themes: Set<number>;
-  /** the recall that counted the two shares below (a counter, so no call clears them) */
-  recall: number;
-  sharedWords: number;
-  sharedThemes: number;
 }
 
 const keep = (snapshot: Snapshot): Kept => ({
-  snapshot, words: contentWords(snapshot.text), themes: new Set(snapshot.themes), recall: 0, sharedWords: 0, sharedThemes: 0,
+  snapshot, words: contentWords(snapshot.text), themes: new Set(snapshot.themes),
 });
 
 /** key → the kept snapshots holding it */
@@ -86,7 +82,6 @@ export class Snapshots {
    */
   private byWord: Postings<string> = new Map();
   private byTheme: Postings<number> = new Map();
-  private recalls = 0;
   private readonly q;
 
   constructor(
@@ -182,52 +177,31 @@ export class Snapshots {
   /**
    * The best few above the threshold among the eligible ones (sharing a content
    * word with the prompt, or an active theme), best first (then newest). Only
-   * the eligible ones are visited, found through the postings, and only the best
-   * few are held: testing each snapshot's sets instead cost 0.51–0.59 ms of CPU a
-   * turn at ~260 snapshots (bench at 100k messages; now 0.18). The order (score,
-   * then id) is total, so the visiting order cannot change what is recalled. No
-   * write: uses are bumped when the turn commits.
+   * the eligible ones are visited, found through the postings: testing each
+   * snapshot's sets instead cost 0.51–0.59 ms of CPU a turn at ~260 snapshots
+   * (bench at 100k messages; through the postings 0.18). No write: uses are
+   * bumped when the turn commits.
    */
   recall(prompt: string, arousal: number, activeThemes: ReadonlySet<number>): Recalled[] {
     const promptWords = contentWords(prompt);
-    const recall = ++this.recalls;
-    const eligible: Kept[] = [];
-    const visit = (kept: Kept) => {
-      if (kept.recall === recall) return;
-      kept.recall = recall;
-      kept.sharedWords = kept.sharedThemes = 0;
-      eligible.push(kept);
+    // the eligible ones, each with how many words and themes it shares
+    const shared = new Map<Kept, { words: number; themes: number }>();
+    const count = (kept: Kept) => {
+      let n = shared.get(kept);
+      if (!n) shared.set(kept, (n = { words: 0, themes: 0 }));
+      return n;
     };
-    for (const word of promptWords) {
-      for (const kept of this.byWord.get(word) ?? []) {
-        visit(kept);
-        kept.sharedWords++;
-      }
-    }
-    for (const theme of activeThemes) {
-      for (const kept of this.byTheme.get(theme) ?? []) {
-        visit(kept);
-        kept.sharedThemes++;
-      }
-    }
+    for (const word of promptWords) for (const kept of this.byWord.get(word) ?? []) count(kept).words++;
+    for (const theme of activeThemes) for (const kept of this.byTheme.get(theme) ?? []) count(kept).themes++;
     const now = this.clock();
-    const best: Recalled[] = [];
-    for (const { snapshot, words, themes, sharedWords, sharedThemes } of eligible) {
-      const score = this.score(
+    return [...shared]
+      .map(([{ snapshot, words, themes }, n]) => ({
         snapshot,
-        now,
-        jaccardOf(sharedWords, promptWords.size, words.size),
-        jaccardOf(sharedThemes, activeThemes.size, themes.size),
-        arousal,
-      );
-      if (score <= this.config.recallMinScore) continue;
-      let at = best.length;
-      while (at > 0 && (score > best[at - 1].score || (score === best[at - 1].score && snapshot.id > best[at - 1].snapshot.id))) at--;
-      if (at >= this.config.recallMax) continue;
-      best.splice(at, 0, { snapshot, score });
-      if (best.length > this.config.recallMax) best.pop();
-    }
-    return best;
+        score: this.score(snapshot, now, jaccardOf(n.words, promptWords.size, words.size), jaccardOf(n.themes, activeThemes.size, themes.size), arousal),
+      }))
+      .filter((r) => r.score > this.config.recallMinScore)
+      .sort((a, b) => b.score - a.score || b.snapshot.id - a.snapshot.id)
+      .slice(0, this.config.recallMax);
   }
 
   /** One use more for each recalled snapshot (distinct ids), in one statement. */
