@@ -38,12 +38,6 @@ export interface TraumaReading {
   woundedWords: string[];
 }
 
-interface TurnScoreRow {
-  message_id: number;
-  score: number;
-  ts: number;
-}
-
 export class Trauma {
   private originSet: ReadonlySet<string> = new Set();
   private identityPhrases: readonly string[] = IDENTITY_PHRASES;
@@ -53,8 +47,6 @@ export class Trauma {
   private storedLevel?: StateValue | null;
   /** trauma_words, kept once read until an event rewrites them (every turn reads them) */
   private wordRows?: { word: string; weight: number; updated_at: number }[];
-  /** the last `levelHistory` turn scores, newest first: read once, then each record adds its own */
-  private lastTurns?: TurnScoreRow[];
 
   constructor(
     db: Database,
@@ -73,8 +65,8 @@ export class Trauma {
         `INSERT INTO trauma_words (word, weight, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (word) DO UPDATE SET weight = excluded.weight, updated_at = excluded.updated_at`,
       ),
-      lastScores: db.query<TurnScoreRow, [number]>(
-        "SELECT message_id, score, ts FROM trauma_turns ORDER BY message_id DESC LIMIT ?",
+      lastScores: db.query<{ score: number; ts: number }, [number]>(
+        "SELECT score, ts FROM trauma_turns ORDER BY message_id DESC LIMIT ?",
       ),
       addTurn: db.query<never, [number, number, number]>(
         "INSERT OR REPLACE INTO trauma_turns (message_id, ts, score) VALUES (?, ?, ?)",
@@ -89,7 +81,6 @@ export class Trauma {
   reload(): void {
     this.storedLevel = undefined;
     this.wordRows = undefined;
-    this.lastTurns = undefined;
   }
 
   /**
@@ -139,7 +130,7 @@ export class Trauma {
   record(s: TraumaScore, messageId: number): { level: number; event?: TraumaEvent } {
     const now = this.clock();
     this.q.addTurn.run(messageId, now, s.score);
-    const recent = this.recentTurns({ message_id: messageId, score: s.score, ts: now }).map((r) => this.decayed(r.score, r.ts));
+    const recent = this.q.lastScores.all(this.config.levelHistory).map((r) => this.decayed(r.score, r.ts));
     const level = clamp01(0.5 * s.score + (0.5 * recent.reduce((a, b) => a + b, 0)) / recent.length);
     this.state.set(LEVEL, level, now);
     this.storedLevel = { value: level, updatedAt: now };
@@ -151,20 +142,6 @@ export class Trauma {
     this.wordRows = undefined;
     this.q.addEvent.run(now, messageId, s.score, level, JSON.stringify(s.originWords));
     return { level, event: { score: s.score, level, words: s.originWords } };
-  }
-
-  /**
-   * The rows `lastScores` reads after `added` was stored, kept in RAM: the
-   * first call reads them, later ones place `added` as INSERT OR REPLACE and
-   * ORDER BY message_id DESC would (a statement a turn less).
-   */
-  private recentTurns(added: TurnScoreRow): TurnScoreRow[] {
-    if (!this.lastTurns) return (this.lastTurns = this.q.lastScores.all(this.config.levelHistory));
-    const turns = this.lastTurns.filter((t) => t.message_id !== added.message_id);
-    let at = 0;
-    while (at < turns.length && turns[at].message_id > added.message_id) at++;
-    turns.splice(at, 0, added);
-    return (this.lastTurns = turns.slice(0, this.config.levelHistory));
   }
 
   level(): number {
